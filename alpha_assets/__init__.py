@@ -1,0 +1,1 @@
+"""alpha-assets: crypto order-flow signals as Dagster assets."""

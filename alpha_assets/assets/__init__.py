@@ -1,0 +1,1 @@
+"""Assets: wiring only; computation lives in plain modules."""

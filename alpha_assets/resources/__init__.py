@@ -1,0 +1,1 @@
+"""Dagster resources: thin configurable wrappers around plain modules."""

@@ -1,0 +1,48 @@
+"""Where a partition's market data comes from: simulator, real recordings, or the landing zone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from alpha_assets.settings import settings
+
+SourceKind = Literal["auto", "simulator", "replay", "landing"]
+
+
+class MarketSource(dg.ConfigurableResource):
+    """`auto` prefers the landing zone, then a real recording, then the seeded simulator."""
+
+    kind: SourceKind = Field(default_factory=lambda: settings().market.source)
+    seed: int = Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1)
+
+    def resolve(self, date: str, symbol: str, data_root: Path) -> str:
+        """The concrete source kind for this partition."""
+        if self.kind != "auto":
+            return self.kind
+        from alpha_assets.market.landing import landing_partitions
+        from alpha_assets.market.replay import replay_partitions
+
+        if (date, symbol) in set(landing_partitions(data_root)):
+            return "landing"
+        if (date, symbol) in set(replay_partitions()):
+            return "replay"
+        return "simulator"
+
+    def load(self, date: str, symbol: str, data_root: Path) -> tuple[str, dict[str, pl.DataFrame]]:
+        kind = self.resolve(date, symbol, data_root)
+        if kind == "simulator":
+            from alpha_assets.market.simulator import simulate_day
+
+            return kind, simulate_day(symbol, date, seed=self.seed)
+        if kind == "replay":
+            from alpha_assets.market.replay import load_replay
+
+            return kind, load_replay(date, symbol)
+        from alpha_assets.market.landing import load_landing
+
+        return kind, load_landing(data_root, date, symbol)

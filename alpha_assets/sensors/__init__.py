@@ -1,0 +1,1 @@
+"""Sensors: soak trigger, landing-zone completion, run-failure alerts."""
