@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alpha_assets.paths import config_file
+from alpha_assets.reports.hard_metrics import HardMetricsConfig
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{4,20}$")
 
@@ -48,6 +49,7 @@ class Settings(BaseModel):
     market: MarketSettings = Field(default_factory=MarketSettings)
     soak: SoakSettings = Field(default_factory=SoakSettings)
     pushgateway: PushgatewaySettings = Field(default_factory=PushgatewaySettings)
+    hard_metrics: HardMetricsConfig = Field(default_factory=HardMetricsConfig)
 
     @field_validator("symbols")
     @classmethod

@@ -1,0 +1,1 @@
+"""The live path: supervised worker processes, probes, metrics export and the soak run."""

@@ -1,0 +1,244 @@
+"""A seeded exchange day: trades and a 5-level book every 100 ms, per symbol.
+
+The model, on the 100 ms book grid of a UTC day:
+* a latent order-flow pressure `x` (AR(1), ~5 s memory, with occasional shocks) sets the
+  probability that a taker buys, leans the level-1 queues towards the pressured side, and
+  pushes the fair price in its direction over the following seconds — so order-flow
+  imbalance (OFI) and cumulative volume delta (CVD) lead short-horizon returns;
+* trade arrivals are Poisson per 100 ms with an intensity that follows an intraday
+  seasonality (peak ~14:00 UTC) and self-exciting bursts (an exponentially decaying
+  excitation fed by jumps, a discretised Hawkes-like process), plus |pressure|;
+* sizes are heavy-tailed (lognormal body, Pareto tail), rounded to the symbol's step;
+* the spread is one tick most of the time and widens during bursts; queue sizes grow with
+  depth and evolve smoothly (AR(1) in log space).
+
+Everything is drawn from one `numpy` Generator seeded by (seed, symbol, day): the same seed
+gives the same bytes. `SimulatorStream` serves any time window of the same days, so a live
+feed and the batch day agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import zlib
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, empty
+
+DAY_MS = 86_400_000
+BOOK_INTERVAL_MS = 100
+TICKS_PER_DAY = DAY_MS // BOOK_INTERVAL_MS  # 864,000 snapshots
+
+
+@dataclass(frozen=True)
+class SymbolProfile:
+    price: float  # starting price
+    tick: float  # price tick size
+    step: float  # quantity step size
+    trades_per_day: float  # mean trade count over a day
+    median_qty: float  # median trade size
+    depth_l1: float  # typical level-1 queue
+
+
+PROFILES: dict[str, SymbolProfile] = {
+    "BTCUSDT": SymbolProfile(price=60_000.0, tick=0.1, step=0.001, trades_per_day=1_650_000, median_qty=0.008,
+                             depth_l1=3.5),
+    "ETHUSDT": SymbolProfile(price=3_000.0, tick=0.01, step=0.001, trades_per_day=1_100_000, median_qty=0.12,
+                             depth_l1=60.0),
+}
+
+
+def profile_for(symbol: str) -> SymbolProfile:
+    """Known symbols have hand-set profiles; others get a stable one derived from the name."""
+    if symbol in PROFILES:
+        return PROFILES[symbol]
+    h = zlib.crc32(symbol.encode())
+    price = float(10 ** (1 + h % 3))  # 10, 100 or 1000
+    return SymbolProfile(price=price, tick=price * 1e-4, step=0.01, trades_per_day=300_000,
+                         median_qty=1000.0 / price, depth_l1=20_000.0 / price)
+
+
+class SimulatorConfig(BaseModel):
+    """Knobs of the generator; the defaults make a busy, realistic day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    trades_per_day: float | None = Field(None, gt=0, le=50_000_000, description="override the symbol profile")
+    pressure_memory_s: float = Field(5.0, gt=0.1, le=600)
+    pressure_noise: float = Field(0.22, ge=0, le=5)
+    price_impact_ticks: float = Field(0.8, ge=0, le=20, description="fair-price drift per 100 ms at full pressure")
+    price_noise_ticks: float = Field(2.5, ge=0, le=20)
+    burst_rate_per_hour: float = Field(12.0, ge=0, le=3600)
+    burst_memory_s: float = Field(20.0, gt=0.1, le=3600)
+    seasonality: float = Field(0.45, ge=0, lt=1, description="amplitude of the intraday cycle")
+    latency_ms_median: float = Field(8.0, gt=0, le=5000)
+
+
+def day_start_ms(date: str) -> int:
+    day = dt.date.fromisoformat(date)
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def _rng(seed: int, symbol: str, day_index: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(symbol.encode()), day_index, stream])
+
+
+@numba.njit(cache=True)
+def _ar1(shocks: np.ndarray, phi: float, start: float) -> np.ndarray:
+    out = np.empty(shocks.shape[0])
+    x = start
+    for i in range(shocks.shape[0]):
+        x = phi * x + shocks[i]
+        out[i] = x
+    return out
+
+
+@numba.njit(cache=True)
+def _fair_price(drift: np.ndarray, noise: np.ndarray, start: float) -> np.ndarray:
+    out = np.empty(drift.shape[0])
+    f = start
+    for i in range(drift.shape[0]):
+        f = f + drift[i] + noise[i]
+        out[i] = f
+    return out
+
+
+def simulate_day(symbol: str, date: str, seed: int = 7, cfg: SimulatorConfig | None = None) -> dict[str, pl.DataFrame]:
+    """Trades and 5-level book snapshots of one UTC day; canonical columns, sorted by event time."""
+    return _simulate_day_cached(symbol.upper(), date, int(seed), cfg or SimulatorConfig())
+
+
+@functools.lru_cache(maxsize=4)
+def _simulate_day_cached(symbol: str, date: str, seed: int, cfg: SimulatorConfig) -> dict[str, pl.DataFrame]:
+    prof = profile_for(symbol)
+    t0 = day_start_ms(date)
+    day_index = t0 // DAY_MS
+    n = TICKS_PER_DAY
+    rng = _rng(seed, symbol, day_index, 0)
+    dt_s = BOOK_INTERVAL_MS / 1000.0
+    grid_t = t0 + np.arange(n, dtype=np.int64) * BOOK_INTERVAL_MS
+
+    # Latent order-flow pressure with occasional regime shocks.
+    phi = np.exp(-dt_s / cfg.pressure_memory_s)
+    shocks = rng.normal(0.0, cfg.pressure_noise * np.sqrt(1 - phi**2), n)
+    shocks += (rng.random(n) < 2e-5) * rng.normal(0.0, 1.2, n)
+    pressure = np.tanh(_ar1(shocks, phi, 0.0))
+
+    # Self-exciting bursts and the intraday cycle drive the arrival intensity.
+    psi = np.exp(-dt_s / cfg.burst_memory_s)
+    jumps = (rng.random(n) < cfg.burst_rate_per_hour / 36_000.0) * rng.exponential(2.0, n)
+    excitation = _ar1(jumps * (1 - psi), psi, 0.0)
+    hours = (np.arange(n) * dt_s) / 3600.0
+    season = 1.0 + cfg.seasonality * np.cos(2 * np.pi * (hours - 14.0) / 24.0)
+    shape = season * (1.0 + 8.0 * excitation) * (0.7 + 0.6 * np.abs(pressure))
+    per_day = cfg.trades_per_day or prof.trades_per_day
+    intensity = shape * (per_day / shape.sum())
+    counts = rng.poisson(intensity)
+
+    # Fair price (in ticks) drifts with the pressure; the book sits around it.
+    drift = cfg.price_impact_ticks * pressure
+    noise = rng.normal(0.0, cfg.price_noise_ticks, n) * (1.0 + excitation)
+    fair = _fair_price(drift, noise, prof.price / prof.tick)
+    wide = rng.random(n) < np.clip(0.03 + 0.5 * excitation, 0, 0.9)
+    spread_ticks = np.where(wide, rng.integers(2, 6, n), 1)
+    bid1 = np.floor(fair - (spread_ticks - 1) / 2.0).astype(np.int64)
+    ask1 = bid1 + spread_ticks
+
+    # Queues: grow with depth, lean with pressure, evolve smoothly in log space.
+    rho = np.exp(-dt_s / 2.0)
+    decimals = max(0, int(round(-np.log10(prof.tick))))
+    qdec = max(0, int(round(-np.log10(prof.step))))
+    book: dict[str, np.ndarray] = {}
+    lean = 0.8 * pressure
+    for k in range(1, 6):
+        base = np.log(prof.depth_l1 * (1.0 + 0.6 * (k - 1)))
+        for side, sign in (("bid", 1.0), ("ask", -1.0)):
+            wobble = _ar1(rng.normal(0.0, 0.35 * np.sqrt(1 - rho**2), n), rho, 0.0)
+            lean_k = sign * lean / k  # deeper levels lean less
+            qty = np.exp(base + wobble + lean_k)
+            book[f"{side}_qty_{k}"] = np.maximum(np.round(qty, qdec), prof.step)
+        book[f"bid_px_{k}"] = np.round((bid1 - (k - 1)) * prof.tick, decimals)
+        book[f"ask_px_{k}"] = np.round((ask1 + (k - 1)) * prof.tick, decimals)
+
+    # Update ids: strictly increasing, continuous (each snapshot's pu = previous u).
+    urng = _rng(seed, symbol, day_index, 1)
+    last_uid = (day_index % 100_000) * 100_000_000_000 + np.cumsum(1 + urng.poisson(18, n)).astype(np.int64)
+    prev_uid = np.concatenate(([last_uid[0] - 1 - urng.poisson(18)], last_uid[:-1]))
+    first_uid = prev_uid + 1
+    book_lat = np.round(urng.lognormal(np.log(cfg.latency_ms_median), 0.5, n)).astype(np.int64) + 1
+    book_df = pl.DataFrame({
+        "symbol": np.full(n, symbol),
+        "event_time_ms": grid_t,
+        "recv_time_ms": grid_t + book_lat,
+        "first_update_id": first_uid,
+        "last_update_id": last_uid,
+        "prev_last_update_id": prev_uid,
+        **{c: book[c] for c in BOOK_SCHEMA if c in book},
+    }).select(list(BOOK_SCHEMA))
+
+    # Trades: times uniform inside their 100 ms slot, side from pressure, size heavy-tailed.
+    trng = _rng(seed, symbol, day_index, 2)
+    m = int(counts.sum())
+    slot = np.repeat(np.arange(n), counts)
+    offs = trng.integers(0, BOOK_INTERVAL_MS, m)
+    order = np.lexsort((offs, slot))
+    slot, offs = slot[order], offs[order]
+    t = grid_t[slot] + offs
+    p_buy = 1.0 / (1.0 + np.exp(-2.2 * pressure[slot]))
+    buy = trng.random(m) < p_buy
+    body = trng.lognormal(np.log(prof.median_qty), 1.1, m)
+    tail = trng.random(m) < 0.02
+    size = np.where(tail, prof.median_qty * (trng.pareto(1.6, m) + 1.0) * 8.0, body)
+    size *= 1.0 + 1.5 * np.abs(pressure[slot])
+    qty = np.maximum(np.round(size, qdec), prof.step)
+    # A taker larger than the touch queue prints at level 2.
+    l1 = np.where(buy, book["ask_qty_1"][slot], book["bid_qty_1"][slot])
+    through = (qty > l1).astype(np.int64)
+    px_ticks = np.where(buy, ask1[slot] + through, bid1[slot] - through)
+    price = np.round(px_ticks * prof.tick, decimals)
+    trade_lat = np.round(trng.lognormal(np.log(cfg.latency_ms_median), 0.5, m)).astype(np.int64) + 1
+    id_base = (day_index % 100_000) * 10_000_000
+    trades_df = pl.DataFrame({
+        "symbol": np.full(m, symbol),
+        "event_time_ms": t,
+        "trade_time_ms": t - trng.integers(0, 3, m),
+        "recv_time_ms": t + trade_lat,
+        "agg_trade_id": id_base + np.arange(m, dtype=np.int64),
+        "price": price,
+        "qty": qty,
+        "is_buyer_maker": ~buy,
+    }).select(list(TRADE_SCHEMA))
+    return {"trades": trades_df, "book": book_df}
+
+
+class SimulatorStream:
+    """Serves the simulated market incrementally: `advance_to(t)` returns every trade and book
+    snapshot with event time in (previous t, t]. The rows are exactly those of `simulate_day`."""
+
+    def __init__(self, symbol: str, seed: int = 7, start_ms: int = 0, cfg: SimulatorConfig | None = None) -> None:
+        self.symbol = symbol.upper()
+        self.seed = seed
+        self.cfg = cfg or SimulatorConfig()
+        self.position_ms = start_ms
+
+    def _day(self, day_index: int) -> dict[str, pl.DataFrame]:
+        date = dt.datetime.fromtimestamp(day_index * DAY_MS / 1000, tz=dt.UTC).date().isoformat()
+        return simulate_day(self.symbol, date, self.seed, self.cfg)
+
+    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        lo, hi = self.position_ms, int(t_ms)
+        if hi <= lo:
+            return empty(TRADE_SCHEMA), empty(BOOK_SCHEMA)
+        trades, books = [], []
+        for day_index in range(lo // DAY_MS, hi // DAY_MS + 1):
+            day = self._day(day_index)
+            window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
+            trades.append(day["trades"].filter(window))
+            books.append(day["book"].filter(window))
+        self.position_ms = hi
+        return pl.concat(trades), pl.concat(books)

@@ -1,0 +1,66 @@
+"""run_failure_alert: every failed run becomes an alert line and a Pushgateway counter."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from alpha_assets.paths import data_root
+from alpha_assets.settings import settings
+
+ALERTS_FILE = ("artifacts", "alerts.jsonl")
+
+
+def pushgateway_url() -> str:
+    """alpha_assets.yaml first, then the v13 names TIMESERIES_TYPE=prometheus / TIMESERIES_URL."""
+    configured = settings().pushgateway.url
+    if configured:
+        return configured
+    if os.environ.get("TIMESERIES_TYPE", "").lower() == "prometheus":
+        return os.environ.get("TIMESERIES_URL", "")
+    return ""
+
+
+def record_alert(root: Path, alert: dict[str, object]) -> Path:
+    path = root.joinpath(*ALERTS_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # One small append per alert; O_APPEND keeps concurrent writers' lines whole.
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(alert, sort_keys=True) + "\n")
+    return path
+
+
+def push_failure_metric(url: str, job_name: str, failures: int) -> None:
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
+
+    registry = CollectorRegistry()
+    gauge = Gauge("alpha_run_failures_total", "Failed Dagster runs recorded as alerts", ["failed_job"], registry=registry)
+    gauge.labels(failed_job=job_name).set(failures)
+    push_to_gateway(url.removeprefix("http://"), job="alpha_assets_alerts", registry=registry, timeout=3)
+
+
+@dg.run_failure_sensor(
+    description="Records each failed run in artifacts/alerts.jsonl and as alpha_run_failures_total on the Pushgateway.",
+    monitor_all_code_locations=False,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+    run = context.dagster_run
+    alert = {
+        "kind": "run_failure",
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "message": (context.failure_event.message or "")[:2000],
+        "tags": {k: v for k, v in run.tags.items() if k.startswith(("alpha/", "dagster/partition"))},
+    }
+    path = record_alert(data_root(), alert)
+    url = pushgateway_url()
+    if url:
+        failures = sum(1 for line in path.read_text().splitlines() if f'"job": "{run.job_name}"' in line)
+        try:
+            push_failure_metric(url, run.job_name, failures)
+        except OSError as exc:  # the alert is already on disk; a dead gateway must not lose it
+            context.log.warning(f"pushgateway {url} unreachable: {exc}")

@@ -1,0 +1,439 @@
+"""Minute-rotating spool → ready publisher for JSON-line records (generic over dicts).
+
+Layout (one writer per spool directory, enforced by an advisory lock)::
+
+    <spool_dir>/<prefix>_<YYYYMMDD_HHMM>[.<n>].part     being written
+    <ready_dir>/<prefix>_<YYYYMMDD_HHMM>[.<n>].jsonl    published, immutable
+
+The minute is that of the record's *event time* (``time_field``, epoch ms, UTC), never the
+wall clock. A minute is published (flush, fsync per policy, atomic rename) once a record of a
+later minute has been appended (plus ``lateness_minutes`` of grace), when ``advance_to`` moves
+the event-time watermark past it, and on ``close``. A record arriving for a minute that was
+already published goes to the next numbered file of that minute (``_HHMM.1.jsonl``, ``.2`` ...),
+so it is neither lost nor rewritten into an immutable file.
+
+Idempotence: every record has a key (``key_fields``); keys already spooled or published are
+skipped and counted. The key index is rebuilt from the ready files (and recovered parts) on
+start, so replaying a batch after a crash doubles nothing.
+
+Crash recovery (``recover``, run by the constructor): every orphaned ``.part`` is finalised:
+a torn last line (no trailing newline) is cut off and counted, undecodable lines go to the
+dead-letter file, keys already published are dropped, and the rest is published atomically.
+
+fsync policy: ``always`` (fsync the part after every ``append`` call, i.e. per batch, and the
+directory after every rename), ``rotate`` (fsync the file before publishing and the directory
+after), ``never`` (leave it to the OS: fastest, survives a process crash, not a power cut).
+
+Executor outbox usage (explicit dirs, no ``kind`` level)::
+
+    MinuteSpool(rt / "exec_events" / sym / "spool", rt / "exec_events" / sym,
+                prefix="exec", time_field="ts_ms", key_fields=("client_order_id",))
+
+or the DESIGN.md layout ``root/{spool,ready}/<kind>/<SYM>/`` via ``MinuteSpool.for_layout``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+FsyncPolicy = Literal["always", "rotate", "never"]
+FSYNC_POLICIES: tuple[str, ...] = ("always", "rotate", "never")
+MINUTE_MS = 60_000
+Key = tuple[Any, ...]
+
+
+class SpoolError(RuntimeError):
+    """Raised on misuse of a spool (bad arguments, a second writer, writing after close)."""
+
+
+@dataclass
+class SpoolCounters:
+    records_in: int = 0  # records offered to append()
+    records_written: int = 0  # lines written to .part files
+    duplicates_skipped: int = 0  # key already spooled/published (replays)
+    late_records: int = 0  # records for a minute already published → numbered file
+    deadletter: int = 0  # records that could not be keyed/timed/encoded, corrupt recovered lines
+    files_published: int = 0
+    late_files_published: int = 0  # numbered (.<n>) files among files_published
+    bytes_written: int = 0
+    fsyncs: int = 0
+    recovered_files: int = 0  # orphaned .part files finalised by recover()
+    recovered_lines: int = 0  # lines published from orphaned parts
+    torn_lines_truncated: int = 0  # incomplete last lines cut off by recover()
+    index_keys: int = 0  # keys in the idempotence index
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class RecoveryReport:
+    files: list[str] = field(default_factory=list)  # ready files written from orphaned parts
+    lines: int = 0
+    torn_lines: int = 0
+    corrupt_lines: int = 0
+    duplicates: int = 0
+    empty_parts_removed: int = 0
+
+
+@dataclass
+class _OpenPart:
+    minute: int
+    seq: int
+    path: Path
+    fh: IO[bytes]
+    lines: int = 0
+    dirty: bool = False  # written since the last fsync
+
+
+class _KeyIndex:
+    """Set of keys, stored as {key[:-1]: set(key[-1])} so run-wide prefixes are shared."""
+
+    def __init__(self) -> None:
+        self._by_prefix: dict[Key, set[Any]] = {}
+        self.size = 0
+
+    def add_if_new(self, key: Key) -> bool:
+        bucket = self._by_prefix.get(key[:-1])
+        if bucket is None:
+            bucket = self._by_prefix[key[:-1]] = set()
+        if key[-1] in bucket:
+            return False
+        bucket.add(key[-1])
+        self.size += 1
+        return True
+
+    def __contains__(self, key: Key) -> bool:
+        bucket = self._by_prefix.get(key[:-1])
+        return bucket is not None and key[-1] in bucket
+
+
+def minute_label(minute: int) -> str:
+    """`YYYYMMDD_HHMM` (UTC) of a minute number (epoch ms // 60000)."""
+    return dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC).strftime("%Y%m%d_%H%M")
+
+
+def label_minute(label: str) -> int:
+    t = dt.datetime.strptime(label, "%Y%m%d_%H%M").replace(tzinfo=dt.UTC)
+    return int(t.timestamp()) // 60
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename durable: fsync the directory entry."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class MinuteSpool:
+    """Append JSON lines per event-time minute; publish each minute atomically; idempotent on a key."""
+
+    def __init__(self, spool_dir: Path, ready_dir: Path, prefix: str, time_field: str,
+                 key_fields: tuple[str, ...], fsync: str = "rotate", *, lateness_minutes: int = 0,
+                 auto_recover: bool = True) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise SpoolError(f"fsync: {fsync!r} is not one of {'|'.join(FSYNC_POLICIES)}")
+        if not prefix or not re.fullmatch(r"[A-Za-z0-9_\-]+", prefix):
+            raise SpoolError(f"prefix: {prefix!r} must be non-empty letters/digits/_/-")
+        if not key_fields:
+            raise SpoolError("key_fields: at least one field is needed for idempotence")
+        if not 0 <= lateness_minutes <= 60:
+            raise SpoolError(f"lateness_minutes: {lateness_minutes} must be in [0, 60]")
+        self.spool_dir = Path(spool_dir)
+        self.ready_dir = Path(ready_dir)
+        self.prefix = prefix
+        self.time_field = time_field
+        self.key_fields = tuple(key_fields)
+        self.fsync = fsync
+        self.lateness_minutes = lateness_minutes
+        self.counters = SpoolCounters()
+        self.last_recovery = RecoveryReport()
+        self._name_re = re.compile(rf"^{re.escape(prefix)}_(\d{{8}}_\d{{4}})(?:\.(\d+))?\.(part|jsonl)$")
+        self._index = _KeyIndex()
+        self._open: dict[int, _OpenPart] = {}
+        self._next_seq: dict[int, int] = {}  # minute -> next free file number
+        self._published: set[int] = set()  # minutes with at least one ready file
+        self._watermark: int | None = None  # newest minute seen (event time)
+        self._closed = False
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.ready_dir.mkdir(parents=True, exist_ok=True)
+        self._deadletter_path = self.spool_dir / f"{prefix}_deadletter.jsonl"
+        self._lock_fh = open(self.spool_dir / f".{prefix}.lock", "a+b")  # noqa: SIM115 - held for life
+        try:
+            fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_fh.close()
+            raise SpoolError(f"spool {self.spool_dir} ({prefix}) is already held by another writer") from None
+        self._recovered = False
+        if auto_recover:
+            self.recover()
+
+    @classmethod
+    def for_layout(cls, root: Path, kind: str, symbol: str, prefix: str, time_field: str,
+                   key_fields: tuple[str, ...], fsync: str = "rotate", **kw: Any) -> MinuteSpool:
+        """`root/spool/<kind>/<SYM>` → `root/ready/<kind>/<SYM>` (kind "" drops that level)."""
+        parts = [p for p in (kind, symbol.upper()) if p]
+        return cls(Path(root, "spool", *parts), Path(root, "ready", *parts), prefix, time_field,
+                   key_fields, fsync, **kw)
+
+    # ------------------------------------------------------------------ naming
+    def _name(self, minute: int, seq: int, ext: str) -> str:
+        suffix = f".{seq}" if seq else ""
+        return f"{self.prefix}_{minute_label(minute)}{suffix}.{ext}"
+
+    def _parse(self, name: str) -> tuple[int, int, str] | None:
+        m = self._name_re.match(name)
+        if not m:
+            return None
+        return label_minute(m.group(1)), int(m.group(2) or 0), m.group(3)
+
+    def ready_files(self) -> list[Path]:
+        """Published files of this prefix, ordered by (minute, number)."""
+        items = []
+        for p in self.ready_dir.iterdir():
+            parsed = self._parse(p.name)
+            if parsed and parsed[2] == "jsonl":
+                items.append((parsed[0], parsed[1], p))
+        return [p for _, _, p in sorted(items)]
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> RecoveryReport:
+        """Rebuild the key index from ready files and finalise orphaned `.part` files."""
+        if self._open:
+            raise SpoolError("recover() while parts are open: call it on start, before append()")
+        report = RecoveryReport()
+        self._index = _KeyIndex()
+        self._next_seq.clear()
+        self._published.clear()
+        for path in self.ready_files():
+            minute, seq, _ = self._parse(path.name)  # type: ignore[misc]
+            self._note_file(minute, seq)
+            self._published.add(minute)
+            with open(path, "rb") as fh:
+                for line in fh:
+                    try:
+                        self._index.add_if_new(self._key(orjson.loads(line)))
+                    except (orjson.JSONDecodeError, KeyError, TypeError):
+                        report.corrupt_lines += 1  # published files are immutable: count, never rewrite
+        parts = []
+        for p in self.spool_dir.iterdir():
+            parsed = self._parse(p.name)
+            if parsed and parsed[2] == "part":
+                parts.append((parsed[0], parsed[1], p))
+        for minute, seq, _ in parts:
+            self._note_file(minute, seq)
+        for minute, seq, path in sorted(parts):
+            self._recover_part(minute, seq, path, report)
+        self.counters.recovered_files += len(report.files)
+        self.counters.recovered_lines += report.lines
+        self.counters.torn_lines_truncated += report.torn_lines
+        self.counters.duplicates_skipped += report.duplicates
+        self.counters.index_keys = self._index.size
+        self.last_recovery = report
+        self._recovered = True
+        return report
+
+    def _recover_part(self, minute: int, seq: int, path: Path, report: RecoveryReport) -> None:
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # a crash mid-write leaves a line without its newline
+            report.torn_lines += 1
+            self._deadletter({"reason": "torn_line", "file": path.name, "raw": data[end:].decode("utf-8", "replace")})
+        keep: list[bytes] = []
+        for line in data[:end].splitlines():
+            if not line.strip():
+                continue
+            try:
+                key = self._key(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                report.corrupt_lines += 1
+                self._deadletter({"reason": "corrupt_line", "file": path.name, "raw": line.decode("utf-8", "replace")})
+                continue
+            if not self._index.add_if_new(key):
+                report.duplicates += 1  # e.g. a crash between publishing and removing the part
+                continue
+            keep.append(line)
+        if keep:
+            # the part may be published under its own number unless that ready name exists
+            target_seq = seq if not (self.ready_dir / self._name(minute, seq, "jsonl")).exists() else self._take_seq(minute)
+            target = self.ready_dir / self._name(minute, target_seq, "jsonl")
+            tmp = self.ready_dir / (target.name + ".tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(b"\n".join(keep) + b"\n")
+                fh.flush()
+                if self.fsync != "never":
+                    os.fsync(fh.fileno())
+                    self.counters.fsyncs += 1
+            os.replace(tmp, target)
+            if self.fsync != "never":
+                fsync_dir(self.ready_dir)
+            self._published.add(minute)
+            report.files.append(target.name)
+            report.lines += len(keep)
+        else:
+            report.empty_parts_removed += 1
+        path.unlink()
+
+    def _note_file(self, minute: int, seq: int) -> None:
+        self._next_seq[minute] = max(self._next_seq.get(minute, 0), seq + 1)
+
+    def _take_seq(self, minute: int) -> int:
+        seq = self._next_seq.get(minute, 0)
+        self._next_seq[minute] = seq + 1
+        return seq
+
+    # ------------------------------------------------------------------ writing
+    def _key(self, rec: Mapping[str, Any]) -> Key:
+        return tuple(rec[f] for f in self.key_fields)
+
+    def _deadletter(self, entry: dict[str, Any]) -> None:
+        self.counters.deadletter += 1
+        with open(self._deadletter_path, "ab") as fh:
+            fh.write(orjson.dumps(entry, default=repr) + b"\n")
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Spool records; returns how many were new. Skips known keys; bad records → dead letter."""
+        items: list[tuple[Key, int, bytes]] = []
+        for rec in records:
+            self.counters.records_in += 1
+            try:
+                ts = rec[self.time_field]
+                if isinstance(ts, bool) or not isinstance(ts, int):
+                    raise TypeError(f"{self.time_field} must be integer epoch ms, got {type(ts).__name__}")
+                key = self._key(rec)
+                hash(key)
+                line = orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)
+            except (KeyError, TypeError, orjson.JSONEncodeError) as exc:
+                self._deadletter({"reason": f"{type(exc).__name__}: {exc}", "record": dict(rec)})
+                continue
+            items.append((key, ts // MINUTE_MS, line))
+        self.counters.records_in -= len(items)  # append_encoded counts them
+        return self.append_encoded(items)
+
+    def append_encoded(self, items: Iterable[tuple[Key, int, bytes]]) -> int:
+        """Fast path for callers that encode in bulk: (key, minute number, JSON line without newline)."""
+        if self._closed:
+            raise SpoolError("append after close()")
+        if not self._recovered:
+            raise SpoolError("call recover() before append() (auto_recover=False was given)")
+        new = 0
+        for key, minute, line in items:
+            self.counters.records_in += 1
+            if not self._index.add_if_new(key):
+                self.counters.duplicates_skipped += 1
+                continue
+            if minute in self._published:
+                self.counters.late_records += 1
+            part = self._open.get(minute)
+            if part is None:
+                part = self._open_part(minute)
+            part.fh.write(line + b"\n")
+            part.lines += 1
+            part.dirty = True
+            self.counters.bytes_written += len(line) + 1
+            new += 1
+            if self._watermark is None or minute > self._watermark:
+                self._watermark = minute
+        self.counters.records_written += new
+        self.counters.index_keys = self._index.size
+        if self.fsync == "always":
+            self._sync_open()
+        self._rotate()
+        return new
+
+    def _open_part(self, minute: int) -> _OpenPart:
+        seq = self._take_seq(minute)
+        path = self.spool_dir / self._name(minute, seq, "part")
+        part = _OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
+        self._open[minute] = part
+        return part
+
+    def _sync_open(self) -> None:
+        for part in self._open.values():
+            if part.dirty:
+                part.fh.flush()
+                os.fsync(part.fh.fileno())
+                part.dirty = False
+                self.counters.fsyncs += 1
+
+    def _rotate(self) -> None:
+        if self._watermark is None:
+            return
+        limit = self._watermark - self.lateness_minutes
+        for minute in sorted(m for m in self._open if m < limit):
+            self._publish(self._open.pop(minute))
+
+    def _publish(self, part: _OpenPart) -> None:
+        part.fh.flush()
+        if self.fsync != "never" and (part.dirty or self.fsync == "rotate"):
+            os.fsync(part.fh.fileno())
+            self.counters.fsyncs += 1
+        part.fh.close()
+        target = self.ready_dir / self._name(part.minute, part.seq, "jsonl")
+        try:
+            os.replace(part.path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            tmp = self.ready_dir / (target.name + ".tmp")  # different filesystem: copy, then rename
+            shutil.copyfile(part.path, tmp)
+            os.replace(tmp, target)
+            part.path.unlink()
+        if self.fsync != "never":
+            fsync_dir(self.ready_dir)
+        self.counters.files_published += 1
+        if part.seq and part.minute in self._published:
+            self.counters.late_files_published += 1
+        self._published.add(part.minute)
+
+    def advance_to(self, event_time_ms: int) -> None:
+        """Move the event-time watermark (e.g. from a heartbeat) so idle minutes get published."""
+        minute = event_time_ms // MINUTE_MS
+        if self._watermark is None or minute > self._watermark:
+            self._watermark = minute
+        self._rotate()
+
+    def flush(self) -> None:
+        """Push buffered lines to the OS (and fsync under 'always'); does not publish."""
+        for part in self._open.values():
+            part.fh.flush()
+        if self.fsync == "always":
+            self._sync_open()
+
+    def publish_all(self) -> None:
+        """Publish every open minute now (end of a batch run)."""
+        for minute in sorted(self._open):
+            self._publish(self._open.pop(minute))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.publish_all()
+        self._closed = True
+        self._lock_fh.close()
+
+    def __enter__(self) -> MinuteSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __contains__(self, key: Key) -> bool:
+        return tuple(key) in self._index
+
+    @property
+    def open_minutes(self) -> list[int]:
+        return sorted(self._open)

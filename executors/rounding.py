@@ -1,0 +1,51 @@
+"""Price/quantity alignment to the exchange grid, in Decimal (floats drift: 0.1 + 0.2 != 0.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+
+from executors.contract import Side
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def align(value: float, step: float, mode: str) -> float:
+    """``value`` on the grid of ``step``: mode floor | ceil | nearest (half-even)."""
+    rounding = {"floor": ROUND_FLOOR, "ceil": ROUND_CEILING, "nearest": ROUND_HALF_EVEN}[mode]
+    s = _dec(step)
+    n = (_dec(value) / s).to_integral_value(rounding=rounding)
+    return float(n * s)
+
+
+@dataclass(frozen=True)
+class Aligned:
+    px: float
+    qty: float
+    rounding_applied: bool
+    rounding_diff: float  # px - px_intent, price units
+
+
+def align_order(side: Side, px: float, qty: float, tick: float, step: float, aggressive: bool = True) -> Aligned:
+    """Align price and quantity. An aggressive (taker) order rounds its price through the book so it
+    stays marketable (BUY up, SELL down); a passive one rounds away so it never crosses.
+    Quantity always rounds down: never send more than was sized."""
+    up = (side == "BUY") == aggressive
+    # snap float noise first (e.g. 100.00000000001 is 100.0 on a 0.1 grid), then apply the direction
+    snapped = align(px, tick, "nearest")
+    if abs(snapped - px) <= float(_dec(tick) * Decimal("1e-6")):
+        apx = snapped
+    else:
+        apx = align(px, tick, "ceil" if up else "floor")
+    q_snap = align(qty, step, "nearest")
+    aqty = q_snap if abs(q_snap - qty) <= float(_dec(step) * Decimal("1e-6")) else align(qty, step, "floor")
+    diff = float(_dec(apx) - _dec(px))
+    return Aligned(px=apx, qty=aqty, rounding_applied=(apx != px or aqty != qty), rounding_diff=diff)
+
+
+def slippage_bps(side: Side, px_intent: float, px: float) -> float:
+    """Adverse price move in bps (positive = cost): BUY paid above intent, SELL got below."""
+    sign = 1.0 if side == "BUY" else -1.0
+    return sign * (px - px_intent) / px_intent * 1e4
