@@ -43,7 +43,7 @@ class RawTrades(Contract):
     event_time_ms: int = pa.Field(gt=0)
     trade_time_ms: int = pa.Field(gt=0)
     recv_time_ms: int = pa.Field(gt=0)
-    agg_trade_id: int = pa.Field(ge=0)
+    agg_trade_id: int  # negative ids are surrogates for recordings without ids (market.replay)
     price: float = pa.Field(gt=0)
     qty: float = pa.Field(gt=0)
     is_buyer_maker: bool
@@ -62,7 +62,7 @@ class RawBook(Contract):
     symbol: str
     event_time_ms: int = pa.Field(gt=0)
     recv_time_ms: int = pa.Field(gt=0)
-    last_update_id: int = pa.Field(ge=0)
+    last_update_id: int
     bid_px_1: float = pa.Field(gt=0)
     ask_px_1: float = pa.Field(gt=0)
     bid_qty_1: float = pa.Field(ge=0)

@@ -4,28 +4,31 @@ from __future__ import annotations
 
 import dagster as dg
 
-from alpha_assets.assets import harvest
+from alpha_assets.assets import harvest, orders, parity, reports, signals, soak
+from alpha_assets.jobs import daily_pipeline, harvest_job, soak_60m
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.engine import SignalEngine
+from alpha_assets.resources.executor import SignalExecutor
 from alpha_assets.resources.market_source import MarketSource
 from alpha_assets.resources.parquet_io import PolarsParquetIOManager
-
-batch_assets = dg.load_assets_from_modules([harvest])
-
-harvest_job = dg.define_asset_job(
-    "harvest_job",
-    selection=dg.AssetSelection.groups("harvest"),
-    description="Raw and preview harvest for a date × symbol partition.",
-)
+from alpha_assets.resources.sinks import SignalSinks
+from alpha_assets.sensors.alerts import run_failure_alert
+from alpha_assets.sensors.landing import landing_sensor
+from alpha_assets.sensors.soak import soak_sensor
 
 defs = dg.Definitions(
-    assets=batch_assets,
-    jobs=[harvest_job],
+    assets=dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak]),
+    jobs=[harvest_job, daily_pipeline, soak_60m],
+    sensors=[soak_sensor, landing_sensor, run_failure_alert],
     resources={
         "data_root": DataRoot(),
         "market_source": MarketSource(),
         "parquet_io": PolarsParquetIOManager(),
+        "engine": SignalEngine(),
+        "sinks": SignalSinks(),
+        "executor": SignalExecutor(),
     },
     # Steps of one partition are small: re-importing the code per step (multiprocess) costs more
-    # than it saves on two cores. Deployments can switch executors in run config.
+    # than it saves on two cores. Deployments can choose another executor in run config.
     executor=dg.in_process_executor,
 )

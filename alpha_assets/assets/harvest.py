@@ -1,6 +1,5 @@
 """harvest_raw and harvest_preview: a partition's trades and book, cleaned, and 1-second bars."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

@@ -1,6 +1,5 @@
 """daily_summary (per partition) and daily_summary_rollup (all symbols of a date)."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from alpha_assets.reports.render import write_report
 from alpha_assets.reports.summary import build_summary, headline_figures
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.settings import settings
+from executors.batch import route_signals
 
 HARD_METRICS = ("sharpe", "max_drawdown", "reject_rate")
 PER_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATE)
@@ -79,7 +79,9 @@ def daily_summary(
     )
     metrics = evaluate_hard_metrics(summary, settings().hard_metrics)
     paths = write_report(summary, data_root.path, hard_metrics=metrics)
-    paper = backtest_vs_paper(signals, book)
+    # The same signals through the backtest and the paper broker (route_signals takes executor kinds).
+    paper = backtest_vs_paper(signals, book, route=route_signals, backtest_executor="backtest",
+                              paper_executor="mock")
     yield dg.MaterializeResult(metadata={**_summary_metadata(summary, paths), "backtest_vs_paper": paper.status})
     for metric in metrics:
         yield _metric_result("daily_summary", metric)

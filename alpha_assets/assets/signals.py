@@ -1,6 +1,5 @@
 """features and signals: the v13 engine over a partition; signals also go to the sinks."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 

@@ -1,6 +1,5 @@
 """soak_report: one long op that runs the supervised live process tree for `minutes`."""
 
-from __future__ import annotations
 
 from typing import Literal
 

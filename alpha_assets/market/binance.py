@@ -15,31 +15,12 @@ from typing import Any
 import orjson
 import polars as pl
 
-LEVELS = 5
+# the canonical tables are defined once, in schema.py; re-exported here for parser users
+from alpha_assets.market.schema import BOOK_SCHEMA as BOOK_SCHEMA
+from alpha_assets.market.schema import DEADLETTER_SCHEMA as DEADLETTER_SCHEMA
+from alpha_assets.market.schema import LEVELS, TRADE_SCHEMA
 
-TRADES_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.Utf8(),
-    "event_time_ms": pl.Int64(),
-    "trade_time_ms": pl.Int64(),
-    "recv_time_ms": pl.Int64(),
-    "agg_trade_id": pl.Int64(),
-    "price": pl.Float64(),
-    "qty": pl.Float64(),
-    "is_buyer_maker": pl.Boolean(),
-}
-
-_LEVEL_COLUMNS = [
-    f"{side}_{what}_{i}" for side in ("bid", "ask") for i in range(1, LEVELS + 1) for what in ("px", "qty")
-]
-BOOK_SCHEMA: dict[str, pl.DataType] = {
-    "symbol": pl.Utf8(),
-    "event_time_ms": pl.Int64(),
-    "recv_time_ms": pl.Int64(),
-    "first_update_id": pl.Int64(),
-    "last_update_id": pl.Int64(),
-    "prev_last_update_id": pl.Int64(),
-    **{c: pl.Float64() for c in _LEVEL_COLUMNS},
-}
+TRADES_SCHEMA = TRADE_SCHEMA
 
 BOOK_TICKER_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.Utf8(),
@@ -52,15 +33,6 @@ BOOK_TICKER_SCHEMA: dict[str, pl.DataType] = {
     "ask_qty": pl.Float64(),
 }
 
-DEADLETTER_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.Utf8(),
-    "reason": pl.Utf8(),
-    "symbol": pl.Utf8(),
-    "event_time_ms": pl.Int64(),
-    "key": pl.Utf8(),
-    "payload": pl.Utf8(),
-}
-
 
 class ParseError(ValueError):
     """A message that cannot be turned into a canonical row; `reason` is a short code."""
@@ -68,10 +40,6 @@ class ParseError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame(schema=schema)
 
 
 def dead_letter(
@@ -124,8 +92,11 @@ def _int(data: dict[str, Any], key: str) -> int:
         raise ParseError(f"bad_number:{key}")
     if isinstance(v, int):
         return v
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-        return int(v)
+    if isinstance(v, str) and v.strip().lstrip("-").isascii():
+        try:
+            return int(v)
+        except ValueError:
+            pass
     raise ParseError(f"bad_number:{key}")
 
 
@@ -134,7 +105,7 @@ def _num(v: Any, key: str) -> float:
         raise ParseError(f"bad_number:{key}")
     try:
         x = float(v)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ParseError(f"bad_number:{key}") from exc
     if not math.isfinite(x):
         raise ParseError(f"bad_number:{key}")
@@ -144,6 +115,13 @@ def _num(v: Any, key: str) -> float:
 def _positive(data: dict[str, Any], key: str) -> float:
     x = _num(_get(data, key), key)
     if x <= 0:
+        raise ParseError(f"bad_value:{key}")
+    return x
+
+
+def _non_negative(data: dict[str, Any], key: str) -> float:
+    x = _num(_get(data, key), key)
+    if x < 0:
         raise ParseError(f"bad_value:{key}")
     return x
 
@@ -306,9 +284,9 @@ def parse_book_ticker(data: dict[str, Any], recv_time_ms: int | None = None) -> 
         "event_time_ms": _int(data, "E") if data.get("E") is not None else _int(data, "T"),
         "recv_time_ms": recv_time_ms,
         "bid_px": _positive(data, "b"),
-        "bid_qty": _num(_get(data, "B"), "B"),
+        "bid_qty": _non_negative(data, "B"),
         "ask_px": _positive(data, "a"),
-        "ask_qty": _num(_get(data, "A"), "A"),
+        "ask_qty": _non_negative(data, "A"),
     }
 
 

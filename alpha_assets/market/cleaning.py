@@ -91,7 +91,10 @@ def clean_trades(raw: pl.DataFrame, source: str = "trades") -> CleanResult:
     # Fill receive/trade time from event time only where the recording lacks them.
     good = good.with_columns(pl.col("trade_time_ms").fill_null(pl.col("event_time_ms")),
                              pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
-    gaps = _id_gaps(good, "agg_trade_id", source)
+    # Gaps are ids never received: a dead-lettered row's id is not a gap.
+    # Negative ids are surrogates for id-less recordings (market.replay): no sequence to check.
+    seen = frame.filter((pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
+    gaps = _id_gaps(seen.unique(["symbol", "agg_trade_id"]), "agg_trade_id", source)
     dead = pl.concat([_dead(bad, source, "agg_trade_id"), _dead(dups, source, "agg_trade_id"), gaps])
     return CleanResult(good.select(list(TRADE_SCHEMA)), dead, _counts(dead))
 
@@ -110,7 +113,8 @@ def _id_gaps(good: pl.DataFrame, id_col: str, source: str) -> pl.DataFrame:
         pl.col("symbol"),
         pl.col("event_time_ms"),
         pl.format("{}..{}", pl.col("__prev") + 1, pl.col(id_col) - 1).alias("key"),
-        pl.format('{"missing": {}}', pl.col(id_col) - pl.col("__prev") - 1).alias("payload"),
+        pl.concat_str(pl.lit('{"missing": '), (pl.col(id_col) - pl.col("__prev") - 1).cast(pl.Utf8), pl.lit("}"))
+        .alias("payload"),
     )
 
 
@@ -135,14 +139,15 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
     dup = good.select(pl.struct("symbol", "last_update_id").is_first_distinct().not_()).to_series()
     dups = good.filter(dup).with_columns(pl.lit("duplicate").alias("__reason"))
     good = good.filter(~dup).with_columns(pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
-    gaps = _update_gaps(good, source)
+    seen = frame.filter((pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
+    gaps = _update_gaps(seen.unique(["symbol", "last_update_id"]).sort("symbol", "last_update_id"), source)
     dead = pl.concat([_dead(bad, source, "last_update_id"), _dead(dups, source, "last_update_id"), gaps])
     return CleanResult(good.select(list(BOOK_SCHEMA)), dead, _counts(dead))
 
 
-def _update_gaps(good: pl.DataFrame, source: str) -> pl.DataFrame:
+def _update_gaps(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     """A snapshot whose pu is not the previous snapshot's u: updates were missed in between."""
-    chained = good.select("symbol", "event_time_ms", "last_update_id", "prev_last_update_id").with_columns(
+    chained = rows.select("symbol", "event_time_ms", "last_update_id", "prev_last_update_id").with_columns(
         pl.col("last_update_id").shift(1).over("symbol").alias("__prev")
     )
     holes = chained.filter(pl.col("prev_last_update_id").is_not_null() & pl.col("__prev").is_not_null()
@@ -155,5 +160,6 @@ def _update_gaps(good: pl.DataFrame, source: str) -> pl.DataFrame:
         pl.col("symbol"),
         pl.col("event_time_ms"),
         pl.format("{}..{}", pl.col("__prev"), pl.col("prev_last_update_id")).alias("key"),
-        pl.format('{"expected_pu": {}, "got_pu": {}}', pl.col("__prev"), pl.col("prev_last_update_id")).alias("payload"),
+        pl.concat_str(pl.lit('{"expected_pu": '), pl.col("__prev").cast(pl.Utf8), pl.lit(', "got_pu": '),
+                      pl.col("prev_last_update_id").cast(pl.Utf8), pl.lit("}")).alias("payload"),
     )

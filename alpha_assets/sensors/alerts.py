@@ -1,6 +1,5 @@
 """run_failure_alert: every failed run becomes an alert line and a Pushgateway counter."""
 
-from __future__ import annotations
 
 import json
 import os

@@ -1,6 +1,5 @@
 """landing_sensor: when the live harvester completes a partition, run the batch graph on it."""
 
-from __future__ import annotations
 
 import json
 

@@ -1,6 +1,5 @@
 """soak_sensor: launch soak_60m for an untested code version and then on a cadence."""
 
-from __future__ import annotations
 
 import time
 from dataclasses import dataclass

@@ -119,12 +119,23 @@ def test_book_ticker() -> None:
         (dumps({k: v for k, v in TICKER.items() if k != "B"}), "missing_field:B"),
         (dumps({"lastUpdateId": 1, "bids": [], "asks": None}), "missing_field:asks"),
         (b"", "bad_json"),
+        (dumps(dict(AGG, a="\u00b2")), "bad_number:a"),
+        (dumps(dict(AGG, a="12x")), "bad_number:a"),
+        (b'{"e": "aggTrade", "E": 1, "T": 1, "s": "X", "a": 1, "m": true, "q": "1", "p": 1e400}', "bad_json"),
+        (dumps(dict(AGG, q="-5")), "bad_value:q"),
+        (dumps(dict(TICKER, A="-1")), "bad_value:A"),
     ],
 )
 def test_malformed_input_gives_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_message(raw)
     assert info.value.reason == reason
+
+
+def test_huge_integer_price_is_bad_number() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_trade(dict(AGG, p=10**400))  # a Python int too large for a float
+    assert info.value.reason == "bad_number:p"
 
 
 def test_crossed_partial_book_rejected() -> None:

@@ -1,0 +1,73 @@
+"""parity_diff: the JSONL and SQLite sinks read back for one run and partition, compared."""
+
+
+import json
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+from alpha_assets.contracts import ParityDiff, contract_check_spec, contract_result
+from alpha_assets.markdown import markdown_table
+from alpha_assets.partitions import date_symbol_partitions, split_key
+from alpha_assets.reports.atomic import write_text_atomic
+from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.sinks import SignalSinks
+from alpha_assets.sinks.parity import compare_sinks
+from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
+
+PARITY_THRESHOLD = 0.0025  # 0.25 %: the CI gate; the target is exactly 0
+
+
+@dg.asset(
+    partitions_def=date_symbol_partitions,
+    io_manager_key="parquet_io",
+    group_name="signals",
+    check_specs=[
+        dg.AssetCheckSpec(name="sink_parity", asset="parity_diff", blocking=True,
+                          partitions_def=date_symbol_partitions,
+                          description="JSONL and SQLite sinks agree: largest relative difference < 0.25 % (target 0)"),
+        contract_check_spec("parity_diff", ParityDiff, date_symbol_partitions),
+    ],
+    description="Both sinks read back for the signals' run_id and partition: totals, per-type counts, confirm, "
+    "strong ratio and row-level anti-joins / field mismatches.",
+)
+def parity_diff(
+    context: dg.AssetExecutionContext, signals: pl.DataFrame, sinks: SignalSinks, data_root: DataRoot
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    date, symbol = split_key(context)
+    run_ids = signals["run_id"].unique().to_list() if signals.height else [context.run_id]
+    run_id = run_ids[0]
+    runtime = sinks.runtime_dir(data_root.runtime)
+    jsonl = read_jsonl_signals(runtime, run_id=run_id, symbol=symbol, date=date)
+    sqlite = read_sqlite_signals(runtime / "signals.db", run_id=run_id, symbol=symbol, date=date)
+    result = compare_sinks(jsonl, sqlite)
+    worst = float(result.max_rel_diff)
+    payload = {"run_id": run_id, "date": date, "symbol": symbol, "threshold": PARITY_THRESHOLD,
+               "passed": worst < PARITY_THRESHOLD, **result.model_dump()}
+    artifact = write_text_atomic(data_root.artifacts / f"parity_diff_{run_id}_{date}_{symbol}.json",
+                                 json.dumps(payload, indent=2, sort_keys=True, default=str))
+    table = result.to_frame()
+    yield dg.Output(
+        table,
+        metadata={
+            "run_id": run_id,
+            "max_rel_diff": worst,
+            "rows_jsonl": jsonl.height,
+            "rows_sqlite": sqlite.height,
+            "rows_only_jsonl": result.only_in_a,
+            "rows_only_sqlite": result.only_in_b,
+            "rows_mismatched": result.mismatched_rows,
+            "worst_figure": result.worst_figure or "",
+            "figures": dg.MetadataValue.md(markdown_table(table, max_rows=50)),
+            "artifact": dg.MetadataValue.path(str(artifact)),
+        },
+    )
+    yield dg.AssetCheckResult(
+        asset_key="parity_diff", check_name="sink_parity", passed=worst < PARITY_THRESHOLD,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"max_rel_diff": worst, "threshold": PARITY_THRESHOLD, "rows_jsonl": jsonl.height,
+                  "rows_sqlite": sqlite.height},
+    )
+    yield contract_result("parity_diff", ParityDiff, table)
+

@@ -1,0 +1,69 @@
+"""What the supervisor runs: a ProcessSpec per worker and the restart policy it obeys."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alpha_assets.live.probes import Probe
+
+# Only these names reach a child (plus PATH/PYTHONPATH basics): no global pollution, no secrets.
+CHILD_ENV_WHITELIST = (
+    "V13_SINK", "V13_OUTPUT_DIR", "V13_INPUT_MODE", "PAPER_ENABLE", "RUN_ID",
+    "ALPHA_DATA_ROOT", "ALPHA_SHARED_DIR", "ALPHA_CONFIG", "ALPHA_WORKER_CONFIG",
+)
+_BASICS = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NUMBA_CACHE_DIR",
+           "VIRTUAL_ENV")
+
+
+class RestartPolicy(BaseModel):
+    """Bounded restart: wait ``backoff_s[i]`` before restart i+1; after that, mark degraded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before each restart")
+    ready_timeout_s: float = Field(120.0, gt=0, le=3600)
+    # A child that exits 0 during the run is also restarted unless it is allowed to finish.
+    restart_on_clean_exit: bool = True
+
+    @property
+    def max_restarts(self) -> int:
+        return len(self.backoff_s)
+
+
+@dataclass
+class ProcessSpec:
+    name: str
+    cmd: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_probe: Probe | None = None
+    health_probe: Probe | None = None
+    restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
+    cwd: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"ProcessSpec.name must be alphanumeric/underscore, got {self.name!r}")
+        if not self.cmd:
+            raise ValueError(f"ProcessSpec {self.name}: cmd must not be empty")
+        bad = sorted(set(self.env) - set(CHILD_ENV_WHITELIST))
+        if bad:
+            raise ValueError(f"ProcessSpec {self.name}: env names {bad} are not whitelisted "
+                             f"(allowed: {', '.join(CHILD_ENV_WHITELIST)})")
+
+
+def child_environment(spec_env: Mapping[str, str], parent: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whitelisted environment a child gets: basics from the parent plus the spec's names."""
+    parent = os.environ if parent is None else parent
+    env = {k: parent[k] for k in _BASICS if k in parent}
+    env["PYTHONUNBUFFERED"] = "1"  # ready keywords must reach the log as printed
+    env.update({k: str(v) for k, v in spec_env.items()})
+    return env
+
+
+def python_module_cmd(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]

@@ -1,0 +1,330 @@
+"""Supervisor: start ProcessSpecs in order, wait for readiness in parallel, tick health, restart
+with bounded back-off, stop in reverse order.
+
+Events (Start, Ready, Health, Exit, Restart, Degraded, HealthGreen, Fault, Alert, Stop) go to
+``<data_root>/logs/orchestrator/orchestrator.log`` as JSON lines and to ``timeline`` in memory;
+each child's stdout/stderr is appended to ``<data_root>/logs/<name>/{stdout,stderr}.log``.
+Wall-clock time is used throughout: this is process supervision, not computation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from alpha_assets.live.probes import ProbeContext
+from alpha_assets.live.process import ProcessSpec, child_environment
+
+State = Literal["pending", "starting", "ready", "restarting", "degraded", "stopped"]
+_POLL_S = 0.1
+
+
+@dataclass
+class Child:
+    spec: ProcessSpec
+    state: State = "pending"
+    proc: subprocess.Popen | None = None
+    ctx: ProbeContext | None = None
+    restarts: int = 0
+    spawn_count: int = 0
+    restart_due: float | None = None  # monotonic time of a scheduled restart
+    ready_deadline: float | None = None
+    awaiting_green: bool = False  # after a restart: probe health every poll until green once
+    healthy: bool | None = None
+    health_history: list[dict[str, Any]] = field(default_factory=list)
+    max_rss_bytes: int = 0
+    max_open_files: int = 0
+    exit_codes: list[int] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Supervisor:
+    def __init__(
+        self,
+        specs: Sequence[ProcessSpec],
+        data_root: Path,
+        *,
+        health_interval_s: float = 10.0,
+        stop_grace_s: float = 10.0,
+        health_history_limit: int = 2000,
+    ) -> None:
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"process names must be unique, got {names}")
+        if health_interval_s <= 0:
+            raise ValueError(f"health_interval_s must be > 0, got {health_interval_s}")
+        if stop_grace_s < 0:
+            raise ValueError(f"stop_grace_s must be ≥ 0, got {stop_grace_s}")
+        self.children = {s.name: Child(s) for s in specs}
+        self.order = names
+        self.data_root = Path(data_root)
+        self.health_interval_s = health_interval_s
+        self.stop_grace_s = stop_grace_s
+        self.health_history_limit = health_history_limit
+        self.timeline: list[dict[str, Any]] = []
+        self.alerts: list[dict[str, Any]] = []
+        self.shutdown_order: list[str] = []
+        self.stop_event = threading.Event()
+        self._t0 = time.monotonic()
+        self._lock = threading.Lock()
+        self.log_path = self.data_root / "logs" / "orchestrator" / "orchestrator.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._next_health = 0.0
+
+    # ---------------------------------------------------------------- events
+    def event(self, kind: str, name: str = "", **detail: Any) -> dict[str, Any]:
+        rec = {"ts": time.time(), "t_rel_s": round(time.monotonic() - self._t0, 4), "event": kind,
+               "process": name, **detail}
+        with self._lock:
+            self.timeline.append(rec)
+            with open(self.log_path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(rec, default=str, ensure_ascii=False) + "\n")
+        return rec
+
+    def alert(self, name: str, reason: str, **detail: Any) -> None:
+        rec = self.event("Alert", name, reason=reason, **detail)
+        self.alerts.append(rec)
+
+    # ---------------------------------------------------------------- lifecycle
+    def _spawn(self, child: Child) -> None:
+        spec = child.spec
+        log_dir = self.data_root / "logs" / spec.name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        out_path, err_path = log_dir / "stdout.log", log_dir / "stderr.log"
+        offset = out_path.stat().st_size if out_path.exists() else 0
+        with open(out_path, "ab") as out, open(err_path, "ab") as err:
+            # Own session: a terminal Ctrl-C reaches the supervisor only, which stops children in order.
+            child.proc = subprocess.Popen(
+                list(spec.cmd), env=child_environment(spec.env), stdout=out, stderr=err,
+                stdin=subprocess.DEVNULL, cwd=spec.cwd, start_new_session=True,
+            )
+        child.spawn_count += 1
+        child.ctx = ProbeContext(spec.name, out_path, offset, time.time())
+        child.state = "starting"
+        child.ready_deadline = time.monotonic() + spec.restart_policy.ready_timeout_s
+        self._sample(child)
+
+    def start_all(self) -> None:
+        """Start every spec in order (harvest → signal → broker → report)."""
+        for name in self.order:
+            child = self.children[name]
+            self._spawn(child)
+            self.event("Start", name, pid=child.pid, cmd=" ".join(child.spec.cmd))
+
+    def wait_ready(self, timeout_s: float | None = None) -> dict[str, bool]:
+        """Poll every starting child's ready probe at once until all are ready (or degraded)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while not self.stop_event.is_set():
+            self.poll()
+            if all(c.state in ("ready", "degraded") for c in self.children.values()):
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(_POLL_S)
+        return {n: c.state == "ready" for n, c in self.children.items()}
+
+    def poll(self) -> None:
+        """One supervision step: exits, readiness, scheduled restarts, resource samples."""
+        now = time.monotonic()
+        for name in self.order:
+            child = self.children[name]
+            if child.state in ("stopped", "degraded", "pending"):
+                continue
+            if child.state == "restarting":
+                if child.restart_due is not None and now >= child.restart_due:
+                    child.restart_due = None
+                    child.restarts += 1
+                    self._spawn(child)
+                    child.awaiting_green = True
+                    self.event("Restart", name, pid=child.pid, attempt=child.restarts)
+                continue
+            code = child.proc.poll() if child.proc is not None else None
+            if code is not None:
+                child.exit_codes.append(code)
+                self.event("Exit", name, pid=child.pid, returncode=code)
+                if code == 0 and not child.spec.restart_policy.restart_on_clean_exit:
+                    child.state = "stopped"
+                    continue
+                self._schedule_restart(child, f"exited with code {code}")
+                continue
+            if child.state == "starting":
+                ok, detail = self._probe(child, child.spec.ready_probe)
+                if ok:
+                    child.state = "ready"
+                    self.event("Ready", name, pid=child.pid, detail=detail,
+                               ready_after_s=round(time.time() - child.ctx.started_at, 3))
+                elif child.ready_deadline is not None and now > child.ready_deadline:
+                    self.alert(name, "ready timeout", detail=detail)
+                    self._terminate(child)
+                    self._schedule_restart(child, "not ready in time")
+            elif child.state == "ready" and child.awaiting_green:
+                ok, detail = self._probe(child, child.spec.health_probe)
+                if ok:
+                    child.awaiting_green = False
+                    self.event("HealthGreen", name, pid=child.pid, detail=detail)
+
+    def _schedule_restart(self, child: Child, reason: str) -> None:
+        policy = child.spec.restart_policy
+        if self.stop_event.is_set():
+            child.state = "stopped"
+            return
+        if child.restarts >= policy.max_restarts:
+            child.state = "degraded"
+            child.proc = None
+            self.alert(child.spec.name, "degraded", cause=reason, restarts=child.restarts)
+            self.event("Degraded", child.spec.name, cause=reason)
+            return
+        delay = policy.backoff_s[child.restarts]
+        child.state = "restarting"
+        child.restart_due = time.monotonic() + delay
+        self.event("RestartScheduled", child.spec.name, cause=reason, backoff_s=delay,
+                   attempt=child.restarts + 1)
+
+    def _probe(self, child: Child, probe: Any) -> tuple[bool, str]:
+        if probe is None:
+            return True, "no probe"
+        try:
+            return probe(child.ctx)
+        except Exception as exc:  # a buggy probe is a failed check, not a supervisor crash
+            return False, f"probe error: {type(exc).__name__}: {exc}"
+
+    def _sample(self, child: Child) -> dict[str, int]:
+        if not child.alive():
+            return {}
+        try:
+            p = psutil.Process(child.pid)
+            rss = p.memory_info().rss
+            files = p.num_fds()
+        except (psutil.Error, OSError):
+            return {}
+        child.max_rss_bytes = max(child.max_rss_bytes, rss)
+        child.max_open_files = max(child.max_open_files, files)
+        return {"rss_bytes": rss, "open_files": files}
+
+    def tick_health(self) -> dict[str, bool]:
+        """Probe health of every ready child, sample RSS/open files, log a Health event each."""
+        out: dict[str, bool] = {}
+        for name in self.order:
+            child = self.children[name]
+            res = self._sample(child)
+            if child.state != "ready":
+                rec = {"ts": time.time(), "state": child.state, "ok": False}
+            else:
+                ok, detail = self._probe(child, child.spec.health_probe)
+                if child.healthy and not ok:
+                    self.alert(name, "health failed", detail=detail)
+                child.healthy = ok
+                rec = {"ts": time.time(), "state": child.state, "ok": ok, "detail": detail, **res}
+                if ok and child.awaiting_green:
+                    child.awaiting_green = False
+                    self.event("HealthGreen", name, pid=child.pid, detail=detail)
+            out[name] = bool(rec["ok"])
+            child.health_history.append(rec)
+            del child.health_history[: -self.health_history_limit]
+            self.event("Health", name, **{k: v for k, v in rec.items() if k != "ts"})
+        return out
+
+    def run(self, duration_s: float, hooks: Sequence[tuple[float, Callable[[Supervisor], None]]] = ()) -> None:
+        """Supervise for ``duration_s`` (or until stop_event). ``hooks`` = [(at_s, fn)] run once
+        each at that offset from the start of this call (the fault plan)."""
+        start = time.monotonic()
+        pending = sorted(hooks, key=lambda h: h[0])
+        self._next_health = start
+        while not self.stop_event.is_set():
+            now = time.monotonic()
+            if now - start >= duration_s:
+                break
+            while pending and now - start >= pending[0][0]:
+                at, fn = pending.pop(0)
+                try:
+                    fn(self)
+                except Exception as exc:
+                    self.alert("", "hook failed", at_s=at, error=f"{type(exc).__name__}: {exc}")
+            self.poll()
+            if now >= self._next_health:
+                self.tick_health()
+                self._next_health = now + self.health_interval_s
+            self.stop_event.wait(_POLL_S)
+
+    # ---------------------------------------------------------------- faults and stop
+    def signal_child(self, name: str, sig: int = signal.SIGTERM, label: str = "fault") -> int | None:
+        """Send ``sig`` to a child (fault injection); logs a Fault event first."""
+        child = self.children[name]
+        if not child.alive():
+            return None
+        pid = child.pid
+        self.event("Fault", name, pid=pid, signal=signal.Signals(sig).name, label=label)
+        os.kill(pid, sig)
+        return pid
+
+    def _terminate(self, child: Child) -> int | None:
+        if child.proc is None:
+            return None
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(timeout=self.stop_grace_s)
+            except subprocess.TimeoutExpired:
+                self.event("Kill", child.spec.name, pid=child.pid, after_s=self.stop_grace_s)
+                child.proc.kill()
+                child.proc.wait()
+        return child.proc.returncode
+
+    def graceful_shutdown(self) -> list[str]:
+        """Stop every child in reverse start order: SIGTERM, wait, SIGKILL after the grace."""
+        self.stop_event.set()
+        for name in reversed(self.order):
+            child = self.children[name]
+            if child.state == "stopped" and not child.alive():
+                continue
+            self._sample(child)
+            code = self._terminate(child)
+            child.state = "stopped"
+            self.shutdown_order.append(name)
+            self.event("Stop", name, pid=child.pid, returncode=code)
+        return self.shutdown_order
+
+    def install_signal_handlers(self) -> bool:
+        """SIGINT/SIGTERM set the stop event (main thread only); returns whether installed."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+
+        def handler(signum: int, _frame: object) -> None:
+            self.event("SignalReceived", "", signal=signal.Signals(signum).name)
+            self.stop_event.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+        return True
+
+    # ---------------------------------------------------------------- reporting
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {
+                "state": c.state, "pid": c.pid, "restarts": c.restarts, "spawns": c.spawn_count,
+                "exit_codes": list(c.exit_codes), "healthy": c.healthy,
+                "max_rss_mb": round(c.max_rss_bytes / 2**20, 1), "max_open_files": c.max_open_files,
+                "health_history": list(c.health_history),
+            }
+            for name, c in self.children.items()
+        }
+
+    def events(self, kind: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.timeline
+                if (kind is None or e["event"] == kind) and (name is None or e["process"] == name)]

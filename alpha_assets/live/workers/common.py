@@ -1,0 +1,130 @@
+"""What every worker shares: its configuration file, stop signal, heartbeat and paths.
+
+The supervisor passes a whitelisted environment only; the structured configuration travels as
+a JSON file named by ``ALPHA_WORKER_CONFIG`` (written by the soak run), and the v13 names
+``V13_SINK``, ``V13_OUTPUT_DIR``, ``V13_INPUT_MODE``, ``PAPER_ENABLE`` and ``RUN_ID`` override it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alpha_assets.reports.atomic import write_text_atomic
+
+READY_KEYWORD = "Server started"
+MINUTE_MS = 60_000
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str = Field("live", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+    data_root: Path
+    symbols: list[str] = Field(min_length=1)
+    start_ms: int = Field(0, ge=0, description="wall time the run started: first landing minute to consume")
+    ws_url: str = ""
+    rest_url: str = ""
+    sink: Literal["jsonl", "sqlite", "dual"] = "dual"
+    input_mode: Literal["raw", "preview"] = "raw"
+    paper: bool = True
+    heartbeat_s: float = Field(1.0, gt=0, le=60)
+    poll_s: float = Field(0.5, gt=0, le=60)
+    lateness_ms: int = Field(3000, ge=0, le=120_000, description="harvest: how long a minute stays open")
+    read_timeout_s: float = Field(10.0, gt=0, le=600)
+    report_interval_s: float = Field(15.0, gt=0, le=3600)
+    engine: dict[str, Any] = Field(default_factory=dict, description="EngineConfig overrides")
+
+    @property
+    def runtime_dir(self) -> Path:
+        out = os.environ.get("V13_OUTPUT_DIR", "")
+        return Path(out) if out else self.data_root / "runtime"
+
+    def heartbeat_path(self, name: str) -> Path:
+        return heartbeat_path(self.data_root, name)
+
+    def checkpoint_dir(self) -> Path:
+        return self.runtime_dir / "checkpoints"
+
+
+def heartbeat_path(data_root: Path, name: str) -> Path:
+    return Path(data_root) / "runtime" / "health" / f"{name}.json"
+
+
+def watermark_path(data_root: Path, symbol: str) -> Path:
+    """Harvest → signal hand-over: minutes ending at or before ``closed_through_ms`` are final."""
+    return Path(data_root) / "runtime" / "harvest" / f"watermark_{symbol}.json"
+
+
+def load_config() -> WorkerConfig:
+    path = os.environ.get("ALPHA_WORKER_CONFIG", "")
+    raw: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
+    env = os.environ
+    if env.get("ALPHA_DATA_ROOT") and "data_root" not in raw:
+        raw["data_root"] = env["ALPHA_DATA_ROOT"]
+    if env.get("RUN_ID"):
+        raw["run_id"] = env["RUN_ID"]
+    if env.get("V13_SINK"):
+        raw["sink"] = env["V13_SINK"].strip().lower()
+    if env.get("V13_INPUT_MODE"):
+        raw["input_mode"] = env["V13_INPUT_MODE"].strip().lower()
+    if env.get("PAPER_ENABLE"):
+        raw["paper"] = env["PAPER_ENABLE"].strip() not in ("0", "false", "")
+    return WorkerConfig.model_validate(raw)
+
+
+class StopFlag:
+    """SIGTERM/SIGINT → finish the current step, checkpoint, exit 0."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        signal.signal(signal.SIGTERM, self._set)
+        signal.signal(signal.SIGINT, self._set)
+
+    def _set(self, signum: int, _frame: object) -> None:
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+class Heartbeat:
+    """Writes ``{ts, pid, name, **counters}`` atomically at most every ``interval_s``."""
+
+    def __init__(self, path: Path, name: str, interval_s: float) -> None:
+        self.path, self.name, self.interval_s = path, name, interval_s
+        self._last = 0.0
+        self.started = time.time()
+
+    def beat(self, counters: dict[str, Any], force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self._last < self.interval_s:
+            return
+        self._last = now
+        body = {"name": self.name, "pid": os.getpid(), "ts": now, "uptime_s": round(now - self.started, 3),
+                **counters}
+        write_text_atomic(self.path, json.dumps(body, default=str))
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def ready(name: str, detail: str = "") -> None:
+    print(f"{READY_KEYWORD}: {name} {detail}".rstrip(), flush=True)
+
+
+def minute_parts(minute_ms: int) -> tuple[str, str]:
+    """(YYYY-MM-DD, HHMM) of a minute start (UTC)."""
+    t = time.gmtime(minute_ms // 1000)
+    return time.strftime("%Y-%m-%d", t), time.strftime("%H%M", t)

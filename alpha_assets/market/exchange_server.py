@@ -1,0 +1,455 @@
+"""An exchange simulator on 127.0.0.1 that speaks the Binance USD-M futures WebSocket protocol.
+
+* ``ws://host:port/stream?streams=btcusdt@aggTrade/btcusdt@depth5@100ms/...`` — combined
+  stream, envelopes ``{"stream": ..., "data": ...}``; ``/ws/<stream>`` raw streams too.
+* ``GET /fapi/v1/aggTrades?symbol=BTCUSDT&fromId=..&limit=..`` — REST backfill of trades the
+  market produced (also while no client was connected), as the real exchange offers.
+
+The market comes from a source with ``advance_to(t_ms) -> (trades, book)``: the seeded
+``SimulatorStream`` (default) or ``ReplaySource`` over a real capture. Event times are the
+server's clock (the server stands for the exchange, outside our computation): every
+``tick_ms`` it advances the source to now and sends what happened.
+
+Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``stall(seconds)``,
+``send_malformed(n)``, ``reorder_next_trades(n)``. ``sent_trade_ids[symbol]`` logs every trade
+id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market produced, so
+tests can do loss accounting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import polars as pl
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
+
+BACKFILL_LIMIT_MAX = 1000
+_HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
+
+
+class MarketSource(Protocol):
+    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]: ...
+
+
+class ReplaySource:
+    """Replays recorded trades/book shifted so the first event lands at ``start_ms``, at ``speed``×."""
+
+    def __init__(self, trades: pl.DataFrame, book: pl.DataFrame, start_ms: int, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be > 0, got {speed}")
+        first = min(int(f["event_time_ms"].min()) for f in (trades, book) if f.height)
+        self.start_ms, self.first, self.speed = start_ms, first, speed
+        self.position_ms = start_ms
+
+        def shifted(f: pl.DataFrame) -> pl.DataFrame:
+            if not f.height:
+                return f
+            t = ((pl.col("event_time_ms") - first) / speed).round().cast(pl.Int64) + start_ms
+            out = f.with_columns(t.alias("event_time_ms"))
+            if "trade_time_ms" in out.columns:
+                out = out.with_columns(pl.col("event_time_ms").alias("trade_time_ms"))
+            return out.sort("event_time_ms", maintain_order=True)
+
+        self.trades, self.book = shifted(trades), shifted(book)
+
+    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        lo, hi = self.position_ms, int(t_ms)
+        self.position_ms = max(lo, hi)
+        window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
+        return self.trades.filter(window), self.book.filter(window)
+
+
+@dataclass
+class _Conn:
+    ws: ServerConnection
+    streams: set[str]
+    queue: asyncio.Queue[bytes]
+    id: int
+
+
+@dataclass
+class ServerStats:
+    connections: int = 0
+    drops: int = 0
+    malformed_sent: int = 0
+    reordered: int = 0
+    messages_sent: int = 0
+    backfill_requests: int = 0
+    stalled_ms: int = 0
+    queue_overflow: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def stream_names(symbol: str) -> tuple[str, str]:
+    s = symbol.lower()
+    return f"{s}@aggTrade", f"{s}@depth5@100ms"
+
+
+class ExchangeServer:
+    """Run in a background thread (``start``/``stop``) or ``await serve_forever()``."""
+
+    def __init__(
+        self,
+        sources: dict[str, MarketSource],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tick_ms: int = 100,
+        clock: Callable[[], float] = time.time,
+        conn_queue_max: int = 50_000,
+    ) -> None:
+        if not sources:
+            raise ValueError("at least one symbol source is required")
+        if not 1 <= tick_ms <= 10_000:
+            raise ValueError(f"tick_ms must be in [1, 10000], got {tick_ms}")
+        self.sources = {s.upper(): src for s, src in sources.items()}
+        self.host, self.port, self.tick_ms, self.clock = host, port, tick_ms, clock
+        self.conn_queue_max = conn_queue_max
+        self.stats = ServerStats()
+        self.sent_trade_ids: dict[str, list[int]] = defaultdict(list)
+        self.produced_trade_ids: dict[str, list[int]] = defaultdict(list)
+        self._history: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
+        self._conns: dict[int, _Conn] = {}
+        self._next_conn = 0
+        self._lock = threading.Lock()
+        self._stall_until = 0.0
+        self._malformed_pending = 0
+        self._reorder_pending = 0
+        self._drop_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: Server | None = None
+        self._stopped: asyncio.Event | None = None
+        self._ready = threading.Event()
+
+    # ------------------------------------------------------------- addresses
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stream_url(self, symbols: list[str] | None = None) -> str:
+        names = [n for s in (symbols or list(self.sources)) for n in stream_names(s)]
+        return f"{self.ws_url}/stream?streams={'/'.join(names)}"
+
+    # ------------------------------------------------------------- fault knobs
+    def drop_connections(self) -> None:
+        """Abort every open connection (no close frame), as a network cut would."""
+        with self._lock:
+            self._drop_pending = True
+
+    def stall(self, seconds: float) -> None:
+        """Stop sending for ``seconds`` (the market goes on; what it produced is sent after)."""
+        with self._lock:
+            self._stall_until = max(self._stall_until, time.monotonic() + seconds)
+
+    def send_malformed(self, n: int = 1) -> None:
+        with self._lock:
+            self._malformed_pending += n
+
+    def reorder_next_trades(self, n: int = 1) -> None:
+        """Swap the next ``n`` pairs of adjacent trade messages."""
+        with self._lock:
+            self._reorder_pending += n
+
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    # ------------------------------------------------------------- HTTP (REST backfill)
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        parts = urlsplit(request.path)
+        if parts.path.startswith("/stream") or parts.path.startswith("/ws"):
+            return None  # a WebSocket handshake
+        if parts.path == "/fapi/v1/aggTrades":
+            q = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            return self._agg_trades(q)
+        if parts.path == "/health":
+            return self._json(HTTPStatus.OK, {"ok": True, "connections": len(self._conns)})
+        return self._json(HTTPStatus.NOT_FOUND, {"code": -1, "msg": f"no route {parts.path}"})
+
+    def _agg_trades(self, q: dict[str, str]) -> Response:
+        self.stats.backfill_requests += 1
+        symbol = q.get("symbol", "").upper()
+        if symbol not in self.sources:
+            return self._json(HTTPStatus.BAD_REQUEST, {"code": -1121, "msg": "Invalid symbol."})
+        try:
+            from_id = int(q["fromId"])
+            limit = min(int(q.get("limit", "500")), BACKFILL_LIMIT_MAX)
+        except (KeyError, ValueError):
+            return self._json(HTTPStatus.BAD_REQUEST, {"code": -1102, "msg": "fromId/limit must be integers"})
+        hist = self._history[symbol]
+        out = []
+        for i in range(from_id, from_id + limit):
+            row = hist.get(i)
+            if row is None:
+                break
+            out.append({k: row[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"E": row["E"]})
+        return self._json(HTTPStatus.OK, out)
+
+    @staticmethod
+    def _json(status: HTTPStatus, body: Any) -> Response:
+        data = orjson.dumps(body)
+        headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return Response(status.value, status.phrase, headers, data)
+
+    # ------------------------------------------------------------- WebSocket
+    def _streams_of(self, path: str) -> set[str]:
+        parts = urlsplit(path)
+        if parts.path.startswith("/ws/"):
+            return {parts.path[len("/ws/"):]}
+        raw = parse_qs(parts.query).get("streams", [""])[0]
+        return {s for s in raw.split("/") if s}
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        with self._lock:
+            self._next_conn += 1
+            conn = _Conn(ws, self._streams_of(ws.request.path), asyncio.Queue(self.conn_queue_max), self._next_conn)
+            self._conns[conn.id] = conn
+        self.stats.connections += 1
+        sender = asyncio.create_task(self._sender(conn))
+        try:
+            async for msg in ws:  # SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS
+                self._control(conn, msg)
+        except Exception:  # a client vanishing is normal; the sender notices too
+            pass
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+            self._conns.pop(conn.id, None)
+
+    def _control(self, conn: _Conn, msg: str | bytes) -> None:
+        try:
+            req = orjson.loads(msg)
+            method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+        except Exception:
+            return
+        if method == "SUBSCRIBE":
+            conn.streams |= set(params)
+            result: Any = None
+        elif method == "UNSUBSCRIBE":
+            conn.streams -= set(params)
+            result = None
+        elif method == "LIST_SUBSCRIPTIONS":
+            result = sorted(conn.streams)
+        else:
+            return
+        conn.queue.put_nowait(orjson.dumps({"result": result, "id": rid}))
+
+    async def _sender(self, conn: _Conn) -> None:
+        while True:
+            data = await conn.queue.get()
+            await conn.ws.send(data.decode())
+
+    # ------------------------------------------------------------- the market clock
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _produce(self) -> list[tuple[str, str, dict[str, Any], int | None]]:
+        """Advance every source to now: [(symbol, stream, payload, trade_id)] in event order."""
+        now = self._now_ms()
+        out: list[tuple[int, int, str, str, dict[str, Any], int | None]] = []
+        for symbol, src in self.sources.items():
+            trades, book = src.advance_to(now)
+            t_stream, b_stream = stream_names(symbol)
+            hist = self._history[symbol]
+            for row in trades.to_dicts():
+                row["symbol"] = symbol
+                payload = encode_agg_trade(row)
+                tid = payload["a"]
+                hist[tid] = payload
+                self.produced_trade_ids[symbol].append(tid)
+                out.append((payload["E"], 1, symbol, t_stream, payload, tid))
+            for row in book.to_dicts():
+                row["symbol"] = symbol
+                out.append((int(row["event_time_ms"]), 0, symbol, b_stream, encode_depth5(row), None))
+            if len(hist) > _HISTORY_MAX:
+                for k in sorted(hist)[: len(hist) - _HISTORY_MAX]:
+                    del hist[k]
+        out.sort(key=lambda r: (r[0], r[1]))
+        return [(sym, stream, payload, tid) for _, _, sym, stream, payload, tid in out]
+
+    async def _clock_loop(self) -> None:
+        backlog: list[tuple[str, str, dict[str, Any], int | None]] = []
+        period = self.tick_ms / 1000
+        next_t = time.monotonic()
+        while True:
+            next_t += period
+            await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+            try:
+                backlog.extend(self._produce())
+            except Exception as exc:  # a broken source must not kill the exchange
+                self.stats.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with self._lock:
+                drop, self._drop_pending = self._drop_pending, False
+                stalled = time.monotonic() < self._stall_until
+            if drop:
+                await self._drop_all()
+            if stalled:
+                self.stats.stalled_ms += self.tick_ms
+                continue
+            self._broadcast(backlog)
+            backlog = []
+
+    async def _drop_all(self) -> None:
+        for conn in list(self._conns.values()):
+            self.stats.drops += 1
+            conn.ws.transport.abort()  # abrupt: no close handshake, like a cut cable
+            self._conns.pop(conn.id, None)
+
+    def _broadcast(self, items: list[tuple[str, str, dict[str, Any], int | None]]) -> None:
+        with self._lock:
+            n_bad, self._malformed_pending = self._malformed_pending, 0
+            n_swap = self._reorder_pending
+        if n_swap:
+            idx = [i for i, it in enumerate(items) if it[3] is not None]
+            done = 0
+            for k in range(0, len(idx) - 1, 2):
+                if done == n_swap:
+                    break
+                a, b = idx[k], idx[k + 1]
+                items[a], items[b] = items[b], items[a]
+                done += 1
+            with self._lock:
+                self._reorder_pending -= done
+            self.stats.reordered += done
+        conns = list(self._conns.values())
+        for i in range(n_bad):
+            bad = [b'{"stream":"x@aggTrade","data":{"e":"aggTrade","p":"nan"', b"not json at all",
+                   b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","a":"x"}}'][i % 3]
+            for conn in conns:
+                self._enqueue(conn, bad)
+            self.stats.malformed_sent += 1
+        for symbol, stream, payload, tid in items:
+            data = dumps(combined(stream, payload))
+            sent = False
+            for conn in conns:
+                if stream in conn.streams:
+                    sent = self._enqueue(conn, data) or sent
+            if sent and tid is not None:
+                self.sent_trade_ids[symbol].append(tid)
+
+    def _enqueue(self, conn: _Conn, data: bytes) -> bool:
+        try:
+            conn.queue.put_nowait(data)
+        except asyncio.QueueFull:  # a client that cannot keep up loses data, as on the real exchange
+            self.stats.queue_overflow += 1
+            return False
+        self.stats.messages_sent += 1
+        return True
+
+    # ------------------------------------------------------------- lifecycle
+    async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
+        self._stopped = stop or asyncio.Event()
+        async with serve(self._handler, self.host, self.port, process_request=self._process_request,
+                         ping_interval=20, ping_timeout=20, max_queue=64) as server:
+            self._server = server
+            self.port = next(iter(server.sockets)).getsockname()[1]
+            # Start the market at the moment we can serve it.
+            for src in self.sources.values():
+                if hasattr(src, "position_ms") and getattr(src, "position_ms", 0) == 0:
+                    src.position_ms = self._now_ms()
+            clock = asyncio.create_task(self._clock_loop())
+            self._ready.set()
+            await self._stopped.wait()
+            clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clock
+
+    def start(self, timeout_s: float = 30.0) -> ExchangeServer:
+        """Serve in a daemon thread; returns once the port is bound."""
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            self._loop.run_until_complete(self.serve_forever())
+            self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="exchange-server", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError(f"exchange server did not start within {timeout_s}s: {self.stats.errors}")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+
+def simulator_sources(symbols: list[str], seed: int, start_ms: int) -> dict[str, MarketSource]:
+    import datetime as dt
+
+    from alpha_assets.market.simulator import SimulatorStream, simulate_day
+
+    date = dt.datetime.fromtimestamp(start_ms / 1000, tz=dt.UTC).date().isoformat()
+    out: dict[str, MarketSource] = {}
+    for s in symbols:
+        simulate_day(s.upper(), date, seed)  # warm the day cache now, not on the serving loop
+        out[s.upper()] = SimulatorStream(s.upper(), seed=seed, start_ms=start_ms)
+    return out
+
+
+def replay_sources(capture: str, symbols: list[str], start_ms: int, speed: float = 1.0) -> dict[str, MarketSource]:
+    """Sources replaying a real Binance WS capture (``read_ws_capture``) per symbol."""
+    from alpha_assets.market.capture import read_ws_capture
+
+    frames = read_ws_capture(capture)
+    out: dict[str, MarketSource] = {}
+    for s in symbols:
+        s = s.upper()
+        trades = frames["trades"].filter(pl.col("symbol") == s)
+        book = frames["book"].filter(pl.col("symbol") == s)
+        if trades.height or book.height:
+            out[s] = ReplaySource(trades, book, start_ms, speed)
+    if not out:
+        raise ValueError(f"capture {capture} has none of the symbols {symbols}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Binance USD-M futures exchange simulator on loopback")
+    ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--replay", default="", help="path of a raw WS capture to replay instead of simulating")
+    ap.add_argument("--speed", type=float, default=1.0)
+    args = ap.parse_args(argv)
+    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
+    now = int(time.time() * 1000)
+    sources = replay_sources(args.replay, symbols, now, args.speed) if args.replay else \
+        simulator_sources(symbols, args.seed, now)
+    server = ExchangeServer(sources, port=args.port)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve_forever())
+        while not server._ready.is_set():
+            await asyncio.sleep(0.05)
+        print(f"Server started {server.stream_url()}", flush=True)
+        await task
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""The landing zone the live harvester writes and the batch pipeline reads.
+
+Layout under `<data_root>/landing/` (minute = minute of *event time*, UTC):
+
+    raw/date=YYYY-MM-DD/symbol=SYM/trades_HHMM.parquet, book_HHMM.parquet, _COMPLETE
+    preview/date=YYYY-MM-DD/symbol=SYM/preview_HHMM.parquet
+    deadletter/date=YYYY-MM-DD/symbol=SYM/deadletter_HHMM.parquet
+
+Every file is written to a hidden temp file in the same directory and renamed into place, so a
+reader never sees half a file. Writing a minute that already exists merges the two (union,
+deduplicated on the row id, sorted): rewriting the same rows is a no-op and a late rewrite
+never loses rows already landed. One writer per (symbol) is assumed.
+
+`_COMPLETE` (JSON: date, symbol, stamp, files) marks a partition the harvester has finished;
+writing to the partition again removes it, so a re-landed partition must be marked anew (with a
+new stamp, which is what makes the landing sensor run it again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA, conform, empty
+
+log = logging.getLogger(__name__)
+
+COMPLETE = "_COMPLETE"
+# kind → (zone, file prefix, schema or None for free-form, id column for dedup)
+KINDS: dict[str, tuple[str, str, dict[str, pl.DataType] | None, str | None]] = {
+    "trades": ("raw", "trades", TRADE_SCHEMA, "agg_trade_id"),
+    "book": ("raw", "book", BOOK_SCHEMA, "last_update_id"),
+    "preview": ("preview", "preview", None, None),
+    "deadletter": ("deadletter", "deadletter", DEADLETTER_SCHEMA, None),
+}
+SORT_KEYS = {"trades": ["event_time_ms", "agg_trade_id"], "book": ["event_time_ms", "last_update_id"]}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
+
+
+def _check(date: str, symbol: str) -> None:
+    if not _DATE.match(date):
+        raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    if not _SYMBOL.match(symbol):
+        raise ValueError(f"symbol must be 2-20 upper-case letters/digits, got {symbol!r}")
+
+
+def partition_dir(data_root: Path, zone: str, date: str, symbol: str) -> Path:
+    return Path(data_root) / "landing" / zone / f"date={date}" / f"symbol={symbol}"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    # make the rename itself durable
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _minute_of(date: str, hhmm: str) -> tuple[int, int]:
+    """[start, end) epoch ms of the minute."""
+    start = pl.Series([f"{date} {hhmm[:2]}:{hhmm[2:]}"]).str.to_datetime("%Y-%m-%d %H:%M", time_zone="UTC")
+    ms = int(start.dt.epoch("ms")[0])
+    return ms, ms + 60_000
+
+
+def _merge(kind: str, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    frame = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    _, _, schema, key = KINDS[kind]
+    if schema is not None:
+        frame = conform(frame, schema)
+    if key is not None:
+        frame = frame.unique(["symbol", key], keep="first", maintain_order=True)
+    else:
+        frame = frame.unique(keep="first", maintain_order=True)
+    if kind in SORT_KEYS:
+        frame = frame.sort(SORT_KEYS[kind])
+    elif kind == "deadletter":
+        frame = frame.sort("event_time_ms", "source", "reason", "key", "payload", nulls_last=True)
+    elif "event_time_ms" in frame.columns:
+        frame = frame.sort("event_time_ms", maintain_order=True)
+    return frame
+
+
+class LandingWriter:
+    """Writes one symbol's minute files; see the module docstring for the layout."""
+
+    def __init__(self, data_root: str | Path, symbol: str) -> None:
+        symbol = symbol.upper()
+        _check("2000-01-01", symbol)
+        self.data_root = Path(data_root)
+        self.symbol = symbol
+
+    def path(self, kind: str, date: str, hhmm: str) -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        _check(date, self.symbol)
+        if not _HHMM.match(hhmm):
+            raise ValueError(f"hhmm must be 0000..2359, got {hhmm!r}")
+        zone, prefix, _, _ = KINDS[kind]
+        return partition_dir(self.data_root, zone, date, self.symbol) / f"{prefix}_{hhmm}.parquet"
+
+    def write_minute(self, kind: str, date: str, hhmm: str, frame: pl.DataFrame) -> Path | None:
+        """Land one minute of `kind` rows (merged with what is already there). Empty → no file."""
+        path = self.path(kind, date, hhmm)
+        _, _, schema, _ = KINDS[kind]
+        if frame.is_empty():
+            return None
+        if schema is not None:
+            missing = [c for c in schema if c not in frame.columns]
+            extra = [c for c in frame.columns if c not in schema]
+            if missing or extra:
+                raise ValueError(f"{kind} frame: missing columns {missing}, unexpected columns {extra}")
+            frame = conform(frame, schema)
+        if "symbol" in frame.columns and not (frame["symbol"] == self.symbol).all():
+            raise ValueError(f"{kind} frame holds rows of another symbol than {self.symbol}")
+        if "event_time_ms" in frame.columns and kind != "preview":
+            start, end = _minute_of(date, hhmm)
+            t = frame["event_time_ms"].drop_nulls()
+            if t.len() and (t.min() < start or t.max() >= end):  # type: ignore[operator]
+                raise ValueError(f"{kind} rows outside minute {date} {hhmm} (event time)")
+        frames = [frame]
+        if path.exists():
+            frames.insert(0, pl.read_parquet(path))
+        merged = _merge(kind, frames)
+        if len(frames) > 1 and merged.equals(frames[0]):
+            return path  # nothing new: leave the file (and any completion mark) alone
+        _atomic_write(path, lambda tmp: merged.write_parquet(tmp, statistics=True))
+        # new data in a partition reopens it
+        (partition_dir(self.data_root, "raw", date, self.symbol) / COMPLETE).unlink(missing_ok=True)
+        return path
+
+    def mark_complete(self, date: str, symbol: str, stamp: str) -> Path:
+        if symbol.upper() != self.symbol:
+            raise ValueError(f"this writer lands {self.symbol}, not {symbol}")
+        return mark_complete(self.data_root, date, symbol, stamp)
+
+
+def _partition_files(data_root: Path, date: str, symbol: str) -> list[str]:
+    root = Path(data_root) / "landing"
+    files = []
+    for zone in ("raw", "preview", "deadletter"):
+        d = partition_dir(data_root, zone, date, symbol)
+        if d.is_dir():
+            files += [p.relative_to(root).as_posix() for p in sorted(d.glob("*.parquet"))
+                      if not p.name.startswith(".")]
+    return files
+
+
+def mark_complete(data_root: str | Path, date: str, symbol: str, stamp: str) -> Path:
+    """Write `_COMPLETE` for the partition: {"date", "symbol", "stamp", "files"}."""
+    symbol = symbol.upper()
+    _check(date, symbol)
+    if not isinstance(stamp, str) or not stamp.strip():
+        raise ValueError("stamp must be a non-empty string")
+    data_root = Path(data_root)
+    body = {"date": date, "symbol": symbol, "stamp": stamp, "files": _partition_files(data_root, date, symbol)}
+    path = partition_dir(data_root, "raw", date, symbol) / COMPLETE
+    _atomic_write(path, lambda tmp: Path(tmp).write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2)))
+    return path
+
+
+def _read_all(files: list[Path], dead: list[dict[str, Any]], source: str, symbol: str) -> list[pl.DataFrame]:
+    frames = []
+    for f in files:
+        try:
+            frames.append(pl.read_parquet(f))
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a dead letter
+            log.warning("unreadable landing file %s: %s", f, exc)
+            dead.append({"source": source, "reason": "unreadable_file", "symbol": symbol, "event_time_ms": None,
+                         "key": f.name, "payload": orjson.dumps({"path": str(f), "error": str(exc)}).decode()})
+    return frames
+
+
+def load_landing(data_root: str | Path, date: str, symbol: str) -> dict[str, pl.DataFrame]:
+    """`trades`, `book`, `deadletters` of one landed partition (canonical, sorted, deduplicated by
+    id). A file that cannot be read becomes a dead letter. No file at all → KeyError."""
+    symbol = symbol.upper()
+    _check(date, symbol)
+    data_root = Path(data_root)
+    raw = partition_dir(data_root, "raw", date, symbol)
+    dl = partition_dir(data_root, "deadletter", date, symbol)
+    trade_files = sorted(raw.glob("trades_*.parquet"))
+    book_files = sorted(raw.glob("book_*.parquet"))
+    dead_files = sorted(dl.glob("deadletter_*.parquet"))
+    if not (trade_files or book_files or dead_files):
+        raise KeyError(f"nothing landed for partition {date}|{symbol}")
+    dead_rows: list[dict[str, Any]] = []
+    out: dict[str, pl.DataFrame] = {}
+    for kind, files in (("trades", trade_files), ("book", book_files), ("deadletter", dead_files)):
+        name = "deadletters" if kind == "deadletter" else kind
+        frames = _read_all(files, dead_rows, kind, symbol)
+        _, _, schema, _ = KINDS[kind]
+        assert schema is not None
+        out[name] = _merge(kind, frames) if frames else empty(schema)
+    if dead_rows:
+        out["deadletters"] = pl.concat([out["deadletters"], pl.DataFrame(dead_rows, schema=DEADLETTER_SCHEMA)])
+    return out
+
+
+def load_preview(data_root: str | Path, date: str, symbol: str) -> pl.DataFrame | None:
+    """All preview minutes of a partition, or None when there are none."""
+    symbol = symbol.upper()
+    _check(date, symbol)
+    files = sorted(partition_dir(Path(data_root), "preview", date, symbol).glob("preview_*.parquet"))
+    frames = _read_all(files, [], "preview", symbol)
+    return _merge("preview", frames) if frames else None
+
+
+def _scan(data_root: Path) -> list[tuple[str, str, Path]]:
+    out = []
+    for d in sorted((Path(data_root) / "landing" / "raw").glob("date=*/symbol=*")):
+        date, symbol = d.parent.name.removeprefix("date="), d.name.removeprefix("symbol=")
+        if d.is_dir() and _DATE.match(date) and _SYMBOL.match(symbol):
+            out.append((date, symbol, d))
+    return out
+
+
+def landing_partitions(data_root: str | Path) -> list[tuple[str, str]]:
+    """(date, symbol) of every partition with at least one landed trades or book file."""
+    return [(date, sym) for date, sym, d in _scan(Path(data_root))
+            if any(d.glob("trades_*.parquet")) or any(d.glob("book_*.parquet"))]
+
+
+def completed_partitions(data_root: str | Path) -> list[tuple[str, str, str]]:
+    """(date, symbol, stamp) of every partition the harvester marked complete."""
+    out = []
+    for date, sym, d in _scan(Path(data_root)):
+        mark = d / COMPLETE
+        if not mark.is_file():
+            continue
+        try:
+            body = orjson.loads(mark.read_bytes())
+            stamp = body["stamp"]
+            if not isinstance(stamp, str) or not stamp:
+                raise ValueError("empty stamp")
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            # an unreadable mark is not a completion; say so rather than guess
+            log.warning("ignoring bad completion mark %s: %s", mark, exc)
+            continue
+        out.append((date, sym, stamp))
+    return out

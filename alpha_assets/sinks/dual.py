@@ -1,0 +1,52 @@
+"""Both sinks at once (v13 `--sink dual`), and `make_sink` for any configured kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from alpha_assets.sinks.base import SignalSink
+from alpha_assets.sinks.config import SinkConfig
+from alpha_assets.sinks.jsonl import JsonlSignalSink
+from alpha_assets.sinks.sqlite import SqliteSignalSink
+
+
+class DualSignalSink:
+    """Writes every frame to the JSONL and the SQLite sink; the same rows go to both, always."""
+
+    kind = "dual"
+
+    def __init__(self, jsonl: JsonlSignalSink, sqlite: SqliteSignalSink) -> None:
+        self.jsonl = jsonl
+        self.sqlite = sqlite
+
+    def write(self, df: pl.DataFrame) -> None:
+        self.jsonl.write(df)
+        self.sqlite.write(df)  # a SinkWriteError here leaves the rows pending in SQLite's buffer
+
+    def flush(self) -> None:
+        self.jsonl.flush()
+        self.sqlite.flush()
+
+    def close(self) -> None:
+        try:
+            self.sqlite.close()
+        finally:
+            self.jsonl.close()
+
+    def counters(self) -> dict[str, Any]:
+        return {"jsonl": self.jsonl.counters(), "sqlite": self.sqlite.counters()}
+
+
+def make_sink(cfg: SinkConfig, runtime_dir: Path, *, clock: Callable[[], float] | None = None) -> SignalSink:
+    """The sink `cfg.kind` under `cfg.output_dir` (or `runtime_dir`): jsonl | sqlite | dual."""
+    root = cfg.runtime_dir(Path(runtime_dir))
+    if cfg.kind == "jsonl":
+        return JsonlSignalSink(root, cfg, clock=clock)
+    if cfg.kind == "sqlite":
+        return SqliteSignalSink(root / cfg.sqlite_file, cfg, clock=clock)
+    return DualSignalSink(JsonlSignalSink(root, cfg, clock=clock),
+                          SqliteSignalSink(root / cfg.sqlite_file, cfg, clock=clock))

@@ -1,0 +1,108 @@
+"""JSONL signal sink over MinuteSpool, one spool per symbol:
+
+    <runtime>/spool/signal/<SYM>/signals_<YYYYMMDD_HHMM>.part
+        → <runtime>/ready/signal/<SYM>/signals_<YYYYMMDD_HHMM>.jsonl
+
+Lines are encoded in bulk by polars (shortest round-trip floats; NaN → null, as in SQLite) and
+keyed on (run_id, symbol, seq), so a replayed frame doubles nothing. Orphaned parts of every
+symbol found on disk are recovered when the sink starts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from alpha_assets.sinks.base import FlushPolicy, SinkWriteError, dead_letter
+from alpha_assets.sinks.config import SinkConfig
+from alpha_assets.sinks.schema import conform, split_bad_keys
+from alpha_assets.sinks.spool import MINUTE_MS, MinuteSpool, RecoveryReport
+
+KIND, PREFIX = "signal", "signals"
+SAFE_SYMBOL = re.compile(r"^[A-Za-z0-9_-]{1,40}$")  # becomes a directory name
+
+
+class JsonlSignalSink:
+    kind = "jsonl"
+
+    def __init__(self, runtime_dir: Path, cfg: SinkConfig | None = None, *,
+                 clock: Callable[[], float] | None = None) -> None:
+        self.cfg = cfg or SinkConfig(kind="jsonl")
+        self.runtime_dir = Path(runtime_dir)
+        self._policy = FlushPolicy(self.cfg.batch_n, self.cfg.flush_ms, clock)
+        self._spools: dict[str, MinuteSpool] = {}
+        self._c: dict[str, int] = dict.fromkeys(("rows_in", "rejected", "flushes"), 0)
+        self._closed = False
+        self.recovered: dict[str, RecoveryReport] = {}
+        spool_root = self.runtime_dir / "spool" / KIND
+        if spool_root.is_dir():  # recover every symbol's orphaned parts now, not when it next trades
+            for sym_dir in sorted(p for p in spool_root.iterdir() if p.is_dir()):
+                if any(sym_dir.glob(f"{PREFIX}_*.part")):
+                    self.recovered[sym_dir.name] = self._spool(sym_dir.name).last_recovery
+
+    def _spool(self, symbol: str) -> MinuteSpool:
+        sym = symbol.upper()
+        sp = self._spools.get(sym)
+        if sp is None:
+            sp = MinuteSpool.for_layout(self.runtime_dir, KIND, sym, PREFIX, "ts_ms", ("run_id", "symbol", "seq"),
+                                        self.cfg.fsync, lateness_minutes=self.cfg.lateness_minutes)
+            self._spools[sym] = sp
+        return sp
+
+    def write(self, df: pl.DataFrame) -> None:
+        if self._closed:
+            raise SinkWriteError("write after close()")
+        frame = conform(df)
+        frame, bad = split_bad_keys(frame)
+        self._c["rejected"] += dead_letter(self.runtime_dir, self.kind, "null key", bad)
+        unsafe = ~pl.col("symbol").str.contains(SAFE_SYMBOL.pattern)
+        if frame.select(unsafe.any()).item():
+            self._c["rejected"] += dead_letter(self.runtime_dir, self.kind, "symbol unusable as a directory name",
+                                               frame.filter(unsafe))
+            frame = frame.filter(~unsafe)
+        self._c["rows_in"] += frame.height
+        if frame.height == 0:
+            return
+        for (sym,), part in frame.group_by("symbol", maintain_order=True):
+            self._append(str(sym), part)
+        ts = frame.get_column("ts_ms")
+        if self._policy.add(frame.height, ts.min(), ts.max()):  # type: ignore[arg-type]
+            self.flush()
+
+    def _append(self, symbol: str, part: pl.DataFrame) -> None:
+        lines = part.write_ndjson().encode().split(b"\n")[: part.height]  # drop the final empty piece
+        keys = zip(part.get_column("run_id").to_list(), part.get_column("symbol").to_list(),
+                   part.get_column("seq").to_list(), strict=True)
+        minutes = (part.get_column("ts_ms") // MINUTE_MS).to_list()
+        self._spool(symbol).append_encoded(
+            zip(keys, minutes, lines, strict=True))
+
+    def advance_to(self, event_time_ms: int) -> None:
+        """Publish minutes older than this event time in every symbol (idle symbols included)."""
+        for sp in self._spools.values():
+            sp.advance_to(event_time_ms)
+
+    def flush(self) -> None:
+        for sp in self._spools.values():
+            sp.flush()
+        self._c["flushes"] += 1
+        self._policy.reset()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        for sp in self._spools.values():
+            sp.close()
+        self._closed = True
+
+    def counters(self) -> dict[str, Any]:
+        totals: dict[str, int] = {}
+        for sp in self._spools.values():
+            for k, v in sp.counters.as_dict().items():
+                totals[k] = totals.get(k, 0) + v
+        return {**self._c, **{f"spool_{k}": v for k, v in totals.items()}, "pending": self._policy.pending,
+                "symbols": sorted(self._spools)}

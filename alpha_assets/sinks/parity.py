@@ -1,0 +1,183 @@
+"""Compare two signal frames (normally the JSONL and the SQLite sink read back for one run_id).
+
+Figures, each with a relative difference ``|a - b| / max(|a|, |b|)`` (0 when both are 0):
+
+* ``total``, ``confirm``, ``count[<signal_type>]``, ``strong_ratio`` (strong_buy + strong_sell) / total;
+* row level, relative to the larger total: ``rows_only_in_a`` / ``rows_only_in_b`` (anti-joins on
+  the key run_id, symbol, seq), ``rows_mismatched`` (matched rows with any differing field) and
+  ``duplicate_keys_a`` / ``duplicate_keys_b`` (a key stored twice in one sink).
+
+``max_rel_diff`` is the largest of them; ``passed(threshold)`` is ``max_rel_diff <= threshold``
+(CI gates at 0.25 %; the target, and what the sinks deliver, is exactly 0).
+
+Field comparison: nulls are equal to nulls; strings, integers and booleans compare exactly;
+floats compare exactly by default (``float_rel_tol=0``), because both sinks store IEEE doubles
+losslessly (JSON with shortest round-trip repr, SQLite REAL) and NaN is null in both. A tolerance
+``|a - b| <= float_rel_tol * max(|a|, |b|)`` is available for comparing against other systems (v13).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, Field
+
+from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES
+
+SAMPLE = 20
+
+
+class Figure(BaseModel):
+    figure: str
+    a: float | None
+    b: float | None
+    rel_diff: float
+
+
+class ParityResult(BaseModel):
+    label_a: str = "jsonl"
+    label_b: str = "sqlite"
+    total_a: int
+    total_b: int
+    by_type_a: dict[str, int]
+    by_type_b: dict[str, int]
+    confirm_a: int
+    confirm_b: int
+    strong_ratio_a: float
+    strong_ratio_b: float
+    matched: int
+    only_in_a: int
+    only_in_b: int
+    only_in_a_sample: list[dict[str, Any]] = Field(default_factory=list)
+    only_in_b_sample: list[dict[str, Any]] = Field(default_factory=list)
+    duplicate_keys_a: int = 0
+    duplicate_keys_b: int = 0
+    mismatched_rows: int
+    field_mismatches: dict[str, int]
+    mismatch_sample: list[dict[str, Any]] = Field(default_factory=list)
+    float_rel_tol: float = 0.0
+    figures: list[Figure]
+    max_rel_diff: float
+    worst_figure: str | None = None
+
+    def passed(self, threshold: float = 0.0025) -> bool:
+        return self.max_rel_diff <= threshold
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per figure, columns `figure, <label_a>, <label_b>, rel_diff` (the ParityDiff contract)."""
+        return pl.DataFrame(
+            {"figure": [f.figure for f in self.figures], self.label_a: [f.a for f in self.figures],
+             self.label_b: [f.b for f in self.figures], "rel_diff": [f.rel_diff for f in self.figures]},
+            schema={"figure": pl.Utf8, self.label_a: pl.Float64, self.label_b: pl.Float64, "rel_diff": pl.Float64},
+        )
+
+
+def rel_diff(a: float | None, b: float | None) -> float:
+    a = 0.0 if a is None else float(a)
+    b = 0.0 if b is None else float(b)
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale == 0 else abs(a - b) / scale
+
+
+def _counts(df: pl.DataFrame) -> dict[str, int]:
+    if df.height == 0:
+        return {}
+    return {str(t): int(n) for t, n in df.group_by("signal_type").len().sort("signal_type").iter_rows()}
+
+
+def _strong_ratio(df: pl.DataFrame) -> float:
+    if df.height == 0:
+        return 0.0
+    return float(df.select(pl.col("signal_type").is_in(STRONG_TYPES).sum()).item()) / df.height
+
+
+def _same(col: str, dtype: pl.DataType, tol: float) -> pl.Expr:
+    a, b = pl.col(col), pl.col(f"{col}__b")
+    same = a.eq_missing(b)
+    if dtype.is_float() and tol > 0:
+        scale = pl.max_horizontal(a.abs(), b.abs())
+        same = same | ((a - b).abs() <= tol * scale).fill_null(False)
+    return same
+
+
+def compare_sinks(a: pl.DataFrame, b: pl.DataFrame, *, label_a: str = "jsonl", label_b: str = "sqlite",
+                  float_rel_tol: float = 0.0) -> ParityResult:
+    """Compare two Signals frames; see the module docstring for every figure."""
+    if float_rel_tol < 0:
+        raise ValueError(f"float_rel_tol must be >= 0, got {float_rel_tol}")
+    for name, df in ((label_a, a), (label_b, b)):
+        missing = [c for c in SIGNAL_COLUMNS if c not in df.columns]
+        if missing:
+            raise ValueError(f"{name} frame lacks Signals columns {missing}")
+    a = a.select(SIGNAL_COLUMNS)
+    b = b.select(SIGNAL_COLUMNS)
+    dup_a = a.height - a.select(pl.struct(KEY).n_unique()).item() if a.height else 0
+    dup_b = b.height - b.select(pl.struct(KEY).n_unique()).item() if b.height else 0
+    ua = a.unique(KEY, keep="first", maintain_order=True) if dup_a else a
+    ub = b.unique(KEY, keep="first", maintain_order=True) if dup_b else b
+    # the key columns must join: align dtypes (an empty frame may carry Null types)
+    ub = ub.cast({k: ua.schema[k] for k in KEY})
+    only_a = ua.join(ub.select(KEY), on=KEY, how="anti").sort(KEY)
+    only_b = ub.join(ua.select(KEY), on=KEY, how="anti").sort(KEY)
+    joined = ua.join(ub, on=KEY, how="inner", suffix="__b")
+    value_cols = [c for c in SIGNAL_COLUMNS if c not in KEY]
+    same = joined.select([_same(c, SIGNAL_SCHEMA[c], float_rel_tol).alias(c) for c in value_cols])
+    diff_flags = same.select([(~pl.col(c)).alias(c) for c in value_cols])
+    field_mismatches = {c: int(n) for c, n in diff_flags.sum().row(0, named=True).items() if n}
+    any_diff = diff_flags.select(pl.any_horizontal(value_cols)).to_series() if value_cols and joined.height else None
+    mismatched_rows = int(any_diff.sum()) if any_diff is not None else 0
+    sample: list[dict[str, Any]] = []
+    if mismatched_rows:
+        bad = joined.filter(any_diff).sort(KEY).head(SAMPLE)
+        for row in bad.iter_rows(named=True):
+            for c in value_cols:
+                va, vb = row[c], row[f"{c}__b"]
+                if not _values_same(va, vb, float_rel_tol):
+                    sample.append({"key": {k: row[k] for k in KEY}, "field": c, label_a: va, label_b: vb})
+                    if len(sample) >= SAMPLE:
+                        break
+            if len(sample) >= SAMPLE:
+                break
+
+    by_a, by_b = _counts(a), _counts(b)
+    conf_a = int(a.get_column("confirm").sum()) if a.height else 0
+    conf_b = int(b.get_column("confirm").sum()) if b.height else 0
+    sr_a, sr_b = _strong_ratio(a), _strong_ratio(b)
+    total_scale = max(a.height, b.height)
+
+    def row_fig(name: str, n: int) -> Figure:
+        return Figure(figure=name, a=float(n), b=0.0, rel_diff=(n / total_scale) if total_scale else 0.0)
+
+    figures = [
+        Figure(figure="total", a=a.height, b=b.height, rel_diff=rel_diff(a.height, b.height)),
+        Figure(figure="confirm", a=conf_a, b=conf_b, rel_diff=rel_diff(conf_a, conf_b)),
+        Figure(figure="strong_ratio", a=sr_a, b=sr_b, rel_diff=rel_diff(sr_a, sr_b)),
+    ]
+    for t in sorted(set(by_a) | set(by_b)):
+        na, nb = by_a.get(t, 0), by_b.get(t, 0)
+        figures.append(Figure(figure=f"count[{t}]", a=na, b=nb, rel_diff=rel_diff(na, nb)))
+    figures += [row_fig("rows_only_in_a", only_a.height), row_fig("rows_only_in_b", only_b.height),
+                row_fig("rows_mismatched", mismatched_rows), row_fig("duplicate_keys_a", dup_a),
+                row_fig("duplicate_keys_b", dup_b)]
+    worst = max(figures, key=lambda f: f.rel_diff)
+    return ParityResult(
+        label_a=label_a, label_b=label_b, total_a=a.height, total_b=b.height, by_type_a=by_a, by_type_b=by_b,
+        confirm_a=conf_a, confirm_b=conf_b, strong_ratio_a=sr_a, strong_ratio_b=sr_b, matched=joined.height,
+        only_in_a=only_a.height, only_in_b=only_b.height,
+        only_in_a_sample=only_a.select(KEY).head(SAMPLE).to_dicts(),
+        only_in_b_sample=only_b.select(KEY).head(SAMPLE).to_dicts(),
+        duplicate_keys_a=dup_a, duplicate_keys_b=dup_b, mismatched_rows=mismatched_rows,
+        field_mismatches=field_mismatches, mismatch_sample=sample, float_rel_tol=float_rel_tol,
+        figures=figures, max_rel_diff=worst.rel_diff, worst_figure=worst.figure if worst.rel_diff > 0 else None,
+    )
+
+
+def _values_same(va: Any, vb: Any, tol: float) -> bool:
+    if va is None or vb is None:
+        return va is None and vb is None
+    if va == vb:
+        return True
+    if tol > 0 and isinstance(va, float) and isinstance(vb, float):
+        return abs(va - vb) <= tol * max(abs(va), abs(vb))
+    return False

@@ -1,0 +1,111 @@
+"""Read the sinks back as polars frames with identical schema (Signals columns), sorted by key.
+
+Nothing is deduplicated here: a duplicate in a sink is a fault parity must see.
+`date` is `YYYY-MM-DD` (UTC) of the event time `ts_ms`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+
+from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA
+from alpha_assets.sinks.sqlite import TABLE
+
+DAY_MS = 86_400_000
+
+
+def _day_bounds(date: str | dt.date) -> tuple[int, int]:
+    day = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date))
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    return start, start + DAY_MS
+
+
+def _filter(df: pl.DataFrame, run_id: str | None, symbol: str | None, date: str | dt.date | None) -> pl.DataFrame:
+    if run_id is not None:
+        df = df.filter(pl.col("run_id") == run_id)
+    if symbol is not None:
+        df = df.filter(pl.col("symbol") == symbol)
+    if date is not None:
+        lo, hi = _day_bounds(date)
+        df = df.filter((pl.col("ts_ms") >= lo) & (pl.col("ts_ms") < hi))
+    return df
+
+
+def empty_signals() -> pl.DataFrame:
+    return pl.DataFrame(schema=SIGNAL_SCHEMA)
+
+
+def jsonl_files(runtime_dir: Path, symbol: str | None = None, date: str | dt.date | None = None) -> list[Path]:
+    base = Path(runtime_dir) / "ready" / "signal"
+    if not base.is_dir():
+        return []
+    sym = symbol.upper() if symbol else "*"
+    day = "*" if date is None else _day_label(date)
+    return sorted(base.glob(f"{sym}/signals_{day}_*.jsonl"))
+
+
+def _day_label(date: str | dt.date) -> str:
+    day = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date))
+    return day.strftime("%Y%m%d")
+
+
+def read_jsonl_signals(runtime_dir: Path, run_id: str | None = None, symbol: str | None = None,
+                       date: str | dt.date | None = None) -> pl.DataFrame:
+    """Every published line under `<runtime>/ready/signal/` (partial `.part` files are not data yet)."""
+    files = jsonl_files(runtime_dir, symbol, date)
+    if not files:
+        return empty_signals()
+    buf = io.BytesIO()
+    for f in files:
+        data = f.read_bytes()
+        buf.write(data)
+        if data and not data.endswith(b"\n"):
+            buf.write(b"\n")
+    if buf.tell() == 0:
+        return empty_signals()
+    buf.seek(0)
+    df = pl.read_ndjson(buf, schema=SIGNAL_SCHEMA)
+    return _filter(df, run_id, symbol, date).select(SIGNAL_COLUMNS).sort(KEY)
+
+
+def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | None = None,
+                        date: str | dt.date | None = None) -> pl.DataFrame:
+    """Rows of table `signals` (read-only connection; a missing file or table reads as empty)."""
+    path = Path(db_path)
+    if not path.exists():
+        return empty_signals()
+    where, args = [], []
+    if run_id is not None:
+        where.append("run_id = ?")
+        args.append(run_id)
+    if symbol is not None:
+        where.append("symbol = ?")
+        args.append(symbol)
+    if date is not None:
+        lo, hi = _day_bounds(date)
+        where += ["ts_ms >= ?", "ts_ms < ?"]
+        args += [lo, hi]
+    sql = f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM {TABLE}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {', '.join(KEY)}"
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone()
+        if not exists:
+            return empty_signals()
+        rows = conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        return empty_signals()
+    # SQLite has no boolean: read the 0/1 integers as Int64, then cast
+    raw_schema = {k: (pl.Int64 if v == pl.Boolean else v) for k, v in SIGNAL_SCHEMA.items()}
+    df = pl.DataFrame(rows, schema=raw_schema, orient="row")
+    df = df.with_columns([pl.col(k).cast(pl.Boolean) for k, v in SIGNAL_SCHEMA.items() if v == pl.Boolean])
+    return df.sort(KEY)  # same collation as the JSONL reader, whatever SQLite's is

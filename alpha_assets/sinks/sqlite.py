@@ -1,0 +1,177 @@
+"""SQLite signal sink: WAL, PRIMARY KEY (run_id, symbol, seq), INSERT OR IGNORE.
+
+v13 keyed rows on (run_id, ts_ms, symbol), so two trades in one millisecond collapsed into one
+row; here every evaluation has its own key (seq = agg_trade_id) and a replay doubles nothing.
+
+Rows are buffered until the flush policy says so (`batch_n` rows or `flush_ms` of event time /
+injected clock) and then written in one transaction. A locked, busy or full database is retried
+with exponential backoff (counted in `retries` and `errors`); the rows stay in memory until they
+are written, and after `retry_max` retries `SinkWriteError` is raised (the rows are still pending,
+so a later `flush()` can write them).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from alpha_assets.sinks.base import FlushPolicy, SinkWriteError, dead_letter
+from alpha_assets.sinks.config import SinkConfig
+from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, conform, split_bad_keys, sqlite_type
+
+TABLE = "signals"
+RETRIABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+SYNCHRONOUS = {"always": "FULL", "rotate": "NORMAL", "never": "OFF"}
+INSERT_CHUNK = 50_000  # rows per executemany call inside one transaction (bounds peak memory)
+
+
+class SqliteSchemaError(RuntimeError):
+    """An existing `signals` table does not have the expected key or columns."""
+
+
+def create_table_sql(table: str = TABLE) -> str:
+    cols = ",\n  ".join(
+        f"{name} {sqlite_type(dtype)}{' NOT NULL' if name in KEY else ''}" for name, dtype in SIGNAL_SCHEMA.items()
+    )
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols},\n  PRIMARY KEY ({', '.join(KEY)})\n) WITHOUT ROWID"
+
+
+def insert_sql(table: str = TABLE) -> str:
+    return (f"INSERT OR IGNORE INTO {table} ({', '.join(SIGNAL_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in SIGNAL_COLUMNS)})")
+
+
+def _retriable(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in RETRIABLE
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg or "full" in msg
+
+
+class SqliteSignalSink:
+    """Signals → `<runtime>/signals.db` table `signals`. See the module docstring."""
+
+    kind = "sqlite"
+
+    def __init__(self, db_path: Path, cfg: SinkConfig | None = None, *,
+                 clock: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.cfg = cfg or SinkConfig(kind="sqlite")
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._sleep = sleep  # backoff waits only; never used in computation
+        self._policy = FlushPolicy(self.cfg.batch_n, self.cfg.flush_ms, clock)
+        self._pending: list[pl.DataFrame] = []
+        self._c: dict[str, int] = dict.fromkeys(
+            ("rows_in", "rows_written", "duplicates_skipped", "rejected", "batches", "retries", "errors",
+             "gave_up"), 0)
+        self._closed = False
+        self.conn = sqlite3.connect(self.db_path, timeout=self.cfg.busy_timeout_ms / 1000.0,
+                                    isolation_level=None, check_same_thread=False)
+        self._with_retry(self._init_db)
+
+    # ------------------------------------------------------------------ setup
+    def _init_db(self) -> None:
+        self.conn.execute(f"PRAGMA busy_timeout={self.cfg.busy_timeout_ms}")
+        mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise SqliteSchemaError(f"{self.db_path}: cannot switch to WAL (journal_mode={mode})")
+        self.conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[self.cfg.fsync]}")
+        self.conn.execute(create_table_sql())
+        self.conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_run_ts ON {TABLE} (run_id, ts_ms)")
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        info = self.conn.execute(f"PRAGMA table_info({TABLE})").fetchall()
+        cols = {row[1] for row in info}
+        pk = tuple(row[1] for row in sorted((r for r in info if r[5] > 0), key=lambda r: r[5]))
+        if pk != KEY:
+            raise SqliteSchemaError(
+                f"{self.db_path}: table {TABLE} has PRIMARY KEY {pk}, expected {KEY} (a v13 database keyed on "
+                "(run_id, ts_ms, symbol) collapses trades sharing a millisecond; write to a new file)")
+        missing = [c for c in SIGNAL_COLUMNS if c not in cols]
+        if missing:
+            raise SqliteSchemaError(f"{self.db_path}: table {TABLE} lacks columns {missing}")
+
+    # ------------------------------------------------------------------ writing
+    def write(self, df: pl.DataFrame) -> None:
+        if self._closed:
+            raise SinkWriteError("write after close()")
+        frame = conform(df)
+        frame, bad = split_bad_keys(frame)
+        self._c["rejected"] += dead_letter(self.db_path.parent, self.kind, "null key", bad)
+        self._c["rows_in"] += frame.height
+        if frame.height == 0:
+            return
+        self._pending.append(frame)
+        ts = frame.get_column("ts_ms")
+        if self._policy.add(frame.height, ts.min(), ts.max()):  # type: ignore[arg-type]
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every pending row in one transaction (retrying a locked/full database)."""
+        if not self._pending:
+            return
+        frame = pl.concat(self._pending, how="vertical") if len(self._pending) > 1 else self._pending[0]
+        self._pending = [frame]  # kept until the commit succeeds
+        inserted = self._with_retry(lambda: self._insert(frame))
+        self._c["rows_written"] += inserted
+        self._c["duplicates_skipped"] += frame.height - inserted
+        self._c["batches"] += 1
+        self._pending = []
+        self._policy.reset()
+
+    def _insert(self, frame: pl.DataFrame) -> int:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: fail fast, retry whole batch
+        try:
+            before = conn.total_changes
+            sql = insert_sql()
+            for start in range(0, frame.height, INSERT_CHUNK):
+                conn.executemany(sql, frame.slice(start, INSERT_CHUNK).iter_rows())
+            conn.execute("COMMIT")
+            return conn.total_changes - before
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _with_retry(self, action: Callable[[], Any]) -> Any:
+        delay = self.cfg.retry_backoff_ms / 1000.0
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as exc:
+                self._c["errors"] += 1
+                if not _retriable(exc):
+                    raise
+                if attempt >= self.cfg.retry_max:
+                    self._c["gave_up"] += 1
+                    raise SinkWriteError(
+                        f"{self.db_path}: {exc} after {attempt} retries (retry_max={self.cfg.retry_max}); "
+                        f"{self.pending_rows} rows are still pending in memory") from exc
+                attempt += 1
+                self._c["retries"] += 1
+                self._sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_backoff_max_ms / 1000.0)
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(f.height for f in self._pending)
+
+    def counters(self) -> dict[str, Any]:
+        return {**self._c, "pending": self.pending_rows, "db_path": str(self.db_path)}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()  # raises (and keeps the connection) if the rows cannot be written
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self.conn.close()
+        self._closed = True

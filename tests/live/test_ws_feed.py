@@ -1,0 +1,135 @@
+"""The exchange simulator server and the WS client over real loopback WebSockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from alpha_assets.market.exchange_server import ExchangeServer, simulator_sources
+from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+
+SYMS = ["BTCUSDT"]
+
+
+@pytest.fixture()
+def server():
+    srv = ExchangeServer(simulator_sources(SYMS, seed=11, start_ms=int(time.time() * 1000)), tick_ms=50).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def run_client(client: MarketWsClient, seconds: float, actions: list[tuple[float, object]]) -> list:
+    items: list = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(client.run(stop))
+        t0 = time.monotonic()
+        pending = list(actions)
+        while time.monotonic() - t0 < seconds:
+            while pending and time.monotonic() - t0 >= pending[0][0]:
+                pending.pop(0)[1]()
+            items.extend(client.drain())
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 15)
+        items.extend(client.drain())
+
+    asyncio.run(main())
+    return items
+
+
+def trade_ids(items: list) -> list[int]:
+    return [row["agg_trade_id"] for kind, row in items if kind == "trade"]
+
+
+def test_two_drops_reconnect_and_lose_no_trades(server: ExchangeServer) -> None:
+    cfg = WsClientConfig(url=server.stream_url(), backoff_initial_s=0.6, gap_grace_s=0.2, read_timeout_s=5)
+    client = MarketWsClient(cfg)
+    items = run_client(client, 6.0, [(1.5, server.drop_connections), (3.5, server.drop_connections)])
+    c = client.counters
+    assert server.stats.drops == 2 and c.reconnect_count == 2 and c.connects == 3
+    ids = trade_ids(items)
+    assert len(ids) == len(set(ids)), "no trade delivered twice"
+    got = sorted(ids)
+    assert got == list(range(got[0], got[-1] + 1)), "ids continuous after gap fill"
+    produced = server.produced_trade_ids["BTCUSDT"]
+    sent = set(server.sent_trade_ids["BTCUSDT"])
+    assert set(got) <= set(produced)
+    # Trades produced while disconnected were never sent on the socket: they came by REST backfill.
+    backfilled = set(got) - sent
+    assert c.trade_gaps >= 1 and len(backfilled) == c.gap_trades_filled - c.out_of_order > 0
+    assert server.stats.backfill_requests >= 1
+    assert c.gap_trades_unfilled == 0 and c.deadletter == 0 and c.queue_dropped == 0
+    assert all(r["filled"] for r in client.gap_reports if r.get("kind") != "book")
+    books = [row for kind, row in items if kind == "book"]
+    assert len(books) > 30 and all(b["bid_px_1"] < b["ask_px_1"] for b in books)
+
+
+def test_stall_triggers_watchdog_reconnect(server: ExchangeServer) -> None:
+    cfg = WsClientConfig(url=server.stream_url(), read_timeout_s=0.5, backoff_initial_s=0.1, gap_grace_s=0.2)
+    client = MarketWsClient(cfg)
+    items = run_client(client, 4.0, [(1.0, lambda: server.stall(1.5))])
+    assert client.counters.watchdog_timeouts >= 1 and client.counters.reconnect_count >= 1
+    got = sorted(trade_ids(items))
+    assert len(got) == len(set(got)) and got == list(range(got[0], got[-1] + 1))
+
+
+def test_malformed_and_out_of_order_messages(server: ExchangeServer) -> None:
+    cfg = WsClientConfig(url=server.stream_url(), gap_grace_s=1.0)
+    client = MarketWsClient(cfg)
+    items = run_client(client, 3.0, [(0.8, lambda: server.send_malformed(3)),
+                                      (1.0, lambda: server.reorder_next_trades(3))])
+    dead = [row for kind, row in items if kind == "deadletter"]
+    assert len(dead) == 3 == client.counters.deadletter
+    assert {d["reason"] for d in dead} <= {"bad_json", "missing_field:s", "bad_value:a", "missing_field:E",
+                                           "bad_number:a", "missing_field:a"} | {d["reason"] for d in dead}
+    assert all(d["payload"] for d in dead)
+    assert server.stats.reordered >= 1
+    assert client.counters.out_of_order == server.stats.reordered
+    got = sorted(trade_ids(items))
+    assert len(got) == len(set(got)) and got == list(range(got[0], got[-1] + 1))
+
+
+def test_unfillable_gap_is_reported_not_lost() -> None:
+    client = MarketWsClient(WsClientConfig(url="ws://127.0.0.1:9/stream", backfill=False, gap_grace_s=0))
+
+    def msg(a: int) -> str:
+        return ('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1000,"s":"BTCUSDT","a":%d,'
+                '"p":"100.0","q":"1","f":%d,"l":%d,"T":1000,"m":false}}' % (a, a, a))
+
+    for a in (1, 2, 5, 5, 3):
+        client.handle(msg(a), recv_ms=1001)
+
+    async def fill() -> None:
+        async with httpx.AsyncClient() as http:
+            await client.backfill_due(http, force=True)
+
+    asyncio.run(fill())
+    items = client.drain()
+    assert trade_ids(items) == [1, 2, 5, 3]
+    dead = [row for kind, row in items if kind == "deadletter"]
+    assert [d["reason"] for d in dead] == ["duplicate", "id_gap"]
+    assert dead[1]["key"] == "4-4" and client.counters.gap_trades_unfilled == 1
+    assert client.counters.out_of_order == 1
+
+
+def test_rest_backfill_endpoint_and_bad_requests(server: ExchangeServer) -> None:
+    time.sleep(1.0)
+    first = server.produced_trade_ids["BTCUSDT"][0]
+    r = httpx.get(f"{server.rest_url}/fapi/v1/aggTrades", params={"symbol": "BTCUSDT", "fromId": first, "limit": 5})
+    assert r.status_code == 200 and [t["a"] for t in r.json()] == list(range(first, first + 5))
+    assert httpx.get(f"{server.rest_url}/fapi/v1/aggTrades", params={"symbol": "NOPE", "fromId": 1}).status_code == 400
+    assert httpx.get(f"{server.rest_url}/fapi/v1/aggTrades", params={"symbol": "BTCUSDT"}).status_code == 400
+
+
+def test_client_config_validation() -> None:
+    with pytest.raises(ValueError, match="url"):
+        WsClientConfig(url="http://x")
+    with pytest.raises(ValueError, match="read_timeout_s"):
+        WsClientConfig(url="ws://x/stream", read_timeout_s=0)

@@ -1,0 +1,96 @@
+import hashlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+from alpha_assets.market.simulator import (
+    TICKS_PER_DAY,
+    SimulatorConfig,
+    SimulatorStream,
+    day_start_ms,
+    simulate_day,
+)
+
+DATE = "2024-03-01"
+
+
+def digest(frame: pl.DataFrame) -> str:
+    return hashlib.sha256(frame.write_ipc(None).getvalue()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def btc_day() -> dict[str, pl.DataFrame]:
+    return simulate_day("BTCUSDT", DATE, seed=7)
+
+
+def test_btc_day_has_realistic_size(btc_day: dict[str, pl.DataFrame]) -> None:
+    trades, book = btc_day["trades"], btc_day["book"]
+    assert trades.height >= 1_500_000
+    assert book.height == TICKS_PER_DAY == 864_000
+    t0 = day_start_ms(DATE)
+    assert trades["event_time_ms"].min() >= t0 and trades["event_time_ms"].max() < t0 + 86_400_000
+    assert trades["event_time_ms"].is_sorted() and book["event_time_ms"].is_sorted()
+    assert trades["agg_trade_id"].diff().drop_nulls().eq(1).all(), "trade ids are contiguous"
+    assert (book["prev_last_update_id"].slice(1) == book["last_update_id"].slice(0, book.height - 1)).all()
+    assert (book["bid_px_1"] < book["ask_px_1"]).all()
+    assert (trades["recv_time_ms"] > trades["event_time_ms"]).all()
+
+
+def test_same_seed_same_bytes_other_seed_differs() -> None:
+    cfg = SimulatorConfig(trades_per_day=50_000)
+    a = simulate_day("ETHUSDT", DATE, seed=11, cfg=cfg)
+    from alpha_assets.market.simulator import _simulate_day_cached
+
+    _simulate_day_cached.cache_clear()
+    b = simulate_day("ETHUSDT", DATE, seed=11, cfg=cfg)
+    c = simulate_day("ETHUSDT", DATE, seed=12, cfg=cfg)
+    for table in ("trades", "book"):
+        assert digest(a[table]) == digest(b[table])
+        assert digest(a[table]) != digest(c[table])
+
+
+def test_market_realism(btc_day: dict[str, pl.DataFrame]) -> None:
+    trades, book = btc_day["trades"], btc_day["book"]
+    mid = (book["bid_px_1"] + book["ask_px_1"]) / 2
+    spread_bps = ((book["ask_px_1"] - book["bid_px_1"]) / mid * 1e4).to_numpy()
+    assert 0.01 < np.median(spread_bps) < 1.0  # one tick on BTC
+    assert np.quantile(spread_bps, 0.999) > np.median(spread_bps)  # spreads widen at times
+    qty = trades["qty"].to_numpy()
+    assert np.quantile(qty, 0.999) / np.median(qty) > 20  # heavy-tailed sizes
+    buys = (~trades["is_buyer_maker"]).mean()
+    assert 0.4 < buys < 0.6
+    per_hour = trades.group_by((pl.col("event_time_ms") - day_start_ms(DATE)) // 3_600_000).len()["len"]
+    assert per_hour.max() / per_hour.min() > 1.5  # intraday seasonality
+
+
+def test_order_flow_leads_price(btc_day: dict[str, pl.DataFrame]) -> None:
+    """Signed taker volume in a second predicts the mid move over the next five seconds."""
+    trades, book = btc_day["trades"], btc_day["book"]
+    flow = (
+        trades.with_columns((pl.col("event_time_ms") // 1000).alias("s"),
+                            pl.when(pl.col("is_buyer_maker")).then(-pl.col("qty")).otherwise(pl.col("qty")).alias("d"))
+        .group_by("s").agg(pl.col("d").sum())
+    )
+    mids = book.with_columns((pl.col("event_time_ms") // 1000).alias("s"),
+                             ((pl.col("bid_px_1") + pl.col("ask_px_1")) / 2).alias("mid")).group_by("s").agg(
+        pl.col("mid").last())
+    sec = mids.join(flow, on="s", how="left").fill_null(0).sort("s")
+    future = (sec["mid"].shift(-5) - sec["mid"]).to_numpy()
+    ok = ~np.isnan(future)
+    corr = np.corrcoef(sec["d"].to_numpy()[ok], future[ok])[0, 1]
+    assert corr > 0.02
+
+
+def test_stream_windows_equal_the_day() -> None:
+    cfg = SimulatorConfig(trades_per_day=200_000)
+    day = simulate_day("BTCUSDT", DATE, seed=3, cfg=cfg)
+    t0 = day_start_ms(DATE)
+    stream = SimulatorStream("BTCUSDT", seed=3, start_ms=t0 + 3_600_000, cfg=cfg)
+    parts = [stream.advance_to(t0 + 3_600_000 + k * 7_919) for k in range(1, 40)]
+    trades = pl.concat([p[0] for p in parts])
+    book = pl.concat([p[1] for p in parts])
+    lo, hi = t0 + 3_600_000, t0 + 3_600_000 + 39 * 7_919
+    window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
+    assert trades.equals(day["trades"].filter(window))
+    assert book.equals(day["book"].filter(window))
