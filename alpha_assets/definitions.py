@@ -16,18 +16,26 @@ from alpha_assets.sensors.alerts import run_failure_alert
 from alpha_assets.sensors.landing import landing_sensor
 from alpha_assets.sensors.soak import soak_sensor
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak]),
-    jobs=[harvest_job, daily_pipeline, soak_60m],
-    sensors=[soak_sensor, landing_sensor, run_failure_alert],
-    resources={
+ASSETS = dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak])
+
+
+def default_resources() -> dict[str, object]:
+    """The embedded default: local files under the data root, simulator/replay/landing by availability."""
+    return {
         "data_root": DataRoot(),
         "market_source": MarketSource(),
         "parquet_io": PolarsParquetIOManager(),
         "engine": SignalEngine(),
         "sinks": SignalSinks(),
         "executor": SignalExecutor(),
-    },
+    }
+
+
+defs = dg.Definitions(
+    assets=ASSETS,
+    jobs=[harvest_job, daily_pipeline, soak_60m],
+    sensors=[soak_sensor, landing_sensor, run_failure_alert],
+    resources=default_resources(),
     # Steps of one partition are small: re-importing the code per step (multiprocess) costs more
     # than it saves on two cores. Deployments can choose another executor in run config.
     executor=dg.in_process_executor,

@@ -10,6 +10,7 @@ from alpha_assets.settings import settings
 
 # Checks on partitioned assets need their own partitions_def, which Dagster marks as preview.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 DATE = "date"
 SYMBOL = "symbol"

@@ -17,6 +17,7 @@ from alpha_assets.settings import settings
 from executors.batch import route_signals
 
 HARD_METRICS = ("sharpe", "max_drawdown", "reject_rate")
+# Beta API: reading every symbol of a date is exactly what a roll-up needs.
 PER_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATE)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -47,12 +48,14 @@ class ExportStats:
     export_count: int = 0
     error_count: int = 0
     skipped: int = 0
+    active_s: float = 0.0  # how long the periodic loop ran
     last_error: str = ""
     errors: list[str] = field(default_factory=list)  # the first few causes, for the manifest
 
     def as_dict(self) -> dict[str, object]:
         return {"export_count": self.export_count, "error_count": self.error_count,
-                "export_skipped": self.skipped, "export_last_error": self.last_error,
+                "export_skipped": self.skipped, "export_active_s": round(self.active_s, 3),
+                "export_last_error": self.last_error,
                 "export_errors": list(self.errors)}
 
 
@@ -74,6 +77,7 @@ class PushgatewayExporter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.started_at: float | None = None
 
     def push(self, figures: Figures) -> bool:
         """One push; True on success. Never raises."""
@@ -120,6 +124,10 @@ class PushgatewayExporter:
         self._stop.clear()
 
         def loop() -> None:
+            # Fixed rate: the next push is due one interval after the previous was due, not after
+            # it finished, so a slow push does not make the count drift below duration/interval.
+            self.started_at = time.monotonic()
+            next_t = self.started_at
             while not self._stop.is_set():
                 try:
                     figures = collect()
@@ -129,7 +137,8 @@ class PushgatewayExporter:
                         self.stats.last_error = f"collect: {type(exc).__name__}: {exc}"
                 else:
                     self.push(figures)
-                if self._stop.wait(interval_s):
+                next_t += interval_s
+                if self._stop.wait(max(0.0, next_t - time.monotonic())):
                     break
 
         self._thread = threading.Thread(target=loop, name="pushgateway-exporter", daemon=True)
@@ -138,6 +147,8 @@ class PushgatewayExporter:
     def stop(self, final: Figures | None = None) -> ExportStats:
         """Stop the loop; push ``final`` once more so the gateway holds the end-of-run figures."""
         self._stop.set()
+        if self.started_at is not None:
+            self.stats.active_s = time.monotonic() - self.started_at
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 5)
             self._thread = None

@@ -240,12 +240,13 @@ class Supervisor:
             self.event("Health", name, **{k: v for k, v in rec.items() if k != "ts"})
         return out
 
-    def run(self, duration_s: float, hooks: Sequence[tuple[float, Callable[[Supervisor], None]]] = ()) -> None:
+    def run(self, duration_s: float, hooks: Sequence[tuple[float, Callable[[Supervisor], None]]] = (),
+            on_poll: Callable[[], None] | None = None) -> None:
         """Supervise for ``duration_s`` (or until stop_event). ``hooks`` = [(at_s, fn)] run once
-        each at that offset from the start of this call (the fault plan)."""
+        each at that offset from the start of this call (the fault plan); ``on_poll`` every poll."""
         start = time.monotonic()
         pending = sorted(hooks, key=lambda h: h[0])
-        self._next_health = start
+        self._next_health = min(self._next_health, start) if self._next_health else start
         while not self.stop_event.is_set():
             now = time.monotonic()
             if now - start >= duration_s:
@@ -257,6 +258,8 @@ class Supervisor:
                 except Exception as exc:
                     self.alert("", "hook failed", at_s=at, error=f"{type(exc).__name__}: {exc}")
             self.poll()
+            if on_poll is not None:
+                on_poll()
             if now >= self._next_health:
                 self.tick_health()
                 self._next_health = now + self.health_interval_s

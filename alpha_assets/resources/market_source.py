@@ -19,6 +19,8 @@ class MarketSource(dg.ConfigurableResource):
 
     kind: SourceKind = Field(default_factory=lambda: settings().market.source)
     seed: int = Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1)
+    # A lighter simulated day (tests, demos); None keeps the symbol's realistic rate.
+    sim_trades_per_day: float | None = Field(None, gt=0, le=50_000_000)
 
     def resolve(self, date: str, symbol: str, data_root: Path) -> str:
         """The concrete source kind for this partition."""
@@ -38,7 +40,10 @@ class MarketSource(dg.ConfigurableResource):
         if kind == "simulator":
             from alpha_assets.market.simulator import simulate_day
 
-            return kind, simulate_day(symbol, date, seed=self.seed)
+            from alpha_assets.market.simulator import SimulatorConfig
+
+            return kind, simulate_day(symbol, date, seed=self.seed,
+                                      cfg=SimulatorConfig(trades_per_day=self.sim_trades_per_day))
         if kind == "replay":
             from alpha_assets.market.replay import load_replay
 

@@ -18,11 +18,13 @@ losslessly (JSON with shortest round-trip repr, SQLite REAL) and NaN is null in 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, Field
 
+from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
 from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES
 
 SAMPLE = 20
@@ -181,3 +183,20 @@ def _values_same(va: Any, vb: Any, tol: float) -> bool:
     if tol > 0 and isinstance(va, float) and isinstance(vb, float):
         return abs(va - vb) <= tol * max(abs(va), abs(vb))
     return False
+
+
+def compare_runtime(runtime_dir: Path, run_id: str | None = None, *, db_file: str = "signals.db",
+                    symbol: str | None = None, date: str | None = None, until_ms: int | None = None,
+                    float_rel_tol: float = 0.0) -> ParityResult:
+    """Read both sinks under `runtime_dir` and compare them over the SAME event-time window.
+
+    v13 compared a JSONL directory and a database that covered different windows. Closed sinks
+    (batch runs) hold everything; for a live run pass `until_ms` (e.g. the start of the newest
+    published minute) so the minute still in the spool is left out of both sides.
+    """
+    a = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
+    b = read_sqlite_signals(Path(runtime_dir) / db_file, run_id=run_id, symbol=symbol, date=date)
+    if until_ms is not None:
+        a = a.filter(pl.col("ts_ms") < until_ms)
+        b = b.filter(pl.col("ts_ms") < until_ms)
+    return compare_sinks(a, b, float_rel_tol=float_rel_tol)

@@ -7,7 +7,6 @@ Nothing is deduplicated here: a duplicate in a sink is a fault parity must see.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import sqlite3
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA
 from alpha_assets.sinks.sqlite import TABLE
 
 DAY_MS = 86_400_000
+FETCH_CHUNK = 100_000
 
 
 def _day_bounds(date: str | dt.date) -> tuple[int, int]:
@@ -25,7 +25,7 @@ def _day_bounds(date: str | dt.date) -> tuple[int, int]:
     return start, start + DAY_MS
 
 
-def _filter(df: pl.DataFrame, run_id: str | None, symbol: str | None, date: str | dt.date | None) -> pl.DataFrame:
+def _filter(df: pl.LazyFrame, run_id: str | None, symbol: str | None, date: str | dt.date | None) -> pl.LazyFrame:
     if run_id is not None:
         df = df.filter(pl.col("run_id") == run_id)
     if symbol is not None:
@@ -60,17 +60,8 @@ def read_jsonl_signals(runtime_dir: Path, run_id: str | None = None, symbol: str
     files = jsonl_files(runtime_dir, symbol, date)
     if not files:
         return empty_signals()
-    buf = io.BytesIO()
-    for f in files:
-        data = f.read_bytes()
-        buf.write(data)
-        if data and not data.endswith(b"\n"):
-            buf.write(b"\n")
-    if buf.tell() == 0:
-        return empty_signals()
-    buf.seek(0)
-    df = pl.read_ndjson(buf, schema=SIGNAL_SCHEMA)
-    return _filter(df, run_id, symbol, date).select(SIGNAL_COLUMNS).sort(KEY)
+    lf = pl.scan_ndjson(files, schema=SIGNAL_SCHEMA)
+    return _filter(lf, run_id, symbol, date).select(SIGNAL_COLUMNS).sort(KEY).collect()
 
 
 def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | None = None,
@@ -99,13 +90,16 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone()
         if not exists:
             return empty_signals()
-        rows = conn.execute(sql, args).fetchall()
+        cur = conn.execute(sql, args)
+        # SQLite has no boolean: 0/1 integers are read as Int64, then cast; fetched in chunks to bound memory
+        raw_schema = {k: (pl.Int64 if v == pl.Boolean else v) for k, v in SIGNAL_SCHEMA.items()}
+        parts = []
+        while rows := cur.fetchmany(FETCH_CHUNK):
+            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
     finally:
         conn.close()
-    if not rows:
+    if not parts:
         return empty_signals()
-    # SQLite has no boolean: read the 0/1 integers as Int64, then cast
-    raw_schema = {k: (pl.Int64 if v == pl.Boolean else v) for k, v in SIGNAL_SCHEMA.items()}
-    df = pl.DataFrame(rows, schema=raw_schema, orient="row")
+    df = pl.concat(parts, rechunk=True)
     df = df.with_columns([pl.col(k).cast(pl.Boolean) for k, v in SIGNAL_SCHEMA.items() if v == pl.Boolean])
     return df.sort(KEY)  # same collation as the JSONL reader, whatever SQLite's is

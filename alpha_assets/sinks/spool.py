@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import fcntl
+import numbers
 import os
 import re
 import shutil
@@ -311,8 +312,9 @@ class MinuteSpool:
             self.counters.records_in += 1
             try:
                 ts = rec[self.time_field]
-                if isinstance(ts, bool) or not isinstance(ts, int):
+                if isinstance(ts, bool) or not isinstance(ts, numbers.Integral):  # numpy ints are fine
                     raise TypeError(f"{self.time_field} must be integer epoch ms, got {type(ts).__name__}")
+                ts = int(ts)
                 key = self._key(rec)
                 hash(key)
                 line = orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)

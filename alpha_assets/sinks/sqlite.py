@@ -133,7 +133,9 @@ class SqliteSignalSink:
             before = conn.total_changes
             sql = insert_sql()
             for start in range(0, frame.height, INSERT_CHUNK):
-                conn.executemany(sql, frame.slice(start, INSERT_CHUNK).iter_rows())
+                part = frame.slice(start, INSERT_CHUNK)
+                # column lists zipped into tuples: ~2x faster than DataFrame.rows()
+                conn.executemany(sql, zip(*[s.to_list() for s in part.get_columns()], strict=True))
             conn.execute("COMMIT")
             return conn.total_changes - before
         except BaseException:

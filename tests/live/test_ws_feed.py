@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -100,8 +101,9 @@ def test_unfillable_gap_is_reported_not_lost() -> None:
     client = MarketWsClient(WsClientConfig(url="ws://127.0.0.1:9/stream", backfill=False, gap_grace_s=0))
 
     def msg(a: int) -> str:
-        return ('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1000,"s":"BTCUSDT","a":%d,'
-                '"p":"100.0","q":"1","f":%d,"l":%d,"T":1000,"m":false}}' % (a, a, a))
+        data = {"e": "aggTrade", "E": 1000, "s": "BTCUSDT", "a": a, "p": "100.0", "q": "1", "f": a, "l": a,
+                "T": 1000, "m": False}
+        return json.dumps({"stream": "btcusdt@aggTrade", "data": data})
 
     for a in (1, 2, 5, 5, 3):
         client.handle(msg(a), recv_ms=1001)

@@ -144,3 +144,21 @@ def test_v13_keyed_database_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match=r"PRIMARY KEY \('run_id', 'ts_ms', 'symbol'\)"):
         make_sink(SinkConfig(kind="sqlite"), tmp_path)
+
+
+def test_live_parity_needs_the_same_window(tmp_path: Path) -> None:
+    """v13's drift: the JSONL side lacked the minute still in the spool. Same window → exact."""
+    from alpha_assets.sinks.parity import compare_runtime
+
+    df = synthetic_signals(30_000, seed=17, run_id="live")
+    sink = make_sink(SinkConfig(kind="dual", flush_ms=0, fsync="never"), tmp_path)
+    sink.write(df)
+    sink.flush()  # SQLite has every row; the newest minute of each symbol is still a .part
+    open_minute_start = int(df["ts_ms"].max()) // 60_000 * 60_000
+    drift = compare_runtime(tmp_path, "live")
+    assert drift.only_in_b == df.filter(pl.col("ts_ms") >= open_minute_start).height > 0
+    assert not drift.passed(0.0)
+    aligned = compare_runtime(tmp_path, "live", until_ms=open_minute_start)
+    assert aligned.max_rel_diff == 0.0 and aligned.total_a == df.filter(pl.col("ts_ms") < open_minute_start).height
+    sink.close()
+    assert compare_runtime(tmp_path, "live").max_rel_diff == 0.0

@@ -155,3 +155,13 @@ def test_for_layout_paths(tmp_path: Path) -> None:
     sp.append(recs(0, 1, 0))
     sp.close()
     assert (tmp_path / "ready" / "signal" / "BTCUSDT" / "signals_20240107_0000.jsonl").exists()
+
+
+def test_numpy_values_are_accepted(tmp_path: Path) -> None:
+    import numpy as np
+
+    sp = make(tmp_path)
+    assert sp.append([{"id": np.int64(1), "ts_ms": np.int64(T0), "v": np.float64(0.5)}]) == 1
+    assert sp.append([{"id": 1, "ts_ms": T0, "v": 0.5}]) == 0  # same key as the numpy one
+    sp.close()
+    assert ready_lines(tmp_path) == [{"id": 1, "ts_ms": T0, "v": 0.5}]

@@ -50,16 +50,19 @@ class WorkerConfig(BaseModel):
         return heartbeat_path(self.data_root, name)
 
     def checkpoint_dir(self) -> Path:
-        return self.runtime_dir / "checkpoints"
+        return self.runtime_dir / "checkpoints" / self.run_id
+
+    def watermark(self, symbol: str) -> Path:
+        return watermark_path(self.data_root, self.run_id, symbol)
 
 
 def heartbeat_path(data_root: Path, name: str) -> Path:
     return Path(data_root) / "runtime" / "health" / f"{name}.json"
 
 
-def watermark_path(data_root: Path, symbol: str) -> Path:
+def watermark_path(data_root: Path, run_id: str, symbol: str) -> Path:
     """Harvest → signal hand-over: minutes ending at or before ``closed_through_ms`` are final."""
-    return Path(data_root) / "runtime" / "harvest" / f"watermark_{symbol}.json"
+    return Path(data_root) / "runtime" / "harvest" / run_id / f"watermark_{symbol}.json"
 
 
 def load_config() -> WorkerConfig:

@@ -30,7 +30,6 @@ from alpha_assets.live.workers.common import (
     minute_parts,
     read_json,
     ready,
-    watermark_path,
 )
 from alpha_assets.market.landing import LandingWriter
 from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA
@@ -57,7 +56,7 @@ class Harvester:
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.root = cfg.data_root
-        self.state_path = self.root / "runtime" / "harvest" / "state.json"
+        self.state_path = self.root / "runtime" / "harvest" / cfg.run_id / "state.json"
         self.writers = {s: LandingWriter(self.root, s) for s in cfg.symbols}
         self.buffers: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = defaultdict(
             lambda: {"trades": [], "book": [], "deadletter": []})
@@ -75,7 +74,7 @@ class Harvester:
             if sym in self.writers:
                 self.client.seed(sym, ids.get("last_trade_id"), ids.get("last_update_id"))
         for sym in cfg.symbols:
-            wm = read_json(watermark_path(self.root, sym)).get("closed_through_ms")
+            wm = read_json(cfg.watermark(sym)).get("closed_through_ms")
             self.closed_through[sym] = int(wm) if wm else (cfg.start_ms // MINUTE_MS) * MINUTE_MS
 
     def take(self) -> None:
@@ -106,7 +105,7 @@ class Harvester:
             if complete and minute + MINUTE_MS > self.closed_through.get(sym, 0):
                 self.closed_through[sym] = minute + MINUTE_MS
                 self.c["minutes_landed"] += 1
-                write_text_atomic(watermark_path(self.root, sym), json.dumps(
+                write_text_atomic(self.cfg.watermark(sym), json.dumps(
                     {"symbol": sym, "closed_through_ms": minute + MINUTE_MS, "ts": time.time()}))
         self._save_state()
 

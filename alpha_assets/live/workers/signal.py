@@ -30,7 +30,6 @@ from alpha_assets.live.workers.common import (
     minute_parts,
     read_json,
     ready,
-    watermark_path,
 )
 from alpha_assets.market.landing import partition_dir
 from alpha_assets.reports.atomic import write_bytes_atomic
@@ -61,7 +60,7 @@ class SymbolTail:
     def available_through(self) -> int:
         if self.cfg.input_mode == "preview":
             return 2**62  # replay: everything landed
-        wm = read_json(watermark_path(self.cfg.data_root, self.symbol)).get("closed_through_ms")
+        wm = read_json(self.cfg.watermark(self.symbol)).get("closed_through_ms")
         return int(wm) if wm else 0
 
     def _read(self, kind: str, minute: int) -> pl.DataFrame | None:
@@ -82,6 +81,14 @@ class SymbolTail:
                 "next_minute_ms": self.next_minute, "rows_out": self.rows_out, "state": self.state.to_bytes(),
                 "written_at": time.time()}
         write_bytes_atomic(self.path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def publish_before(sink: Any, event_time_ms: int) -> None:
+    for target in (sink, getattr(sink, "jsonl", None)):
+        advance = getattr(target, "advance_to", None)
+        if advance is not None:
+            advance(event_time_ms)
+            return
 
 
 def run(cfg: WorkerConfig, stop: StopFlag) -> None:
@@ -117,6 +124,9 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             sink.flush()  # durable before the checkpoint says the minute is done
             tail.rows_out += rows.height
             tail.next_minute = minute + MINUTE_MS
+            # Publish the JSONL minutes before this one: trades held back at the end of the previous
+            # minute were released by this minute's book, so that minute is final now.
+            publish_before(sink, minute)
             tail.checkpoint()
             c["step_ms_last"] = round((time.perf_counter() - t0) * 1000, 3)
             c["minutes_done"] += 1

@@ -1,0 +1,113 @@
+"""Signal sink throughput: rows/s for jsonl, sqlite and dual over synthetic Signals rows, and a bare
+`sqlite3.executemany` into an equivalent table as the baseline; prints the ratios.
+
+    .venv/bin/python bench/sinks.py [--rows 2000000] [--chunk 50000] [--fsync rotate] [--seed 7]
+
+Each sink gets the frame in `--chunk`-row writes (like a batch asset or a busy live worker;
+batch_n=500 so every write is flushed as one transaction). The baseline gets the same rows as
+ready-made tuples (conversion timed separately) in the same chunks, one transaction each, with
+the same PRAGMAs (WAL, synchronous per --fsync). Read-back and parity are timed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("POLARS_MAX_THREADS", "1")  # shared 2-core machine: one core
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install
+
+from alpha_assets.sinks import (  # noqa: E402
+    SIGNAL_COLUMNS,
+    SinkConfig,
+    compare_sinks,
+    make_sink,
+    read_jsonl_signals,
+    read_sqlite_signals,
+)
+from alpha_assets.sinks.sqlite import SYNCHRONOUS, create_table_sql, insert_sql  # noqa: E402
+from alpha_assets.sinks.synthetic import synthetic_signals  # noqa: E402
+
+
+def run_sink(kind: str, frame, chunk: int, fsync: str, root: Path) -> float:  # type: ignore[no-untyped-def]
+    rt = root / kind
+    t = time.perf_counter()
+    sink = make_sink(SinkConfig(kind=kind, fsync=fsync), rt)
+    for part in frame.iter_slices(chunk):
+        sink.write(part)
+    sink.close()
+    return time.perf_counter() - t
+
+
+def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds converting to tuples, seconds in executemany + commit); one chunk in memory at a time."""
+    db = root / "baseline.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
+    conn.execute(create_table_sql())
+    sql = insert_sql()
+    convert = insert = 0.0
+    for part in frame.iter_slices(chunk):
+        t = time.perf_counter()
+        rows = list(zip(*[c.to_list() for c in part.select(SIGNAL_COLUMNS).get_columns()], strict=True))
+        t1 = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(sql, rows)
+        conn.execute("COMMIT")
+        t2 = time.perf_counter()
+        convert += t1 - t
+        insert += t2 - t1
+    conn.close()
+    return convert, insert
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=2_000_000)
+    ap.add_argument("--chunk", type=int, default=50_000)
+    ap.add_argument("--fsync", default="rotate", choices=["always", "rotate", "never"])
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dir", type=Path, default=None, help="scratch directory (default: a temp dir)")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench-sinks-", dir=args.dir))
+    try:
+        t = time.perf_counter()
+        frame = synthetic_signals(args.rows, seed=args.seed)
+        print(f"rows={frame.height:,} chunk={args.chunk:,} fsync={args.fsync} "
+              f"(synthetic in {time.perf_counter() - t:.2f}s; max rows sharing one ms: "
+              f"{frame.group_by('ts_ms').len()['len'].max()})")
+        convert, insert = run_baseline(frame, args.chunk, args.fsync, root)
+        base_rps = frame.height / insert
+        base_all_rps = frame.height / (convert + insert)
+        print(f"{'baseline executemany':<24}{base_rps:>14,.0f} rows/s   (insert only {insert:.2f}s)")
+        print(f"{'baseline incl. to tuples':<24}{base_all_rps:>14,.0f} rows/s   (conversion {convert:.2f}s)")
+        for kind in ("jsonl", "sqlite", "dual"):
+            secs = run_sink(kind, frame, args.chunk, args.fsync, root)
+            rps = frame.height / secs
+            print(f"{kind + ' sink':<24}{rps:>14,.0f} rows/s   {secs:6.2f}s   "
+                  f"ratio to baseline insert {rps / base_rps:5.2f}  (incl. conversion {rps / base_all_rps:5.2f})")
+        t = time.perf_counter()
+        j = read_jsonl_signals(root / "dual")
+        tj = time.perf_counter() - t
+        t = time.perf_counter()
+        s = read_sqlite_signals(root / "dual" / "signals.db")
+        ts = time.perf_counter() - t
+        t = time.perf_counter()
+        res = compare_sinks(j, s)
+        tp = time.perf_counter() - t
+        print(f"read back: jsonl {tj:.2f}s, sqlite {ts:.2f}s; parity {tp:.2f}s -> "
+              f"max_rel_diff={res.max_rel_diff} matched={res.matched:,} passed={res.passed(0.0)}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
