@@ -77,6 +77,8 @@ class BacktestExecutor(SimExecutorBase):
         target = ctx.px_intent
         if maker:
             target = float(sb.bid_px[i, 0] if ctx.side == "BUY" else sb.ask_px[i, 0])
+            if not target > 0:  # NaN or empty own side: nowhere to rest
+                return rejected(ctx, coid, "empty_book", sent_ts_ms=sent)
         al = align_order(ctx.side, target, ctx.qty, ctx.tick_size, ctx.step_size, aggressive=not maker)
         if al.qty <= 0:
             return rejected(ctx, coid, "qty_below_step", sent_ts_ms=sent, rounding_applied=True)
@@ -134,7 +136,6 @@ def _maker_fill_index(sb: SymbolBook, i: int, side: str, px: float, qty: float, 
     else:
         own_px, own_q, opp = sb.ask_px[i:end], sb.ask_qty[i:end], sb.bid_px[i:end, 0]
         crossed = (opp >= px) | (own_px[:, 0] > px)
-    crossed[0] = crossed[0] and opp[0] == opp[0]  # arrival snapshot counts only for a real cross
     at_level = np.where(own_px == px, own_q, 0.0).sum(axis=1)  # displayed qty at our price
     at_touch = own_px[:, 0] == px
     dec = np.zeros_like(at_level)

@@ -16,17 +16,18 @@ import math
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from executors.backtest import BacktestConfig, BacktestExecutor
 from executors.base import rejected
 from executors.book import BookIndex
 from executors.contract import ExecResult, IExecutor, OrderCtx, client_order_id
+from executors.gated import GatedExecutor
 from executors.metrics import ExecutorMetrics
 from executors.mock import MockConfig, MockExecutor
 from executors.outbox import Outbox
-from executors.pretrade import PreTrade, PreTradeConfig
-from executors.risk import RiskConfig, RiskManager
+from executors.pretrade import PreTradeConfig
+from executors.risk import RiskConfig
 
 log = logging.getLogger("executors.batch")
 
@@ -138,9 +139,9 @@ def route_signals(signals: pl.DataFrame, book: pl.DataFrame, executor: str | IEx
     metrics = metrics or getattr(executor, "metrics", None) or ExecutorMetrics(
         executor if isinstance(executor, str) else getattr(executor, "name", "executor"))
     ex = make_executor(executor, book_idx, cfg, metrics) if isinstance(executor, str) else executor
-    pre = PreTrade(cfg.pretrade, metrics)
-    risk = RiskManager(cfg.risk, metrics)
     view = _market_view(sig, book, cfg.risk.vol_window_ms)
+    moves: dict[tuple[str, int], float] = {}
+    gated = GatedExecutor(ex, cfg.pretrade, cfg.risk, metrics, move_bps=lambda c: moves.pop((c.symbol, c.signal_seq), None))
 
     def col(name: str, default: Any) -> list[Any]:
         return sig[name].to_list() if name in sig.columns else [default] * sig.height
@@ -160,34 +161,39 @@ def route_signals(signals: pl.DataFrame, book: pl.DataFrame, executor: str | IEx
         rid = run_ids[k] or run_id
         regime = cols["regime"][k] or "unknown"
         if px is None or not px > 0:
-            rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st))
+            rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, "no_book_no_price"))
             continue
         cons = cols["consistency"][k]
-        ctx = OrderCtx(
-            ts_ms=ts, event_ts_ms=bts if bts is not None else ts, symbol=sym, side=side,
-            qty=cfg.sizing.qty(sym, px, st.startswith("strong")), px_intent=px, regime=regime,
-            scenario=cfg.scenario, tick_size=cfg.sizing.tick_size.get(sym, cfg.sizing.default_tick),
-            step_size=cfg.sizing.step_size.get(sym, cfg.sizing.default_step),
-            guard_reason=cols["guard_reason"][k] or "", warmup=bool(cols["warmup"][k]),
-            consistency=min(1.0, max(0.0, cons)) if cons is not None and cons == cons else 0.0,
-            costs_bps=cfg.costs_bps, signal_seq=seq, signal_type=st,
-        )
+        try:
+            ctx = OrderCtx(
+                ts_ms=ts, event_ts_ms=bts if bts is not None else ts, symbol=sym, side=side,
+                qty=cfg.sizing.qty(sym, px, st.startswith("strong")), px_intent=px, regime=regime,
+                scenario=cfg.scenario, tick_size=cfg.sizing.tick_size.get(sym, cfg.sizing.default_tick),
+                step_size=cfg.sizing.step_size.get(sym, cfg.sizing.default_step),
+                guard_reason=cols["guard_reason"][k] or "", warmup=bool(cols["warmup"][k]),
+                consistency=min(1.0, max(0.0, cons)) if cons is not None and cons == cons else 0.0,
+                costs_bps=cfg.costs_bps, signal_seq=seq, signal_type=st,
+            )
+        except ValidationError as e:
+            # a malformed signal row becomes a rejected Orders row naming the field, never a crash
+            fields = ",".join(str(err["loc"][0]) for err in e.errors())
+            log.warning("route_signals: bad signal row %s/%s: %s", sym, seq, fields)
+            rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, f"bad_signal:{fields}"))
+            metrics.submit_total.labels(result="rejected", reason="bad_signal").inc()
+            continue
         coid = client_order_id(ctx)
         if not has_book:
             res = rejected(ctx, coid, "no_book")
+            metrics.observe(res)
         else:
-            d = pre.check(ctx)
-            if d.allowed:
-                move = None
-                if hi is not None and lo is not None and lo > 0:
-                    move = abs(math.log(hi / lo)) * 1e4
-                d = risk.check(ctx, move_bps=move)
-            if not d.allowed:
-                res = rejected(ctx, coid, d.reason)
+            if hi is not None and lo is not None and lo > 0:
+                moves[(sym, seq)] = abs(math.log(hi / lo)) * 1e4
+            try:
+                res = gated.submit(ctx)
+            except Exception as e:  # noqa: BLE001 - one broken order must not lose the batch
+                log.exception("route_signals: executor %s failed on %s", getattr(ex, "name", "?"), coid)
+                res = rejected(ctx, coid, f"executor_error:{type(e).__name__}")
                 metrics.observe(res)
-            else:
-                res = ex.submit(ctx)
-                risk.on_fill(ctx, res)
         if outbox is not None:
             outbox.record(ctx, res, rid)
         rows.append(_row(rid, ctx, res))
@@ -209,11 +215,12 @@ def _row(run_id: str, ctx: OrderCtx, r: ExecResult) -> dict[str, Any]:
     }
 
 
-def _row_no_ctx(run_id: str, sym: str, seq: int, ts: int, side: str, regime: str, st: str) -> dict[str, Any]:
+def _row_no_ctx(run_id: str, sym: str, seq: int, ts: int, side: str, regime: str, st: str,
+                reason: str) -> dict[str, Any]:
     return {
-        "run_id": run_id, "symbol": sym, "signal_seq": seq, "ts_ms": ts, "client_order_id": f"nobook-{sym}-{seq}",
+        "run_id": run_id, "symbol": sym, "signal_seq": seq, "ts_ms": ts, "client_order_id": f"none-{sym}-{seq}",
         "side": side, "qty": None, "px_intent": None, "px_sent": None, "px_fill": None, "rounding_applied": False,
-        "rounding_diff": 0.0, "slippage_bps": None, "status": "rejected", "reason": "no_book_no_price",
+        "rounding_diff": 0.0, "slippage_bps": None, "status": "rejected", "reason": reason,
         "exchange_order_id": "", "sent_ts_ms": None, "ack_ts_ms": None, "latency_ms": None,
         "regime": regime, "signal_type": st,
     }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,6 +44,8 @@ class RiskConfig(BaseModel):
     hour_multipliers: dict[int, float] = Field(default_factory=dict,
                                                description="UTC hour (0..23) -> threshold multiplier")
     vol_kill_ms: int = Field(5 * 60_000, ge=0, description="kill-switch duration after a volatility trip")
+    vol_kill_scope: Literal["global", "symbol"] = Field(
+        "global", description="a volatility trip stops every symbol (crypto moves together) or only its own")
 
     @field_validator("vol_threshold_bps_by_symbol")
     @classmethod
@@ -116,7 +119,8 @@ class RiskManager:
     def __init__(self, cfg: RiskConfig | None = None, metrics: ExecutorMetrics | None = None) -> None:
         self.cfg = cfg or RiskConfig()
         self.metrics = metrics
-        self.kill = KillSwitch()
+        self.kill = KillSwitch()  # global: manual trips, and volatility trips under scope "global"
+        self.symbol_kill: dict[str, KillSwitch] = {}
         self.state = RiskState()
 
     # ---- inputs -------------------------------------------------------------------------------
@@ -172,10 +176,14 @@ class RiskManager:
         self.on_price(ctx.symbol, ctx.event_ts_ms, ctx.px_intent)
         if self.kill.active(ts):
             return self._deny(f"kill_switch:{self.kill.reason}", "kill_switch")
+        sk = self.symbol_kill.get(ctx.symbol)
+        if sk is not None and sk.active(ts):
+            return self._deny(f"kill_switch:{sk.reason}", "kill_switch")
         move = self._move_bps(ctx.symbol) if move_bps is None else move_bps
         th = self.cfg.vol_threshold(ctx.symbol, ts)
         if move >= th:
-            self.kill.trip(f"volatility_{ctx.symbol}", ts + self.cfg.vol_kill_ms)
+            ks = self.kill if self.cfg.vol_kill_scope == "global" else self.symbol_kill.setdefault(ctx.symbol, KillSwitch())
+            ks.trip(f"volatility_{ctx.symbol}", ts + self.cfg.vol_kill_ms)
             return self._deny(f"volatility:{ctx.symbol}:{move:.1f}bps>={th:.1f}bps", "volatility")
         self._roll_day(ts)
         d = self.state.day

@@ -91,30 +91,33 @@ def signal_rate_chart(summary: dict[str, Any]) -> bytes:
     neutral = [r["neutral"] for r in rows]
     buys = [r["buy"] + r["strong_buy"] for r in rows]
     sells = [r["sell"] + r["strong_sell"] for r in rows]
-    labels = ["neutral", "buy + strong_buy", "sell + strong_sell"]
-    colors = [COLORS["neutral"], COLORS["buy"], COLORS["sell"]]
+    # Neutral evaluations outnumber directional signals ~1000:1 and would flatten them to nothing:
+    # draw buys and sells, and give the neutral rate in the legend.
+    labels = ["buy + strong_buy", "sell + strong_sell"]
+    colors = [COLORS["buy"], COLORS["sell"]]
+    directional = [b + s for b, s in zip(buys, sells, strict=True)]
 
     fig = Figure(figsize=(11, 6.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     if len(rows) <= BAR_LIMIT:
         width = 1 / (24 * 60) * 0.9  # bars 0.9 minute wide (matplotlib dates are in days)
         base = [0] * len(rows)
-        for series, label, color in zip((neutral, buys, sells), labels, colors, strict=True):
+        for series, label, color in zip((buys, sells), labels, colors, strict=True):
             top.bar(times, series, width=width, align="edge", bottom=base, color=color, label=label)
             base = [b + v for b, v in zip(base, series, strict=True)]
     else:
         # Hundreds of one-minute bars alias into noise: a stacked step area reads better.
         edges = times + [times[-1] + dt.timedelta(minutes=1)]
-        top.stackplot(edges, *[s + s[-1:] for s in (neutral, buys, sells)], step="post", labels=labels,
+        top.stackplot(edges, *[s + s[-1:] for s in (buys, sells)], step="post", labels=labels,
                       colors=colors, linewidth=0)
-    mean = summary["per_minute"]["mean"]
-    if mean is not None:
-        top.axhline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.1f}/min")
-    top.set_ylabel("signals per minute")
+    mean = sum(directional) / len(directional)
+    top.axhline(mean, color="black", linestyle="--", linewidth=1, label=f"mean {mean:.1f}/min")
+    top.plot([], [], " ", label=f"neutral (not drawn): {sum(neutral) / len(neutral):,.0f}/min")
+    top.set_ylabel("directional signals per minute")
     top.set_title(_title(summary, "signals per minute"))
     top.legend(loc="upper left", fontsize=8, ncol=4, framealpha=0.9)
     top.grid(axis="y", alpha=0.3)
-    top.set_ylim(0, max(r["total"] for r in rows) * 1.25 + 1)
+    top.set_ylim(0, max(directional) * 1.3 + 1)
 
     centres = [t + dt.timedelta(seconds=30) for t in times]
     ratios = [r["strong_ratio"] * 100 if r["strong_ratio"] is not None else float("nan") for r in rows]

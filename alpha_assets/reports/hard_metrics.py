@@ -13,7 +13,6 @@ than ``min_fills`` (30) fills, because relative differences of a handful of trad
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -178,19 +177,15 @@ def backtest_vs_paper(
     """Route ``signals`` through the backtest and the mock executor against ``book`` and compare.
 
     Defaults: ``route = executors.batch.route_signals`` called as
-    ``route(signals, book, executor=...)``, executors ``executors.BacktestExecutor()`` and
-    ``executors.MockExecutor()``. Pass them explicitly to compare other executors.
+    ``route(signals, book, executor=...)`` with the executor kinds ``"backtest"`` and ``"mock"``.
+    Pass them explicitly to compare other executors.
     """
-    if route is None or backtest_executor is None or paper_executor is None:
-        try:
-            executors = importlib.import_module("executors")
-            batch = importlib.import_module("executors.batch")
-        except ImportError as exc:
-            raise RuntimeError("backtest_vs_paper needs the executors package (executors.batch.route_signals, "
-                               "BacktestExecutor, MockExecutor) or explicit route/executors") from exc
-        route = route or batch.route_signals
-        backtest_executor = backtest_executor if backtest_executor is not None else executors.BacktestExecutor()
-        paper_executor = paper_executor if paper_executor is not None else executors.MockExecutor()
+    if route is None:
+        from executors.batch import route_signals
+
+        route = route_signals
+    backtest_executor = "backtest" if backtest_executor is None else backtest_executor
+    paper_executor = "mock" if paper_executor is None else paper_executor
     bt_orders = route(signals, book, executor=backtest_executor)
     paper_orders = route(signals, book, executor=paper_executor)
     return compare_backtest_paper(bt_orders, paper_orders, mids_from_book(book), tolerance=tolerance,

@@ -27,6 +27,11 @@ class DualSignalSink:
         self.jsonl.write(df)
         self.sqlite.write(df)  # a SinkWriteError here leaves the rows pending in SQLite's buffer
 
+    def advance_to(self, event_time_ms: int) -> None:
+        """Event-time heartbeat: publish idle JSONL minutes, flush SQLite rows that are due."""
+        self.jsonl.advance_to(event_time_ms)
+        self.sqlite.advance_to(event_time_ms)
+
     def flush(self) -> None:
         self.jsonl.flush()
         self.sqlite.flush()

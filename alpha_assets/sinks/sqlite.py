@@ -113,6 +113,11 @@ class SqliteSignalSink:
         if self._policy.add(frame.height, ts.min(), ts.max()):  # type: ignore[arg-type]
             self.flush()
 
+    def advance_to(self, event_time_ms: int) -> None:
+        """Event-time heartbeat: pending rows older than flush_ms (by this time) are written now."""
+        if self._policy.add(0, None, event_time_ms):
+            self.flush()
+
     def flush(self) -> None:
         """Write every pending row in one transaction (retrying a locked/full database)."""
         if not self._pending:

@@ -115,3 +115,27 @@ def test_shadow_through_batch_reports_parity(exchange: ExchangeExecutor, data: A
     # intent price agrees
     assert all(r.px_sent_agree for r in sh.records) and not any(r.status_agree for r in sh.records)
     assert m.value("executor_shadow_parity_ratio") == sh.parity_ratio == 0.0
+
+
+def test_bad_rows_and_a_failing_executor_never_crash_the_batch(data: Any) -> None:
+    bk, sig = data
+    active = sig.filter(pl.col("signal_type") != "neutral", pl.col("score").is_not_null()).head(30)
+    bad = active.with_columns(pl.when(pl.int_range(pl.len()) < 3).then(pl.lit(-5, pl.Int64))
+                              .otherwise(pl.col("seq")).alias("seq"))
+    out = route_signals(bad, bk, "backtest", LOOSE)
+    assert out.height == 30
+    assert (out.filter(pl.col("signal_seq") == -5)["reason"] == "bad_signal:signal_seq").all()
+
+    class Flaky(BacktestExecutor):
+        calls = 0
+
+        def submit(self, ctx: Any) -> Any:
+            self.calls += 1
+            if self.calls % 2:
+                raise TimeoutError("venue hiccup")
+            return super().submit(ctx)
+
+    out2 = route_signals(active, bk, Flaky(bk), LOOSE)
+    assert out2.height == 30
+    assert out2.filter(pl.col("reason") == "executor_error:TimeoutError").height > 0
+    assert out2.filter(pl.col("status") == "filled").height > 0

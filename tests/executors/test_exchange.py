@@ -198,3 +198,18 @@ def test_config_errors_name_the_field() -> None:
         ExchangeConfig(recv_window_ms=70_000)
     assert ExchangeConfig(env="live").url == "https://fapi.binance.com"
     assert ExchangeConfig().url == "https://testnet.binancefuture.com"
+
+
+def test_gate_denials_never_reach_the_exchange(exchange: ExchangeExecutor, fake: FakeExchange,
+                                               make_ctx: Any) -> None:
+    from executors.gated import GatedExecutor
+
+    g = GatedExecutor(exchange)
+    assert g.submit(make_ctx(warmup=True)).reject_reason == "pre_deny:warmup"
+    g.risk.kill.trip("ops")
+    d = g.submit(make_ctx(i=5))
+    assert d.reject_reason == "risk:kill_switch:ops"
+    assert g.submit(make_ctx(i=5)).duplicate  # asked again: the same answer, still nothing sent
+    assert fake.requests() == [] and exchange.sleeps == []
+    g.risk.kill.reset()
+    assert g.submit(make_ctx(i=6)).status == "accepted" and fake.order_count() == 1

@@ -108,7 +108,12 @@ def test_volatility_breaker_uses_symbol_threshold_hour_multiplier_and_trips_kill
     assert not d.allowed and d.label == "volatility"
     later = make_ctx(ts_ms=base + 10_000)
     assert risk.check(later, move_bps=0).reason.startswith("risk:kill_switch:volatility_BTCUSDT")
+    assert risk.check(make_ctx(ts_ms=base + 10_000, symbol="ETHUSDT"), move_bps=0).label == "kill_switch"
     assert risk.check(make_ctx(ts_ms=base + 1 + 30_000), move_bps=0).allowed
+    scoped = RiskManager(cfg.model_copy(update={"vol_kill_scope": "symbol"}))
+    assert not scoped.check(make_ctx(ts_ms=base + 1), move_bps=250).allowed
+    assert scoped.check(make_ctx(ts_ms=base + 2), move_bps=0).label == "kill_switch"
+    assert scoped.check(make_ctx(ts_ms=base + 2, symbol="ETHUSDT"), move_bps=0).allowed
     # without an external measure the breaker uses the prices it has seen
     r2 = RiskManager(RiskConfig(vol_threshold_bps=100, vol_window_ms=60_000))
     r2.on_price("BTCUSDT", base - 1_000, 100.0)

@@ -132,6 +132,16 @@ def test_batching_by_event_time_and_injected_clock(tmp_path: Path) -> None:
     assert small.counters()["pending"] == 0
     clocked.close()
     small.close()
+    # an event-time heartbeat flushes rows that are due even when no new rows arrive
+    idle = make_sink(SinkConfig(kind="dual", batch_n=10_000, flush_ms=1_000), tmp_path / "d")
+    idle.write(df.head(5))
+    assert idle.counters()["sqlite"]["pending"] == 5
+    idle.advance_to(int(df["ts_ms"][0]) + 999)
+    assert idle.counters()["sqlite"]["pending"] == 5
+    idle.advance_to(int(df["ts_ms"][0]) + 60_000 * 2)
+    assert idle.counters()["sqlite"]["pending"] == 0
+    assert list((tmp_path / "d" / "ready" / "signal" / "BTCUSDT").glob("*.jsonl"))  # idle minute published
+    idle.close()
 
 
 def test_v13_keyed_database_is_refused(tmp_path: Path) -> None:
