@@ -94,6 +94,7 @@ def main() -> None:
             rps = frame.height / secs
             print(f"{kind + ' sink':<24}{rps:>14,.0f} rows/s   {secs:6.2f}s   "
                   f"ratio to baseline insert {rps / base_rps:5.2f}  (incl. conversion {rps / base_all_rps:5.2f})")
+        del frame  # read-back and parity hold two copies; keep peak memory down
         t = time.perf_counter()
         j = read_jsonl_signals(root / "dual")
         tj = time.perf_counter() - t

@@ -33,16 +33,19 @@ def align_order(side: Side, px: float, qty: float, tick: float, step: float, agg
     stays marketable (BUY up, SELL down); a passive one rounds away so it never crosses.
     Quantity always rounds down: never send more than was sized."""
     up = (side == "BUY") == aggressive
-    # snap float noise first (e.g. 100.00000000001 is 100.0 on a 0.1 grid), then apply the direction
-    snapped = align(px, tick, "nearest")
-    if abs(snapped - px) <= float(_dec(tick) * Decimal("1e-6")):
-        apx = snapped
-    else:
-        apx = align(px, tick, "ceil" if up else "floor")
-    q_snap = align(qty, step, "nearest")
-    aqty = q_snap if abs(q_snap - qty) <= float(_dec(step) * Decimal("1e-6")) else align(qty, step, "floor")
-    diff = float(_dec(apx) - _dec(px))
-    return Aligned(px=apx, qty=aqty, rounding_applied=(apx != px or aqty != qty), rounding_diff=diff)
+    # float noise (43000.100000000006 on a 0.1 grid) is snapped, not counted as a rounding;
+    # anything further off the grid rounds in the side's direction
+    px_moved, apx = _snap_or_round(px, tick, "ceil" if up else "floor")
+    qty_moved, aqty = _snap_or_round(qty, step, "floor")
+    diff = float(_dec(apx) - _dec(px)) if px_moved else 0.0
+    return Aligned(px=apx, qty=aqty, rounding_applied=px_moved or qty_moved, rounding_diff=diff)
+
+
+def _snap_or_round(x: float, step: float, mode: str) -> tuple[bool, float]:
+    snapped = align(x, step, "nearest")
+    if abs(_dec(snapped) - _dec(x)) <= _dec(step) * Decimal("1e-6"):
+        return False, snapped
+    return True, align(x, step, mode)
 
 
 def slippage_bps(side: Side, px_intent: float, px: float) -> float:

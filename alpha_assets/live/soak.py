@@ -243,7 +243,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
     sup = Supervisor(_worker_specs(cfg, data_root, run_id, cfg_file), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
-    url = resolve_pushgateway_url(cfg.pushgateway_url)
+    url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
     exporter = PushgatewayExporter(url, run_id=run_id)
     ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id)
     hooks = [(at, (lambda s, fn=fn: fn(ctx))) for at, fn in fault_hooks(cfg.fault_plan) + list(extra_hooks or [])]
@@ -355,5 +355,50 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
     return figures, checks, extra
 
 
+def _configured_pushgateway() -> str:
+    """``pushgateway.url`` of alpha_assets.yaml ("" when unset or the file is unreadable)."""
+    try:
+        from alpha_assets.settings import settings
+
+        return settings().pushgateway.url
+    except Exception:  # the soak must not fail on the project file; env names still apply
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """v13-style entry point: ``python -m alpha_assets.live.soak --minutes 30 --sink jsonl``."""
+    import argparse
+    import uuid
+
+    ap = argparse.ArgumentParser(description="Run the supervised live soak (harvest → signal → broker → report).")
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
+    ap.add_argument("--sink", default="dual", choices=["jsonl", "sqlite", "dual"])
+    ap.add_argument("--input-mode", default=os.environ.get("V13_INPUT_MODE", "raw"), choices=["raw", "preview"])
+    ap.add_argument("--feed", default="simulator", choices=["simulator", "binance", "replay"])
+    ap.add_argument("--replay-capture", default="")
+    ap.add_argument("--export-interval-s", type=float, default=60.0)
+    ap.add_argument("--health-interval-s", type=float, default=10.0)
+    ap.add_argument("--pushgateway-url", default="")
+    ap.add_argument("--run-id", default="")
+    ap.add_argument("--data-root", default="")
+    args = ap.parse_args(argv)
+    from alpha_assets.paths import data_root as default_root
+
+    cfg = SoakConfig(minutes=args.minutes, symbols=args.symbols.split(","), sink=args.sink,
+                     input_mode=args.input_mode, feed=args.feed, replay_capture=args.replay_capture,
+                     export_interval_s=args.export_interval_s, health_interval_s=args.health_interval_s,
+                     pushgateway_url=args.pushgateway_url)
+    run_id = args.run_id or time.strftime("soak_%Y%m%d_%H%M%S", time.gmtime()) + "_" + uuid.uuid4().hex[:6]
+    res = run_soak(cfg, Path(args.data_root) if args.data_root else default_root(), run_id)
+    print(json.dumps({"run_id": run_id, "passed": res.passed, "checks": res.checks, "figures": res.figures(),
+                      "run_manifest": str(res.run_manifest)}, indent=2, default=str))
+    return 0 if res.passed else 1
+
+
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -54,7 +54,7 @@ class ReplaySource:
             raise ValueError(f"speed must be > 0, got {speed}")
         first = min(int(f["event_time_ms"].min()) for f in (trades, book) if f.height)
         self.start_ms, self.first, self.speed = start_ms, first, speed
-        self.position_ms = start_ms
+        self.position_ms = start_ms - 1  # windows are (lo, hi]: the first event lands at start_ms
 
         def shifted(f: pl.DataFrame) -> pl.DataFrame:
             if not f.height:

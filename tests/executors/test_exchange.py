@@ -213,3 +213,31 @@ def test_gate_denials_never_reach_the_exchange(exchange: ExchangeExecutor, fake:
     assert fake.requests() == [] and exchange.sleeps == []
     g.risk.kill.reset()
     assert g.submit(make_ctx(i=6)).status == "accepted" and fake.order_count() == 1
+
+
+def test_random_fault_storm_never_duplicates(exchange: ExchangeExecutor, fake: FakeExchange, make_ctx: Any) -> None:
+    import random
+    rng = random.Random(99)
+    kinds = ["timeout_after", "timeout_before", "5xx_after", "5xx_before", "drop_after", "drop_before", "dup_ack",
+             "latency:20"]
+    ctxs = [make_ctx(i=10 + k, side=rng.choice(["BUY", "SELL"])) for k in range(30)]
+    first = []
+    for c in ctxs:
+        fake.inject("*", *rng.choices(kinds, k=rng.randint(0, 3)))
+        first.append(exchange.submit(c))
+    # every intent again, as a restarted process would (no local memory), through more faults
+    exchange.orders.clear()
+    fake.inject("*", *rng.choices(kinds, k=10))
+    second = [exchange.submit(c) for c in ctxs]
+    fake.state.faults.clear()
+    third = [exchange.submit(c) for c in ctxs]
+    assert fake.order_count() <= len(ctxs)
+    assert fake.order_count() == len(ctxs)  # everything resolved in the end: one order per intent
+    coids = [o["clientOrderId"] for o in fake.state.orders.values()]
+    assert len(coids) == len(set(coids))
+    ids = {r.client_order_id: r.exchange_order_id for r in third}
+    for r in first + second:
+        if r.status == "accepted":
+            assert r.exchange_order_id == ids[r.client_order_id]
+    for k in range(len(exchange.sleeps)):
+        assert 0.1 <= exchange.sleeps[k] <= 0.1 * 2 ** 2 * 1.5

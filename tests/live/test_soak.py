@@ -56,7 +56,7 @@ def test_two_minute_soak(tmp_path: Path, pushgateway) -> None:
     jl = read_jsonl_signals(runtime, run_id=run_id)
     sq = read_sqlite_signals(runtime / "signals.db", run_id=run_id)
     assert sq.height > 0 and sq.height == f["sqlite_rows"] == f["signals_total"]
-    assert sq.select("symbol", "seq").is_unique().all()
+    assert sq.select("symbol", "seq").is_unique().all() and jl.select("symbol", "seq").is_unique().all()
     assert set(jl.select("symbol", "seq").iter_rows()) <= set(sq.select("symbol", "seq").iter_rows())
     landed = pl.concat([pl.read_parquet(p) for p in (root / "landing" / "raw").glob("date=*/symbol=*/trades_*.parquet")])
     for sym in cfg.symbols:

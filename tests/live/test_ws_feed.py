@@ -135,3 +135,26 @@ def test_client_config_validation() -> None:
         WsClientConfig(url="http://x")
     with pytest.raises(ValueError, match="read_timeout_s"):
         WsClientConfig(url="ws://x/stream", read_timeout_s=0)
+
+
+def test_replay_of_real_capture_is_served_in_order() -> None:
+    from alpha_assets.market.capture import read_ws_capture
+    from alpha_assets.market.exchange_server import replay_sources
+    from alpha_assets.paths import shared_data_dir
+
+    capture = shared_data_dir() / "binance_um_ws_capture_20240808" / "usdm_btcusdt_20240808.gz"
+    if not capture.exists():
+        pytest.skip(f"shared capture not found at {capture}")
+    start = int(time.time() * 1000)
+    srv = ExchangeServer(replay_sources(str(capture), ["BTCUSDT"], start, speed=20.0), tick_ms=50).start()
+    try:
+        client = MarketWsClient(WsClientConfig(url=srv.stream_url(), gap_grace_s=5.0))
+        items = run_client(client, 3.0, [])
+    finally:
+        srv.stop()
+    ids = trade_ids(items)
+    produced = srv.produced_trade_ids["BTCUSDT"]
+    recorded = read_ws_capture(capture)["trades"].sort("event_time_ms", "agg_trade_id")["agg_trade_id"].to_list()
+    assert len(produced) > 100 and produced == recorded[: len(produced)]
+    assert ids == [i for i in produced if i in set(ids)] and set(srv.sent_trade_ids["BTCUSDT"]) == set(ids)
+    assert client.counters.deadletter == 0 and client.counters.duplicates == 0
