@@ -32,13 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     if not soak.success:
         print("soak failed; see the run in the UI", file=sys.stderr)
         return 1
-    from alpha_assets.live.soak import landed_partitions
-
-    partitions = landed_partitions(data_root(), soak.run_id)
+    meta = soak.asset_materializations_for_node("soak_report")[0].metadata
+    partitions: list[str] = meta["landed_partitions"].value  # type: ignore[assignment]
+    print(f"soak passed: {meta['soak_passed'].value}; landed partitions: {', '.join(partitions)}")
     pipeline = defs.get_job_def("daily_pipeline")
     results = []
-    for date, symbol in partitions:
-        key = f"{date}|{symbol}"
+    for key in partitions:
         print(f"[2/2] daily_pipeline for {key} …", flush=True)
         res = pipeline.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
         results.append((key, res))
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== results ==")
     for key, res in results:
         print(f"{key}: {'ok' if res.success else 'FAILED'} (run {res.run_id})")
-        parity_files = sorted((root / "artifacts").glob(f"parity_diff_{res.run_id}*.json"))
+        parity_files = sorted((root / "artifacts").glob(f"parity_diff_{res.run_id}_*.json"))
         for p in parity_files:
             figures = json.loads(p.read_text())
             print(f"  parity: max_rel_diff={figures.get('max_rel_diff')} passed={figures.get('passed')}  ({p})")

@@ -1,13 +1,16 @@
 """soak_report: one long op that runs the supervised live process tree for `minutes`."""
 
-
+import datetime as dt
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from alpha_assets.markdown import markdown_kv
+from alpha_assets.market.landing import landing_partitions, mark_complete
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.sensors.alerts import pushgateway_url
 from alpha_assets.settings import settings
 from alpha_assets.version import code_version
 
@@ -22,33 +25,63 @@ class SoakRunConfig(dg.Config):
     feed: Literal["simulator", "binance", "replay"] = "simulator"
     export_interval_s: float = Field(60.0, gt=0, le=3600)
     health_interval_s: float = Field(10.0, gt=0, le=600)
-    pushgateway_url: str = Field("", description="empty: alpha_assets.yaml, then TIMESERIES_URL")
+    pushgateway_url: str = Field("", description="empty: alpha_assets.yaml pushgateway.url, then TIMESERIES_URL")
     seed: int = Field(default_factory=lambda: settings().market.seed, ge=0)
 
 
-def soak_metadata(result: dict, passed: bool) -> dict[str, object]:
-    """Flatten the soak figures into plottable numbers plus a readable table."""
-    numbers = {k: v for k, v in result.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:
+    """Plottable numbers, the SLO checks, and a readable table."""
+    numbers = {k: v for k, v in figures.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     return {
         **numbers,
         "soak_passed": passed,
         "code_version": code_version(),
+        "checks": dg.MetadataValue.json(checks),
         "summary": dg.MetadataValue.md(markdown_kv({**numbers, "soak_passed": passed})),
     }
 
 
+def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], start: dt.date, end: dt.date) -> list[str]:
+    """Mark the partitions this soak landed complete (stamp = run id) so the landing sensor runs the graph."""
+    done = []
+    for date, symbol in landing_partitions(root):
+        if symbol in symbols and start <= dt.date.fromisoformat(date) <= end:
+            mark_complete(root, date, symbol, run_id)
+            done.append(f"{date}|{symbol}")
+    return done
+
+
 @dg.asset(
     group_name="live",
+    check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
+                                   description="every soak SLO held: exports, no errors, nothing dropped, "
+                                   "reconnects ≤ 3, RSS < 600 MB, open files < 256, parity 0")],
     description="Runs harvest → signal → broker → report as supervised processes for `minutes`, then "
     "writes run and source manifests; its figures are this asset's metadata. The landed data is "
     "an ordinary partition for the batch assets.",
     op_tags={"alpha/long_running": "true"},
 )
-def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot) -> dg.MaterializeResult:
+def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # noqa: ANN201
     from alpha_assets.live.soak import run_soak, soak_config_from
 
-    soak_cfg = soak_config_from(config.model_dump())
+    values = config.model_dump()
+    values["pushgateway_url"] = values["pushgateway_url"] or pushgateway_url()
+    soak_cfg = soak_config_from(values)
+    # Orchestration may read the clock: the simulated exchange stamps its events with it.
+    start = dt.datetime.now(dt.UTC).date()
     result = run_soak(soak_cfg, data_root.path, context.run_id)
+    end = dt.datetime.now(dt.UTC).date()
+    landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, start, end)
     figures = result.figures()
-    context.log.info(f"soak finished: {figures}")
-    return dg.MaterializeResult(metadata=soak_metadata(figures, result.passed))
+    context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={figures}")
+    yield dg.MaterializeResult(metadata={
+        **soak_metadata(figures, result.checks, result.passed),
+        "landed_partitions": dg.MetadataValue.json(landed),
+        "run_manifest": dg.MetadataValue.path(str(result.run_manifest)),
+        "source_manifest": dg.MetadataValue.path(str(result.source_manifest)),
+    })
+    failed = sorted(k for k, ok in result.checks.items() if not ok)
+    yield dg.AssetCheckResult(
+        check_name="soak_slo", passed=result.passed, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"failed": dg.MetadataValue.json(failed), **{k: bool(v) for k, v in result.checks.items()}},
+    )

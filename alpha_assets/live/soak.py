@@ -260,6 +260,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=ctx.run_due_restores)
     finally:
         shutdown_order = sup.graceful_shutdown()
+        sup.restore_signal_handlers()
         if server is not None:
             server.stop()
             sup.event("Stop", "exchange", drops=server.stats.drops)

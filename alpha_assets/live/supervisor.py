@@ -312,9 +312,13 @@ class Supervisor:
             self.event("SignalReceived", "", signal=signal.Signals(signum).name)
             self.stop_event.set()
 
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        self._saved_handlers = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         return True
+
+    def restore_signal_handlers(self) -> None:
+        for sig, old in getattr(self, "_saved_handlers", {}).items():
+            signal.signal(sig, old)
+        self._saved_handlers = {}
 
     # ---------------------------------------------------------------- reporting
     def status(self) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,10 @@ Crash recovery (``recover``, run by the constructor): every orphaned ``.part`` i
 a torn last line (no trailing newline) is cut off and counted, undecodable lines go to the
 dead-letter file, keys already published are dropped, and the rest is published atomically.
 
+I/O errors (disk full, file-size quota, EIO) raise ``SpoolError``: every open part is cut back to
+the bytes that had reached the OS, the keys of the cut lines are forgotten (so the caller's replay
+spools them again, exactly once) and the cut part is published by ``close()`` / the next ``recover()``.
+
 fsync policy: ``always`` (fsync the part after every ``append`` call, i.e. per batch, and the
 directory after every rename), ``rotate`` (fsync the file before publishing and the directory
 after), ``never`` (leave it to the OS: fastest, survives a process crash, not a power cut).
@@ -73,6 +77,8 @@ class SpoolCounters:
     recovered_lines: int = 0  # lines published from orphaned parts
     torn_lines_truncated: int = 0  # incomplete last lines cut off by recover()
     index_keys: int = 0  # keys in the idempotence index
+    io_errors: int = 0  # failed writes/flushes/publishes (disk full, EIO): SpoolError raised
+    rejected_on_error: int = 0  # unflushed records cut back after an I/O error (caller must replay)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -96,6 +102,8 @@ class _OpenPart:
     fh: IO[bytes]
     lines: int = 0
     dirty: bool = False  # written since the last fsync
+    flushed_size: int = 0  # bytes known to have reached the OS
+    unflushed: list[Key] = field(default_factory=list)  # keys written after flushed_size
 
 
 class _KeyIndex:
@@ -118,6 +126,12 @@ class _KeyIndex:
     def __contains__(self, key: Key) -> bool:
         bucket = self._by_prefix.get(key[:-1])
         return bucket is not None and key[-1] in bucket
+
+    def discard(self, key: Key) -> None:
+        bucket = self._by_prefix.get(key[:-1])
+        if bucket is not None and key[-1] in bucket:
+            bucket.discard(key[-1])
+            self.size -= 1
 
 
 def minute_label(minute: int) -> str:
@@ -169,6 +183,7 @@ class MinuteSpool:
         self._published: set[int] = set()  # minutes with at least one ready file
         self._watermark: int | None = None  # newest minute seen (event time)
         self._closed = False
+        self._orphans: list[Path] = []  # parts cut back after an I/O error, finalised by recover()
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.ready_dir.mkdir(parents=True, exist_ok=True)
         self._deadletter_path = self.spool_dir / f"{prefix}_deadletter.jsonl"
@@ -332,29 +347,66 @@ class MinuteSpool:
         if not self._recovered:
             raise SpoolError("call recover() before append() (auto_recover=False was given)")
         new = 0
-        for key, minute, line in items:
-            self.counters.records_in += 1
-            if not self._index.add_if_new(key):
-                self.counters.duplicates_skipped += 1
-                continue
-            if minute in self._published:
-                self.counters.late_records += 1
-            part = self._open.get(minute)
-            if part is None:
-                part = self._open_part(minute)
-            part.fh.write(line + b"\n")
-            part.lines += 1
-            part.dirty = True
-            self.counters.bytes_written += len(line) + 1
-            new += 1
-            if self._watermark is None or minute > self._watermark:
-                self._watermark = minute
-        self.counters.records_written += new
-        self.counters.index_keys = self._index.size
-        if self.fsync == "always":
-            self._sync_open()
-        self._rotate()
+        try:
+            for key, minute, line in items:
+                self.counters.records_in += 1
+                if key in self._index:
+                    self.counters.duplicates_skipped += 1
+                    continue
+                part = self._open.get(minute)
+                if part is None:
+                    part = self._open_part(minute)
+                # the key is indexed only together with its line: an I/O error forgets both
+                self._index.add_if_new(key)
+                part.unflushed.append(key)
+                part.fh.write(line + b"\n")
+                if minute in self._published:
+                    self.counters.late_records += 1
+                part.lines += 1
+                part.dirty = True
+                self.counters.bytes_written += len(line) + 1
+                self.counters.records_written += 1
+                new += 1
+                if self._watermark is None or minute > self._watermark:
+                    self._watermark = minute
+            if self.fsync == "always":
+                self._sync_open()
+            self._rotate()
+        except OSError as exc:
+            self._io_failed(exc)
+        finally:
+            self.counters.index_keys = self._index.size
         return new
+
+    def _io_failed(self, exc: OSError) -> None:
+        """A write/flush failed (disk full, quota, EIO): cut every open part back to what reached the
+        OS, forget the keys of the cut lines (a replay re-spools them) and raise SpoolError."""
+        dropped = 0
+        for minute, part in list(self._open.items()):
+            try:
+                part.fh.close()
+            except OSError:
+                pass  # the buffered tail is what we are discarding anyway
+            try:
+                if part.path.exists():
+                    os.truncate(part.path, part.flushed_size)
+            except OSError:
+                pass  # left for recover(): a torn tail is cut there
+            for key in part.unflushed:
+                self._index.discard(key)
+            dropped += len(part.unflushed)
+            part.unflushed = []
+            del self._open[minute]  # the cut part is an orphan now; a new part takes the next number
+            self._orphans.append(part.path)
+        self.counters.io_errors += 1
+        self.counters.records_written -= dropped
+        self.counters.rejected_on_error += dropped
+        raise SpoolError(f"spool {self.spool_dir}: {exc}; {dropped} unflushed records were not spooled "
+                         "(their keys are forgotten: replay them)") from exc
+
+    def _mark_flushed(self, part: _OpenPart) -> None:
+        part.flushed_size = part.fh.tell()
+        part.unflushed.clear()
 
     def _open_part(self, minute: int) -> _OpenPart:
         seq = self._take_seq(minute)
@@ -367,6 +419,7 @@ class MinuteSpool:
         for part in self._open.values():
             if part.dirty:
                 part.fh.flush()
+                self._mark_flushed(part)
                 os.fsync(part.fh.fileno())
                 part.dirty = False
                 self.counters.fsyncs += 1
@@ -376,10 +429,12 @@ class MinuteSpool:
             return
         limit = self._watermark - self.lateness_minutes
         for minute in sorted(m for m in self._open if m < limit):
-            self._publish(self._open.pop(minute))
+            self._publish(self._open[minute])
+            del self._open[minute]  # only once published: a failed publish is cut back by _io_failed
 
     def _publish(self, part: _OpenPart) -> None:
         part.fh.flush()
+        self._mark_flushed(part)
         if self.fsync != "never" and (part.dirty or self.fsync == "rotate"):
             os.fsync(part.fh.fileno())
             self.counters.fsyncs += 1
@@ -406,24 +461,38 @@ class MinuteSpool:
         minute = event_time_ms // MINUTE_MS
         if self._watermark is None or minute > self._watermark:
             self._watermark = minute
-        self._rotate()
+        try:
+            self._rotate()
+        except OSError as exc:
+            self._io_failed(exc)
 
     def flush(self) -> None:
         """Push buffered lines to the OS (and fsync under 'always'); does not publish."""
-        for part in self._open.values():
-            part.fh.flush()
-        if self.fsync == "always":
-            self._sync_open()
+        try:
+            for part in self._open.values():
+                part.fh.flush()
+                self._mark_flushed(part)
+            if self.fsync == "always":
+                self._sync_open()
+        except OSError as exc:
+            self._io_failed(exc)
 
     def publish_all(self) -> None:
         """Publish every open minute now (end of a batch run)."""
-        for minute in sorted(self._open):
-            self._publish(self._open.pop(minute))
+        try:
+            for minute in sorted(self._open):
+                self._publish(self._open[minute])
+                del self._open[minute]
+        except OSError as exc:
+            self._io_failed(exc)
 
     def close(self) -> None:
         if self._closed:
             return
         self.publish_all()
+        if self._orphans:  # parts cut back after an I/O error: publish them now rather than on restart
+            self.recover()
+            self._orphans.clear()
         self._closed = True
         self._lock_fh.close()
 

@@ -31,7 +31,8 @@ def test_two_minute_soak(tmp_path: Path, pushgateway) -> None:
     cfg = SoakConfig(
         minutes=2.0, export_interval_s=1, health_interval_s=2, pushgateway_url=pushgateway.url,
         restart_backoff_s=(1.0, 3.0), report_interval_s=5, stop_grace_s=5,
-        fault_plan=[FaultSpec(at_s=40, action="drop_feed"), FaultSpec(at_s=70, action="kill", target="signal")],
+        fault_plan=[FaultSpec(at_s=40, action="drop_feed"), FaultSpec(at_s=70, action="kill", target="signal"),
+                    FaultSpec(at_s=85, action="kill", target="harvest")],
     )
     res = run_soak(cfg, root, run_id)
     f = res.figures()
@@ -41,14 +42,16 @@ def test_two_minute_soak(tmp_path: Path, pushgateway) -> None:
     assert pushgateway.value("error_count", run_id=run_id) == 0
     assert pushgateway.value("signals_total", run_id=run_id) == f["signals_total"] > 0
     # harvester SLO
-    assert f["queue_dropped"] == 0 and f["reconnect_count"] <= 3 and f["reconnect_count"] >= 1
+    # one feed drop + one harvester restart (a restart reconnects too)
+    assert f["queue_dropped"] == 0 and f["reconnect_count"] == 2
     assert f["deadletter"] == 0 and f["deadletter_files"] == 0 and f["gap_trades_unfilled"] == 0
     assert f["max_rss_mb"] < 600 and f["max_open_files"] < 256
     assert f["shutdown_reversed"]
     assert res.checks["jsonl_rotates_every_minute"] and f["jsonl_ready_files"] >= 2
     # the killed signal worker came back and resumed from its checkpoint: nothing lost, nothing doubled
     m = read_run_manifest(root, run_id)
-    assert m["processes"]["signal"]["restarts"] == 1 and m["shutdown_order"] == ["report", "broker", "signal", "harvest"]
+    assert m["processes"]["signal"]["restarts"] == 1 and m["processes"]["harvest"]["restarts"] == 1
+    assert m["shutdown_order"] == ["report", "broker", "signal", "harvest"]
     kinds = [(e["event"], e["process"]) for e in m["timeline"]]
     i = kinds.index(("Fault", "signal"))
     assert ("Exit", "signal") in kinds[i:] and ("Restart", "signal") in kinds[i:] and ("Ready", "signal") in kinds[i:]
@@ -66,7 +69,8 @@ def test_two_minute_soak(tmp_path: Path, pushgateway) -> None:
         seqs = set(sq.filter(pl.col("symbol") == sym)["seq"])
         pending = beat["pending_trades"][sym]
         assert seqs <= ids and len(ids) - len(seqs) == pending, sym
-    # trade ids landed are continuous per symbol (the feed drop was backfilled)
+    # trade ids landed are continuous per symbol (the feed drop and the harvester's downtime were backfilled)
+    assert f["trade_gaps"] >= 2
     for sym in cfg.symbols:
         ids = landed.filter(pl.col("symbol") == sym)["agg_trade_id"].sort()
         assert ids.n_unique() == ids.len() and ids[-1] - ids[0] + 1 == ids.len()

@@ -87,11 +87,14 @@ def test_nan_null_and_bad_keys(tmp_path: Path) -> None:
     df = synthetic_signals(50, seed=5).with_columns(
         pl.when(pl.col("seq") % 2 == 0).then(float("nan")).otherwise(pl.col("score")).alias("score"))
     bad = df.head(3).with_columns(pl.lit(None, pl.Int64).alias("seq"))
+    evil = df.head(1).with_columns(pl.lit("../../etc").alias("symbol"))  # would escape the ready dir
     sink = make_sink(SinkConfig(kind="dual", flush_ms=0), tmp_path)
     sink.write(pl.concat([df, bad]))
+    sink.jsonl.write(evil)  # type: ignore[attr-defined]
     sink.close()
     c = sink.counters()
-    assert c["jsonl"]["rejected"] == 3 and c["sqlite"]["rejected"] == 3
+    assert c["jsonl"]["rejected"] == 4 and c["sqlite"]["rejected"] == 3
+    assert not (tmp_path / "etc").exists() and not list(tmp_path.rglob("*etc*"))
     dl = (tmp_path / "deadletter" / "signals_sqlite.jsonl").read_bytes().splitlines()
     assert len(dl) == 3 and orjson.loads(dl[0])["reason"] == "null key"
     j, s = read_jsonl_signals(tmp_path), read_sqlite_signals(tmp_path / "signals.db")

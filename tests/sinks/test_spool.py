@@ -165,3 +165,45 @@ def test_numpy_values_are_accepted(tmp_path: Path) -> None:
     assert sp.append([{"id": 1, "ts_ms": T0, "v": 0.5}]) == 0  # same key as the numpy one
     sp.close()
     assert ready_lines(tmp_path) == [{"id": 1, "ts_ms": T0, "v": 0.5}]
+
+
+WRITER_FSIZE = '''
+import json, resource, signal, sys
+from pathlib import Path
+from alpha_assets.sinks.spool import MinuteSpool, SpoolError
+
+root, t0 = Path(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit then fails write() with EFBIG
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+batches = [[{"id": i, "ts_ms": t0 + i * 40, "pad": "p" * 90} for i in range(s, s + 250)] for s in range(0, 6000, 250)]
+sp = MinuteSpool(root / "spool", root / "ready", "exec", "ts_ms", ("id",), fsync="never")
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, hard))  # the real OS refuses bigger files
+errors = 0
+for b in batches:
+    try:
+        sp.append(b)
+        sp.flush()
+    except SpoolError:
+        errors += 1
+resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # the operator makes room
+for b in batches:  # the producer replays from its checkpoint
+    sp.append(b)
+sp.close()
+print(json.dumps({"errors": errors, **sp.counters.as_dict()}))
+'''
+
+
+def test_write_failure_is_cut_back_and_replayed_not_lost(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", WRITER_FSIZE, str(tmp_path), str(T0)], env=env,
+                         capture_output=True, text=True, timeout=60, check=True)
+    c = orjson.loads(out.stdout.strip().splitlines()[-1])
+    assert c["errors"] >= 1 and c["io_errors"] == c["errors"] and c["rejected_on_error"] > 0
+    ids = [r["id"] for r in ready_lines(tmp_path)]
+    assert sorted(ids) == list(range(6000)), "a record was lost or doubled around the I/O errors"
+    assert list((tmp_path / "spool").glob("*.part")) == []
+    assert c["torn_lines_truncated"] == 0  # the cut-back left whole lines only

@@ -68,6 +68,12 @@ class Harvester:
         self.latency_ms: list[int] = []
         self.last_minute_latency_p99 = 0
         saved = read_json(self.state_path)
+        # Counters are cumulative over restarts of this run; a restart is itself a reconnect.
+        self.base: dict[str, int] = {k: int(v) for k, v in saved.get("totals", {}).items()}
+        self.resumed = bool(saved)
+        if self.resumed:
+            self.base["reconnect_count"] = self.base.get("reconnect_count", 0) + 1
+            self.base["restarts_seen"] = self.base.get("restarts_seen", 0) + 1
         client_cfg = WsClientConfig(url=cfg.ws_url, rest_url=cfg.rest_url, read_timeout_s=cfg.read_timeout_s)
         self.client = MarketWsClient(client_cfg)
         for sym, ids in saved.get("last_ids", {}).items():
@@ -137,10 +143,16 @@ class Harvester:
             self.latency_ms.clear()
 
     def _save_state(self) -> None:
-        write_text_atomic(self.state_path, json.dumps({"last_ids": self.client.last_ids(), "ts": time.time()}))
+        write_text_atomic(self.state_path, json.dumps({"last_ids": self.client.last_ids(), "totals": self.totals(),
+                                                       "ts": time.time()}))
+
+    def totals(self) -> dict[str, int]:
+        now = {**self.client.counters.as_dict(), **self.c}
+        keys = set(now) | set(self.base)
+        return {k: int(now.get(k, 0)) + self.base.get(k, 0) for k in keys}
 
     def counters(self) -> dict[str, Any]:
-        return {**self.client.counters.as_dict(), **self.c, "open_gap_trades": self.client.open_gaps(),
+        return {**self.totals(), "open_gap_trades": self.client.open_gaps(),
                 "queue_len": self.client.pending(), "latency_p99_ms": self.last_minute_latency_p99,
                 "closed_through_ms": dict(self.closed_through), "gap_reports": self.client.gap_reports[-20:]}
 
