@@ -25,7 +25,7 @@ import polars as pl  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from executors.backtest import BacktestConfig, BacktestExecutor  # noqa: E402
-from executors.batch import RouteConfig, route_signals  # noqa: E402
+from executors.batch import RouteConfig, Router, route_signals  # noqa: E402
 from executors.book import BookIndex  # noqa: E402
 from executors.contract import OrderCtx  # noqa: E402
 from executors.mock import MockExecutor  # noqa: E402
@@ -118,6 +118,19 @@ def main() -> None:
             filled = out.filter(pl.col("status") == "filled").height
             print(f"  {kind:<8} gates={gates:<7} {out.height / dt:>10,.0f} orders/s  {out.height:,} orders, "
                   f"{filled:,} filled, {dt:.2f} s")
+    # the live broker's form: one Router, a call per minute of signals with that minute's book
+    minutes = sig.with_columns((pl.col("ts_ms") // 60_000).alias("_m")).partition_by("_m", maintain_order=True)
+    bts = book["event_time_ms"]
+    router = Router("mock", open_gates)
+    t0 = time.perf_counter()
+    n = 0
+    for part in minutes:
+        lo, hi = int(part["ts_ms"].min()), int(part["ts_ms"].max())
+        i0, i1 = int(bts.search_sorted(lo - 120_000)), int(bts.search_sorted(hi + 1_000, side="right"))
+        n += router.route(part.drop("_m"), book.slice(i0, i1 - i0)).height
+    dt = time.perf_counter() - t0
+    print(f"  mock     gates=open    Router per minute ({len(minutes)} calls): {n / dt:>8,.0f} orders/s, "
+          f"{dt / len(minutes) * 1e3:.1f} ms per call")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 Each sink gets the frame in `--chunk`-row writes (like a batch asset or a busy live worker;
 batch_n=500 so every write is flushed as one transaction). The baseline gets the same rows as
 ready-made tuples (conversion timed separately) in the same chunks, one transaction each, with
-the same PRAGMAs (WAL, synchronous per --fsync). Read-back and parity are timed too.
+the same table, key, index and PRAGMAs (WAL, synchronous per --fsync). Read-back and parity are timed too.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from alpha_assets.sinks import (  # noqa: E402
     read_jsonl_signals,
     read_sqlite_signals,
 )
-from alpha_assets.sinks.sqlite import SYNCHRONOUS, create_table_sql, insert_sql  # noqa: E402
+from alpha_assets.sinks.sqlite import SYNCHRONOUS, TABLE, create_table_sql, insert_sql  # noqa: E402
 from alpha_assets.sinks.synthetic import synthetic_signals  # noqa: E402
 
 
@@ -53,6 +53,7 @@ def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, floa
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
     conn.execute(create_table_sql())
+    conn.execute(f"CREATE INDEX {TABLE}_run_ts ON {TABLE} (run_id, ts_ms)")  # the sink's table has it too
     sql = insert_sql()
     convert = insert = 0.0
     for part in frame.iter_slices(chunk):

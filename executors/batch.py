@@ -26,10 +26,14 @@ from executors.gated import GatedExecutor
 from executors.metrics import ExecutorMetrics
 from executors.mock import MockConfig, MockExecutor
 from executors.outbox import Outbox
+from executors.pnl import PnLCurveConfig, pnl_curve, summary_stats
 from executors.pretrade import PreTradeConfig
 from executors.risk import RiskConfig
 
 log = logging.getLogger("executors.batch")
+
+__all__ = ["ORDERS_SCHEMA", "PnLCurveConfig", "RouteConfig", "Router", "SizingConfig", "make_executor",
+           "pnl_curve", "route_signals", "summary_stats"]
 
 SIDES = {"buy": "BUY", "strong_buy": "BUY", "sell": "SELL", "strong_sell": "SELL"}
 KNOWN_TYPES = frozenset({"neutral", *SIDES})
@@ -115,92 +119,118 @@ def _market_view(signals: pl.DataFrame, book: pl.DataFrame, window_ms: int) -> p
 def route_signals(signals: pl.DataFrame, book: pl.DataFrame, executor: str | IExecutor = "backtest",
                   cfg: RouteConfig | None = None, run_id: str = "", *, outbox: Outbox | None = None,
                   metrics: ExecutorMetrics | None = None) -> pl.DataFrame:
-    cfg = cfg or RouteConfig()
-    need = ("symbol", "seq", "ts_ms", "signal_type")
-    missing = [c for c in need if c not in signals.columns]
-    if missing:
-        raise ValueError(f"signals frame lacks columns {missing}")
-    sig = signals
-    unknown = sig.filter(~pl.col("signal_type").is_in(list(KNOWN_TYPES)) & pl.col("signal_type").is_not_null())
-    if unknown.height:
-        log.warning("route_signals: %d rows with unknown signal_type skipped (e.g. %r)",
-                    unknown.height, unknown["signal_type"][0])
-    sig = sig.filter(pl.col("signal_type").is_in(list(SIDES)))
-    if "score" in sig.columns:
-        nulls = sig.filter(pl.col("score").is_null()).height
-        if nulls:
-            log.warning("route_signals: %d non-neutral rows with null score skipped", nulls)
-        sig = sig.filter(pl.col("score").is_not_null())
-    sig = sig.sort("ts_ms", "symbol", "seq")
-    if sig.height == 0:
-        return pl.DataFrame(schema=ORDERS_SCHEMA)
+    """One batch: a fresh :class:`Router` over all of ``signals``. Callers that route a stream in
+    pieces (the live broker) keep one Router instead, so gates and idempotency carry over."""
+    return Router(executor, cfg, run_id, outbox=outbox, metrics=metrics).route(signals, book)
 
-    book_idx = BookIndex(book)
-    metrics = metrics or getattr(executor, "metrics", None) or ExecutorMetrics(
-        executor if isinstance(executor, str) else getattr(executor, "name", "executor"))
-    ex = make_executor(executor, book_idx, cfg, metrics) if isinstance(executor, str) else executor
-    view = _market_view(sig, book, cfg.risk.vol_window_ms)
-    moves: dict[tuple[str, int], float] = {}
-    gated = GatedExecutor(ex, cfg.pretrade, cfg.risk, metrics, move_bps=lambda c: moves.pop((c.symbol, c.signal_seq), None))
 
-    def col(name: str, default: Any) -> list[Any]:
-        return sig[name].to_list() if name in sig.columns else [default] * sig.height
+class Router:
+    """Stateful routing: one executor and one set of pre-trade/risk gates across ``route`` calls.
 
-    run_ids = col("run_id", run_id)
-    cols = {n: col(n, d) for n, d in (("consistency", 1.0), ("guard_reason", ""), ("regime", "unknown"),
-                                      ("warmup", False), ("price", None))}
-    rows: list[dict[str, Any]] = []
-    for k, (sym, seq, ts, st, bid, ask, hi, lo, bts) in enumerate(zip(
-            sig["symbol"].to_list(), sig["seq"].to_list(), sig["ts_ms"].to_list(), sig["signal_type"].to_list(),
-            view["bid"].to_list(), view["ask"].to_list(), view["mid_hi"].to_list(), view["mid_lo"].to_list(),
-            view["book_ts"].to_list(), strict=True)):
-        side = SIDES[st]
-        touch = ask if side == "BUY" else bid
-        has_book = touch is not None and touch > 0
-        px = touch if has_book else cols["price"][k]
-        rid = run_ids[k] or run_id
-        regime = cols["regime"][k] or "unknown"
-        if px is None or not px > 0:
-            rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, "no_book_no_price"))
-            continue
-        cons = cols["consistency"][k]
-        try:
-            ctx = OrderCtx(
-                ts_ms=ts, event_ts_ms=bts if bts is not None else ts, symbol=sym, side=side,
-                qty=cfg.sizing.qty(sym, px, st.startswith("strong")), px_intent=px, regime=regime,
-                scenario=cfg.scenario, tick_size=cfg.sizing.tick_size.get(sym, cfg.sizing.default_tick),
-                step_size=cfg.sizing.step_size.get(sym, cfg.sizing.default_step),
-                guard_reason=cols["guard_reason"][k] or "", warmup=bool(cols["warmup"][k]),
-                consistency=min(1.0, max(0.0, cons)) if cons is not None and cons == cons else 0.0,
-                costs_bps=cfg.costs_bps, signal_seq=seq, signal_type=st,
-            )
-        except ValidationError as e:
-            # a malformed signal row becomes a rejected Orders row naming the field, never a crash
-            fields = ",".join(str(err["loc"][0]) for err in e.errors())
-            log.warning("route_signals: bad signal row %s/%s: %s", sym, seq, fields)
-            rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, f"bad_signal:{fields}"))
-            metrics.submit_total.labels(result="rejected", reason="bad_signal").inc()
-            continue
-        coid = client_order_id(ctx)
-        if not has_book:
-            res = rejected(ctx, coid, "no_book")
-            metrics.observe(res)
-        else:
-            if hi is not None and lo is not None and lo > 0:
-                moves[(sym, seq)] = abs(math.log(hi / lo)) * 1e4
+    Kill switch, daily loss, consecutive-loss pauses and the executor's idempotency memory live here,
+    so routing a day minute by minute gives the same Orders as routing it at once (given each
+    call's ``book`` covers the risk window before its first signal)."""
+
+    def __init__(self, executor: str | IExecutor = "backtest", cfg: RouteConfig | None = None, run_id: str = "",
+                 *, outbox: Outbox | None = None, metrics: ExecutorMetrics | None = None) -> None:
+        self.cfg = cfg or RouteConfig()
+        self.run_id = run_id
+        self.outbox = outbox
+        self.metrics = metrics or getattr(executor, "metrics", None) or ExecutorMetrics(
+            executor if isinstance(executor, str) else getattr(executor, "name", "executor"))
+        # an executor built here reads the book of each call; a caller's instance keeps its own
+        self._owns_book = isinstance(executor, str)
+        self.ex = make_executor(executor, BookIndex(None), self.cfg, self.metrics) if isinstance(executor, str) \
+            else executor
+        self._moves: dict[tuple[str, int], float] = {}
+        self.gated = GatedExecutor(self.ex, self.cfg.pretrade, self.cfg.risk, self.metrics,
+                                   move_bps=lambda c: self._moves.pop((c.symbol, c.signal_seq), None))
+
+    def route(self, signals: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame:
+        cfg, metrics, outbox, ex, gated = self.cfg, self.metrics, self.outbox, self.ex, self.gated
+        need = ("symbol", "seq", "ts_ms", "signal_type")
+        missing = [c for c in need if c not in signals.columns]
+        if missing:
+            raise ValueError(f"signals frame lacks columns {missing}")
+        sig = signals
+        unknown = sig.filter(~pl.col("signal_type").is_in(list(KNOWN_TYPES)) & pl.col("signal_type").is_not_null())
+        if unknown.height:
+            log.warning("route_signals: %d rows with unknown signal_type skipped (e.g. %r)",
+                        unknown.height, unknown["signal_type"][0])
+        sig = sig.filter(pl.col("signal_type").is_in(list(SIDES)))
+        if "score" in sig.columns:
+            nulls = sig.filter(pl.col("score").is_null()).height
+            if nulls:
+                log.warning("route_signals: %d non-neutral rows with null score skipped", nulls)
+            sig = sig.filter(pl.col("score").is_not_null())
+        sig = sig.sort("ts_ms", "symbol", "seq")
+        if sig.height == 0:
+            return pl.DataFrame(schema=ORDERS_SCHEMA)
+
+        if self._owns_book:
+            ex.book = BookIndex(book)  # type: ignore[attr-defined]
+        view = _market_view(sig, book, cfg.risk.vol_window_ms)
+        moves = self._moves
+
+        def col(name: str, default: Any) -> list[Any]:
+            return sig[name].to_list() if name in sig.columns else [default] * sig.height
+
+        run_id = self.run_id
+        run_ids = col("run_id", run_id)
+        cols = {n: col(n, d) for n, d in (("consistency", 1.0), ("guard_reason", ""), ("regime", "unknown"),
+                                          ("warmup", False), ("price", None))}
+        rows: list[dict[str, Any]] = []
+        for k, (sym, seq, ts, st, bid, ask, hi, lo, bts) in enumerate(zip(
+                sig["symbol"].to_list(), sig["seq"].to_list(), sig["ts_ms"].to_list(), sig["signal_type"].to_list(),
+                view["bid"].to_list(), view["ask"].to_list(), view["mid_hi"].to_list(), view["mid_lo"].to_list(),
+                view["book_ts"].to_list(), strict=True)):
+            side = SIDES[st]
+            touch = ask if side == "BUY" else bid
+            has_book = touch is not None and touch > 0
+            px = touch if has_book else cols["price"][k]
+            rid = run_ids[k] or run_id
+            regime = cols["regime"][k] or "unknown"
+            if px is None or not px > 0:
+                rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, "no_book_no_price"))
+                continue
+            cons = cols["consistency"][k]
             try:
-                res = gated.submit(ctx)
-            except Exception as e:  # noqa: BLE001 - one broken order must not lose the batch
-                log.exception("route_signals: executor %s failed on %s", getattr(ex, "name", "?"), coid)
-                res = rejected(ctx, coid, f"executor_error:{type(e).__name__}")
+                ctx = OrderCtx(
+                    ts_ms=ts, event_ts_ms=bts if bts is not None else ts, symbol=sym, side=side,
+                    qty=cfg.sizing.qty(sym, px, st.startswith("strong")), px_intent=px, regime=regime,
+                    scenario=cfg.scenario, tick_size=cfg.sizing.tick_size.get(sym, cfg.sizing.default_tick),
+                    step_size=cfg.sizing.step_size.get(sym, cfg.sizing.default_step),
+                    guard_reason=cols["guard_reason"][k] or "", warmup=bool(cols["warmup"][k]),
+                    consistency=min(1.0, max(0.0, cons)) if cons is not None and cons == cons else 0.0,
+                    costs_bps=cfg.costs_bps, signal_seq=seq, signal_type=st,
+                )
+            except ValidationError as e:
+                # a malformed signal row becomes a rejected Orders row naming the field, never a crash
+                fields = ",".join(str(err["loc"][0]) for err in e.errors())
+                log.warning("route_signals: bad signal row %s/%s: %s", sym, seq, fields)
+                rows.append(_row_no_ctx(rid, sym, seq, ts, side, regime, st, f"bad_signal:{fields}"))
+                metrics.submit_total.labels(result="rejected", reason="bad_signal").inc()
+                continue
+            coid = client_order_id(ctx)
+            if not has_book:
+                res = rejected(ctx, coid, "no_book")
                 metrics.observe(res)
+            else:
+                if hi is not None and lo is not None and lo > 0:
+                    moves[(sym, seq)] = abs(math.log(hi / lo)) * 1e4
+                try:
+                    res = gated.submit(ctx)
+                except Exception as e:  # noqa: BLE001 - one broken order must not lose the batch
+                    log.exception("route_signals: executor %s failed on %s", getattr(ex, "name", "?"), coid)
+                    res = rejected(ctx, coid, f"executor_error:{type(e).__name__}")
+                    metrics.observe(res)
+            if outbox is not None:
+                outbox.record(ctx, res, rid)
+            rows.append(_row(rid, ctx, res))
         if outbox is not None:
-            outbox.record(ctx, res, rid)
-        rows.append(_row(rid, ctx, res))
-    if outbox is not None:
-        outbox.flush()
-    ex.flush()
-    return pl.DataFrame(rows, schema=ORDERS_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ORDERS_SCHEMA)
+            outbox.flush()
+        ex.flush()
+        return pl.DataFrame(rows, schema=ORDERS_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ORDERS_SCHEMA)
 
 
 def _row(run_id: str, ctx: OrderCtx, r: ExecResult) -> dict[str, Any]:

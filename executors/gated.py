@@ -23,13 +23,22 @@ class GatedExecutor:
         self.pretrade = PreTrade(pretrade, self.metrics)
         self.risk = RiskManager(risk, self.metrics)
         self.move_bps = move_bps  # market move over the risk window, when the caller measures it
-        self._denied: dict[str, ExecResult] = {}
+        self._denied: dict[str, ExecResult] = {}  # client_order_id -> the gates' answer
+        self._passed: set[str] = set()  # client_order_ids the gates let through
 
     def submit(self, ctx: OrderCtx) -> ExecResult:
         coid = client_order_id(ctx)
-        prev = self._denied.get(coid)
-        if prev is not None:
-            return prev.model_copy(update={"duplicate": True})
+        denied = self._denied.get(coid)
+        if denied is not None:
+            return denied.model_copy(update={"duplicate": True})
+        if coid in self._passed:
+            # a replay of an intent that passed the gates: not gated again (a replay must neither
+            # flip a filled order to a denial nor count a throttle twice); the inner executor
+            # answers from its own state (cancels included) or reconciles an unanswered send
+            res = self.inner.submit(ctx)
+            if not res.duplicate:
+                self.risk.on_fill(ctx, res)
+            return res
         d = self.pretrade.check(ctx)
         if d.allowed:
             d = self.risk.check(ctx, self.move_bps(ctx) if self.move_bps else None)
@@ -38,6 +47,7 @@ class GatedExecutor:
             self._denied[coid] = res
             self.metrics.observe(res)
             return res
+        self._passed.add(coid)
         res = self.inner.submit(ctx)
         if not res.duplicate:
             self.risk.on_fill(ctx, res)

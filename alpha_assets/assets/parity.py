@@ -43,8 +43,9 @@ def parity_diff(
     sqlite = read_sqlite_signals(runtime / "signals.db", run_id=run_id, symbol=symbol, date=date)
     result = compare_sinks(jsonl, sqlite)
     worst = float(result.max_rel_diff)
+    passed = result.passed(PARITY_THRESHOLD)
     payload = {"run_id": run_id, "date": date, "symbol": symbol, "threshold": PARITY_THRESHOLD,
-               "passed": worst < PARITY_THRESHOLD, **result.model_dump()}
+               "passed": passed, **result.model_dump()}
     artifact = write_text_atomic(data_root.artifacts / f"parity_diff_{run_id}_{date}_{symbol}.json",
                                  json.dumps(payload, indent=2, sort_keys=True, default=str))
     table = result.to_frame()
@@ -64,7 +65,7 @@ def parity_diff(
         },
     )
     yield dg.AssetCheckResult(
-        asset_key="parity_diff", check_name="sink_parity", passed=worst < PARITY_THRESHOLD,
+        asset_key="parity_diff", check_name="sink_parity", passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"max_rel_diff": worst, "threshold": PARITY_THRESHOLD, "rows_jsonl": jsonl.height,
                   "rows_sqlite": sqlite.height},

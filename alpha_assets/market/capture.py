@@ -191,10 +191,6 @@ def rebuild_book(
             row["first_update_id"], row["prev_last_update_id"] = span_first
             rows.append(row)
             changed_since_row = False
-    # like depth5@100ms: a row spans the diffs since the previous row, so U and pu are those
-    # of the first of them (pu then equals the previous row's u unless a gap intervened)
-    span_first: tuple[int, int | None] = (0, None)
-
     def apply(d: DepthDiff) -> None:
         nonlocal changed_since_row, span_first
         status = builder.apply(d)

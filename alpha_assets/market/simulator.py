@@ -12,9 +12,17 @@ The model, on the 100 ms book grid of a UTC day:
 * the spread is one tick most of the time and widens during bursts; queue sizes grow with
   depth and evolve smoothly (AR(1) in log space).
 
-Everything is drawn from one `numpy` Generator seeded by (seed, symbol, day): the same seed
-gives the same bytes. `SimulatorStream` serves any time window of the same days, so a live
-feed and the batch day agree.
+Determinism and blocks: the day-level state (pressure, bursts, arrival counts per 100 ms, fair
+price, book, update ids) is drawn from generators seeded by (seed, symbol, day) — about one
+second of numpy for a day; the details of the trades (time inside the slot, side, size,
+latency) of each minute come from a generator seeded by (seed, symbol, day, minute). Trade ids
+are the day's running count, so any window of minutes is generated on its own and equals the
+same window of the whole day: `SimulatorStream` (the live exchange server's source) makes only
+the minutes it serves. Same seed and config → same bytes.
+
+Symbols: tick size, quantity step, price level, activity and depth come from a profile table:
+`PROFILES` (BTCUSDT tick 0.1, ETHUSDT tick 0.01), overridden or extended by
+`SimulatorConfig.profiles`; an unknown symbol gets a stable generic profile from its name.
 """
 
 from __future__ import annotations
@@ -27,23 +35,28 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, empty
 
 DAY_MS = 86_400_000
 BOOK_INTERVAL_MS = 100
 TICKS_PER_DAY = DAY_MS // BOOK_INTERVAL_MS  # 864,000 snapshots
+MINUTE_MS = 60_000
+SLOTS_PER_MINUTE = MINUTE_MS // BOOK_INTERVAL_MS
+MINUTES_PER_DAY = DAY_MS // MINUTE_MS
 
 
-@dataclass(frozen=True)
-class SymbolProfile:
-    price: float  # starting price
-    tick: float  # price tick size
-    step: float  # quantity step size
-    trades_per_day: float  # mean trade count over a day
-    median_qty: float  # median trade size
-    depth_l1: float  # typical level-1 queue
+class SymbolProfile(BaseModel):
+    """What makes one symbol's market look like itself (a row of the profile table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    price: float = Field(..., gt=0, description="starting price")
+    tick: float = Field(..., gt=0, le=1_000, description="price tick size")
+    step: float = Field(..., gt=0, le=1_000, description="quantity step size")
+    trades_per_day: float = Field(..., gt=0, le=50_000_000, description="mean trade count over a day")
+    median_qty: float = Field(..., gt=0, description="median trade size")
+    depth_l1: float = Field(..., gt=0, description="typical level-1 queue")
 
 
 PROFILES: dict[str, SymbolProfile] = {
@@ -54,8 +67,12 @@ PROFILES: dict[str, SymbolProfile] = {
 }
 
 
-def profile_for(symbol: str) -> SymbolProfile:
-    """Known symbols have hand-set profiles; others get a stable one derived from the name."""
+def profile_for(symbol: str, cfg: SimulatorConfig | None = None) -> SymbolProfile:
+    """The symbol's row of `cfg.profiles`, else of the built-in table (BTCUSDT, ETHUSDT, ...);
+    a symbol in neither gets a stable generic profile derived from its name."""
+    symbol = symbol.upper()
+    if cfg is not None and symbol in cfg.profiles:
+        return cfg.profiles[symbol]
     if symbol in PROFILES:
         return PROFILES[symbol]
     h = zlib.crc32(symbol.encode())
@@ -71,12 +88,22 @@ class SimulatorConfig(BaseModel):
     trades_per_day: float | None = Field(None, gt=0, le=50_000_000, description="override the symbol profile")
     pressure_memory_s: float = Field(5.0, gt=0.1, le=600)
     pressure_noise: float = Field(0.22, ge=0, le=5)
-    price_impact_ticks: float = Field(0.8, ge=0, le=20, description="fair-price drift per 100 ms at full pressure")
+    price_impact_ticks: float = Field(1.5, ge=0, le=20, description="fair-price drift per 100 ms at full pressure")
     price_noise_ticks: float = Field(2.5, ge=0, le=20)
     burst_rate_per_hour: float = Field(12.0, ge=0, le=3600)
     burst_memory_s: float = Field(20.0, gt=0.1, le=3600)
     seasonality: float = Field(0.45, ge=0, lt=1, description="amplitude of the intraday cycle")
     latency_ms_median: float = Field(8.0, gt=0, le=5000)
+    profiles: dict[str, SymbolProfile] = Field(
+        default_factory=dict, description="per-symbol profile table (tick, step, price, ...); overrides PROFILES")
+
+    @field_validator("profiles")
+    @classmethod
+    def _upper_symbols(cls, value: dict[str, SymbolProfile]) -> dict[str, SymbolProfile]:
+        return {k.upper(): v for k, v in value.items()}
+
+    def __hash__(self) -> int:  # the day caches key on the config; the profile dict is not hashable
+        return hash(self.model_dump_json())
 
 
 def day_start_ms(date: str) -> int:
@@ -115,9 +142,39 @@ def simulate_day(symbol: str, date: str, seed: int = 7, cfg: SimulatorConfig | N
 
 @functools.lru_cache(maxsize=4)
 def _simulate_day_cached(symbol: str, date: str, seed: int, cfg: SimulatorConfig) -> dict[str, pl.DataFrame]:
-    prof = profile_for(symbol)
-    t0 = day_start_ms(date)
-    day_index = t0 // DAY_MS
+    day = _latent_day(symbol, day_start_ms(date) // DAY_MS, seed, cfg)
+    return {"trades": _trades_frame(day, 0, MINUTES_PER_DAY), "book": day.book}
+
+
+@dataclass(frozen=True)
+class _Day:
+    """The day-level state of one (symbol, day, seed, cfg): everything but the trade details.
+
+    Trade details (times inside a slot, side, size, latency) are drawn per minute from a
+    generator seeded by (seed, symbol, day, minute), so any window of minutes can be made
+    alone and equals the same window of the whole day.
+    """
+
+    symbol: str
+    seed: int
+    day_index: int
+    prof: SymbolProfile
+    cfg: SimulatorConfig
+    grid_t: np.ndarray  # slot start times
+    pressure: np.ndarray
+    counts: np.ndarray  # trades per 100 ms slot
+    first_trade: np.ndarray  # index of a slot's first trade in the day (cumulative counts)
+    bid1: np.ndarray  # level-1 prices in ticks
+    ask1: np.ndarray
+    bid_q1: np.ndarray
+    ask_q1: np.ndarray
+    book: pl.DataFrame
+
+
+@functools.lru_cache(maxsize=6)
+def _latent_day(symbol: str, day_index: int, seed: int, cfg: SimulatorConfig) -> _Day:
+    prof = profile_for(symbol, cfg)
+    t0 = day_index * DAY_MS
     n = TICKS_PER_DAY
     rng = _rng(seed, symbol, day_index, 0)
     dt_s = BOOK_INTERVAL_MS / 1000.0
@@ -151,8 +208,7 @@ def _simulate_day_cached(symbol: str, date: str, seed: int, cfg: SimulatorConfig
 
     # Queues: grow with depth, lean with pressure, evolve smoothly in log space.
     rho = np.exp(-dt_s / 2.0)
-    decimals = max(0, int(round(-np.log10(prof.tick))))
-    qdec = max(0, int(round(-np.log10(prof.step))))
+    decimals, qdec = _decimals(prof.tick), _decimals(prof.step)
     book: dict[str, np.ndarray] = {}
     lean = 0.8 * pressure
     for k in range(1, 6):
@@ -172,7 +228,7 @@ def _simulate_day_cached(symbol: str, date: str, seed: int, cfg: SimulatorConfig
     first_uid = prev_uid + 1
     book_lat = np.round(urng.lognormal(np.log(cfg.latency_ms_median), 0.5, n)).astype(np.int64) + 1
     book_df = pl.DataFrame({
-        "symbol": np.full(n, symbol),
+        "symbol": pl.repeat(symbol, n, eager=True),
         "event_time_ms": grid_t,
         "recv_time_ms": grid_t + book_lat,
         "first_update_id": first_uid,
@@ -180,65 +236,101 @@ def _simulate_day_cached(symbol: str, date: str, seed: int, cfg: SimulatorConfig
         "prev_last_update_id": prev_uid,
         **{c: book[c] for c in BOOK_SCHEMA if c in book},
     }).select(list(BOOK_SCHEMA))
+    first_trade = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return _Day(symbol, seed, day_index, prof, cfg, grid_t, pressure, counts, first_trade, bid1, ask1,
+                book["bid_qty_1"], book["ask_qty_1"], book_df)
 
-    # Trades: times uniform inside their 100 ms slot, side from pressure, size heavy-tailed.
-    trng = _rng(seed, symbol, day_index, 2)
-    m = int(counts.sum())
-    slot = np.repeat(np.arange(n), counts)
-    offs = trng.integers(0, BOOK_INTERVAL_MS, m)
-    order = np.lexsort((offs, slot))
-    slot, offs = slot[order], offs[order]
-    t = grid_t[slot] + offs
-    p_buy = 1.0 / (1.0 + np.exp(-2.2 * pressure[slot]))
-    buy = trng.random(m) < p_buy
-    body = trng.lognormal(np.log(prof.median_qty), 1.1, m)
-    tail = trng.random(m) < 0.02
-    size = np.where(tail, prof.median_qty * (trng.pareto(1.6, m) + 1.0) * 8.0, body)
-    size *= 1.0 + 1.5 * np.abs(pressure[slot])
+
+def _decimals(step: float) -> int:
+    return max(0, int(round(-np.log10(step))))
+
+
+def _trades_frame(day: _Day, minute_lo: int, minute_hi: int) -> pl.DataFrame:
+    """Trades of minutes [minute_lo, minute_hi) of the day, each minute from its own generator."""
+    prof, cfg = day.prof, day.cfg
+    qdec, decimals = _decimals(prof.step), _decimals(prof.tick)
+    lo_slot, hi_slot = minute_lo * SLOTS_PER_MINUTE, minute_hi * SLOTS_PER_MINUTE
+    m = int(day.first_trade[hi_slot] - day.first_trade[lo_slot])
+    slot = np.repeat(np.arange(lo_slot, hi_slot), day.counts[lo_slot:hi_slot])
+    offs = np.empty(m, np.int64)
+    u_side = np.empty(m)
+    body = np.empty(m)
+    u_tail = np.empty(m)
+    pareto = np.empty(m)
+    lat = np.empty(m)
+    lag = np.empty(m, np.int64)
+    for minute in range(minute_lo, minute_hi):
+        a = int(day.first_trade[minute * SLOTS_PER_MINUTE] - day.first_trade[lo_slot])
+        b = int(day.first_trade[(minute + 1) * SLOTS_PER_MINUTE] - day.first_trade[lo_slot])
+        k = b - a
+        if k == 0:
+            continue
+        r = _rng(day.seed, day.symbol, day.day_index, 1_000 + minute)
+        offs[a:b] = r.integers(0, BOOK_INTERVAL_MS, k)
+        u_side[a:b] = r.random(k)
+        body[a:b] = r.lognormal(np.log(prof.median_qty), 1.1, k)
+        u_tail[a:b] = r.random(k)
+        pareto[a:b] = r.pareto(1.6, k)
+        lat[a:b] = r.lognormal(np.log(cfg.latency_ms_median), 0.5, k)
+        lag[a:b] = r.integers(0, 3, k)
+    order = np.lexsort((offs, slot))  # times inside a slot in order
+    offs = offs[order]
+    t = day.grid_t[slot] + offs
+    press = day.pressure[slot]
+    buy = u_side < 1.0 / (1.0 + np.exp(-2.2 * press))
+    size = np.where(u_tail < 0.02, prof.median_qty * (pareto + 1.0) * 8.0, body)
+    size *= 1.0 + 1.5 * np.abs(press)
     qty = np.maximum(np.round(size, qdec), prof.step)
     # A taker larger than the touch queue prints at level 2.
-    l1 = np.where(buy, book["ask_qty_1"][slot], book["bid_qty_1"][slot])
+    l1 = np.where(buy, day.ask_q1[slot], day.bid_q1[slot])
     through = (qty > l1).astype(np.int64)
-    px_ticks = np.where(buy, ask1[slot] + through, bid1[slot] - through)
+    px_ticks = np.where(buy, day.ask1[slot] + through, day.bid1[slot] - through)
     price = np.round(px_ticks * prof.tick, decimals)
-    trade_lat = np.round(trng.lognormal(np.log(cfg.latency_ms_median), 0.5, m)).astype(np.int64) + 1
-    id_base = (day_index % 100_000) * 10_000_000
-    trades_df = pl.DataFrame({
-        "symbol": np.full(m, symbol),
+    id_base = (day.day_index % 100_000) * 100_000_000 + int(day.first_trade[lo_slot])
+    return pl.DataFrame({
+        "symbol": pl.repeat(day.symbol, m, eager=True),
         "event_time_ms": t,
-        "trade_time_ms": t - trng.integers(0, 3, m),
-        "recv_time_ms": t + trade_lat,
+        "trade_time_ms": t - lag,
+        "recv_time_ms": t + np.round(lat).astype(np.int64) + 1,
         "agg_trade_id": id_base + np.arange(m, dtype=np.int64),
         "price": price,
         "qty": qty,
         "is_buyer_maker": ~buy,
     }).select(list(TRADE_SCHEMA))
-    return {"trades": trades_df, "book": book_df}
 
 
 class SimulatorStream:
     """Serves the simulated market incrementally: `advance_to(t)` returns every trade and book
-    snapshot with event time in (previous t, t]. The rows are exactly those of `simulate_day`."""
+    snapshot with event time in (previous t, t], in time order. The rows are exactly those of
+    `simulate_day`, but only the minutes asked for are generated (plus the day-level state,
+    ~1 s once per day), so a live server starts at once and holds little memory."""
 
     def __init__(self, symbol: str, seed: int = 7, start_ms: int = 0, cfg: SimulatorConfig | None = None) -> None:
         self.symbol = symbol.upper()
-        self.seed = seed
+        self.seed = int(seed)
         self.cfg = cfg or SimulatorConfig()
-        self.position_ms = start_ms
+        self.position_ms = int(start_ms)
+        self._minute: tuple[int, pl.DataFrame] | None = None  # (absolute minute, its trades)
 
-    def _day(self, day_index: int) -> dict[str, pl.DataFrame]:
-        date = dt.datetime.fromtimestamp(day_index * DAY_MS / 1000, tz=dt.UTC).date().isoformat()
-        return simulate_day(self.symbol, date, self.seed, self.cfg)
+    def _minute_trades(self, minute_abs: int) -> pl.DataFrame:
+        if self._minute is None or self._minute[0] != minute_abs:
+            day_index, minute = divmod(minute_abs, MINUTES_PER_DAY)
+            day = _latent_day(self.symbol, day_index, self.seed, self.cfg)
+            self._minute = (minute_abs, _trades_frame(day, minute, minute + 1))
+        return self._minute[1]
 
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         lo, hi = self.position_ms, int(t_ms)
         if hi <= lo:
             return empty(TRADE_SCHEMA), empty(BOOK_SCHEMA)
-        trades, books = [], []
+        window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
+        trades = [self._minute_trades(mi).filter(window) for mi in range(lo // MINUTE_MS, hi // MINUTE_MS + 1)]
+        books = []
         for day_index in range(lo // DAY_MS, hi // DAY_MS + 1):
-            day = self._day(day_index)
-            window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
-            trades.append(day["trades"].filter(window))
-            books.append(day["book"].filter(window))
+            book = _latent_day(self.symbol, day_index, self.seed, self.cfg).book
+            # the grid is regular: slice by index instead of scanning 864,000 rows
+            a = max(0, (lo - day_index * DAY_MS) // BOOK_INTERVAL_MS)
+            b = min(TICKS_PER_DAY, (hi - day_index * DAY_MS) // BOOK_INTERVAL_MS + 1)
+            books.append(book.slice(a, max(0, b - a)).filter(window))
         self.position_ms = hi
         return pl.concat(trades), pl.concat(books)

@@ -64,7 +64,8 @@ class ParityResult(BaseModel):
     worst_figure: str | None = None
 
     def passed(self, threshold: float = 0.0025) -> bool:
-        return self.max_rel_diff <= threshold
+        # The gate fails at the threshold or worse; exact agreement always passes (threshold 0 = exact).
+        return self.max_rel_diff == 0.0 or self.max_rel_diff < threshold
 
     def to_frame(self) -> pl.DataFrame:
         """One row per figure, columns `figure, <label_a>, <label_b>, rel_diff` (the ParityDiff contract)."""

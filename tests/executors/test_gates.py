@@ -133,3 +133,22 @@ def test_risk_config_errors_name_the_field(kw: dict[str, Any], field: str) -> No
 def test_pretrade_config_errors_name_the_field() -> None:
     with pytest.raises(ValidationError, match="low_consistency_keep"):
         PreTradeConfig(low_consistency_keep=1.5)
+
+
+def test_gated_replay_keeps_the_first_answer_and_counts_once(book_index: Any, make_ctx: Any) -> None:
+    from executors.gated import GatedExecutor
+    from executors.mock import MockExecutor
+
+    m = ExecutorMetrics("t")
+    g = GatedExecutor(MockExecutor(book_index, metrics=m), PreTradeConfig(min_consistency=0.5,
+                                                                          low_consistency_keep=0.0), metrics=m)
+    filled = g.submit(make_ctx(i=10))
+    throttled = g.submit(make_ctx(i=11, consistency=0.1))
+    assert filled.status == "filled" and throttled.reject_reason == "throttle:low_consistency"
+    g.risk.kill.trip("ops")  # the world changed since: a replay must not turn the fill into a denial
+    again = g.submit(make_ctx(i=10))
+    assert again.duplicate and again.status == "filled" and again.px_fill == filled.px_fill
+    assert g.submit(make_ctx(i=11, consistency=0.1)).duplicate
+    assert m.value("executor_throttle_total", reason="low_consistency") == 1
+    assert m.value("executor_pre_deny_total", reason="kill_switch") == 0
+    assert g.submit(make_ctx(i=12)).reject_reason == "risk:kill_switch:ops"  # a new intent is gated

@@ -5,7 +5,8 @@ A minute (of event time) is landed once the symbol's event-time watermark has pa
 ``runtime/harvest/watermark_<SYM>.json`` advances (``closed_through_ms``), which is what the
 signal worker waits for. On stop the open minutes are landed too (merge-on-write makes a later
 completion safe) but the watermark only covers complete minutes. The last trade/update ids are
-kept in ``runtime/harvest/state.json`` so a restarted harvester backfills what it missed.
+of what was *landed* are kept in ``runtime/harvest/<run_id>/state.json`` (with cumulative counters)
+so a restarted harvester backfills (REST) everything after them, including what it had buffered.
 
     python -m alpha_assets.live.workers.harvest
 """
@@ -76,7 +77,10 @@ class Harvester:
             self.base["restarts_seen"] = self.base.get("restarts_seen", 0) + 1
         client_cfg = WsClientConfig(url=cfg.ws_url, rest_url=cfg.rest_url, read_timeout_s=cfg.read_timeout_s)
         self.client = MarketWsClient(client_cfg)
-        for sym, ids in saved.get("last_ids", {}).items():
+        # Seed the client with what is *landed* (durable), not with what was received: rows still
+        # buffered when a harvester is killed are lost with it and must be backfilled after restart.
+        self.landed_ids: dict[str, dict[str, int | None]] = saved.get("landed_ids", {})
+        for sym, ids in self.landed_ids.items():
             if sym in self.writers:
                 self.client.seed(sym, ids.get("last_trade_id"), ids.get("last_update_id"))
         for sym in cfg.symbols:
@@ -123,8 +127,13 @@ class Harvester:
             "book": pl.DataFrame(buf["book"], schema=BOOK_SCHEMA, orient="row"),
             "deadletter": pl.DataFrame(buf["deadletter"], schema=DEADLETTER_SCHEMA, orient="row"),
         }
+        ids = self.landed_ids.setdefault(sym, {"last_trade_id": None, "last_update_id": None})
         for kind, frame in frames.items():
             if frame.height and w.write_minute(kind, date, hhmm, frame) is not None:
+                col = {"trades": ("last_trade_id", "agg_trade_id"), "book": ("last_update_id", "last_update_id")}.get(kind)
+                if col is not None:
+                    top = int(frame[col[1]].max())
+                    ids[col[0]] = top if ids[col[0]] is None else max(ids[col[0]], top)
                 self.c["files_written"] += 1
                 self.c["raw_files" if kind != "deadletter" else "deadletter_files"] += 1
                 self.c[{"trades": "trades_landed", "book": "book_landed", "deadletter": "deadletter_landed"}[kind]] \
@@ -143,7 +152,7 @@ class Harvester:
             self.latency_ms.clear()
 
     def _save_state(self) -> None:
-        write_text_atomic(self.state_path, json.dumps({"last_ids": self.client.last_ids(), "totals": self.totals(),
+        write_text_atomic(self.state_path, json.dumps({"landed_ids": self.landed_ids, "totals": self.totals(),
                                                        "ts": time.time()}))
 
     def totals(self) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""Fault injection on a running soak: plan, injectors, restart timelines, loss accounting, report."""
