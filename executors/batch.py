@@ -26,14 +26,13 @@ from executors.gated import GatedExecutor
 from executors.metrics import ExecutorMetrics
 from executors.mock import MockConfig, MockExecutor
 from executors.outbox import Outbox
-from executors.pnl import PnLCurveConfig, pnl_curve, summary_stats
 from executors.pretrade import PreTradeConfig
 from executors.risk import RiskConfig
 
 log = logging.getLogger("executors.batch")
 
-__all__ = ["ORDERS_SCHEMA", "PnLCurveConfig", "RouteConfig", "Router", "SizingConfig", "make_executor",
-           "pnl_curve", "route_signals", "summary_stats"]
+# PnL lives in alpha_assets/reports/pnl.py (one place for it).
+__all__ = ["ORDERS_SCHEMA", "RouteConfig", "Router", "SizingConfig", "make_executor", "route_signals"]
 
 SIDES = {"buy": "BUY", "strong_buy": "BUY", "sell": "SELL", "strong_sell": "SELL"}
 KNOWN_TYPES = frozenset({"neutral", *SIDES})

@@ -127,7 +127,10 @@ def account(data_root: Path, run_id: str, symbols: list[str], feed: dict[str, li
         doubled_t = ids.len() - ids.n_unique()
         horizon = (beat.get("next_minute_ms") or {}).get(sym)
         pending = int((beat.get("pending_trades") or {}).get(sym, 0) or 0)
-        expected_sig = set(landed.filter(pl.col("event_time_ms") < horizon)["agg_trade_id"].to_list()) if horizon else set()
+        before = landed.filter(pl.col("event_time_ms") < horizon) if horizon else landed.clear()
+        # the engine holds back the newest `pending` trades (released by the next book): not due yet
+        due = before.sort("agg_trade_id").head(max(0, before.height - pending))
+        expected_sig = set(due["agg_trade_id"].to_list())
         s_lost: dict[str, int] = {}
         s_doubled: dict[str, int] = {}
         s_phantom: dict[str, int] = {}
@@ -139,14 +142,12 @@ def account(data_root: Path, run_id: str, symbols: list[str], feed: dict[str, li
                 seqs_set = set(raw)
                 # JSONL publishes a minute once the next one is done: account only published minutes
                 jh = _jsonl_horizon(runtime)
-                exp = set(landed.filter(pl.col("event_time_ms") < min(jh, horizon))["agg_trade_id"].to_list()
-                          ) if jh is not None and horizon else set()
+                exp = set(due.filter(pl.col("event_time_ms") < jh)["agg_trade_id"].to_list()) if jh else set()
                 s_lost[name] = len(exp - seqs_set)
             else:
                 s_doubled[name] = len(seqs) - len(set(seqs))
                 seqs_set = set(seqs)
-                # the held-back trades are the newest ones: they may be missing, nothing else may
-                s_lost[name] = max(0, len(expected_sig - seqs_set) - pending)
+                s_lost[name] = len(expected_sig - seqs_set)
             s_phantom[name] = len(seqs_set - set(ids.to_list()))
         accounts.append(SymbolAccount(
             symbol=sym, feed_trades=feed_n, landed_trades=ids.len(), trades_lost=lost, trades_doubled=doubled_t,

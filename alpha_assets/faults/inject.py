@@ -168,9 +168,9 @@ class Injector:
             self._thread = threading.Thread(target=self._watch_loop, name="fault-watcher", daemon=True)
             self._thread.start()
 
-    def _event(self, kind: str, target: str, **detail: Any) -> None:
+    def _event(self, event: str, target: str, /, **detail: Any) -> None:
         if self.ctx is not None:
-            self.ctx.supervisor.event(kind, target, **detail)
+            self.ctx.supervisor.event(event, target, **detail)
 
     def _inject(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> None:
         self._attach(ctx)

@@ -173,7 +173,8 @@ def _worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path)
     files_window = 60.0 + cfg.lateness_ms / 1000 + 15  # one minute file per minute, after the lateness
     health = {
         "harvest": AllOf((HeartbeatFresh(heartbeat_path(data_root, "harvest"), beat_age, ("queue_dropped",)),
-                          FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window))),
+                          FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
+                          FilesRecent(landing / "preview", "date=*/symbol=*/preview_*.parquet", files_window))),
         "signal": HeartbeatFresh(heartbeat_path(data_root, "signal"), beat_age, ("queue_dropped",)),
         "broker": HeartbeatFresh(heartbeat_path(data_root, "broker"), beat_age),
         "report": AllOf((HeartbeatFresh(heartbeat_path(data_root, "report"), beat_age),

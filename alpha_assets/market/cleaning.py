@@ -105,17 +105,9 @@ def _id_gaps(good: pl.DataFrame, id_col: str, source: str) -> pl.DataFrame:
     holes = ids.with_columns(pl.col(id_col).shift(1).over("symbol").alias("__prev")).filter(
         pl.col(id_col) - pl.col("__prev") > 1
     )
-    if holes.is_empty():
-        return empty(DEADLETTER_SCHEMA)
-    return holes.select(
-        pl.lit(source).alias("source"),
-        pl.lit(GAP).alias("reason"),
-        pl.col("symbol"),
-        pl.col("event_time_ms"),
-        pl.format("{}..{}", pl.col("__prev") + 1, pl.col(id_col) - 1).alias("key"),
-        pl.concat_str(pl.lit('{"missing": '), (pl.col(id_col) - pl.col("__prev") - 1).cast(pl.Utf8), pl.lit("}"))
-        .alias("payload"),
-    )
+    missing = (pl.col(id_col) - pl.col("__prev") - 1).cast(pl.Utf8)
+    return _gap_records(holes, source, pl.format("{}..{}", pl.col("__prev") + 1, pl.col(id_col) - 1),
+                        pl.concat_str(pl.lit('{"missing": '), missing, pl.lit("}")))
 
 
 def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
@@ -152,14 +144,13 @@ def _update_gaps(rows: pl.DataFrame, source: str) -> pl.DataFrame:
     )
     holes = chained.filter(pl.col("prev_last_update_id").is_not_null() & pl.col("__prev").is_not_null()
                            & (pl.col("prev_last_update_id") != pl.col("__prev")))
+    payload = pl.concat_str(pl.lit('{"expected_pu": '), pl.col("__prev").cast(pl.Utf8), pl.lit(', "got_pu": '),
+                            pl.col("prev_last_update_id").cast(pl.Utf8), pl.lit("}"))
+    return _gap_records(holes, source, pl.format("{}..{}", pl.col("__prev"), pl.col("prev_last_update_id")), payload)
+
+
+def _gap_records(holes: pl.DataFrame, source: str, key: pl.Expr, payload: pl.Expr) -> pl.DataFrame:
     if holes.is_empty():
         return empty(DEADLETTER_SCHEMA)
-    return holes.select(
-        pl.lit(source).alias("source"),
-        pl.lit(GAP).alias("reason"),
-        pl.col("symbol"),
-        pl.col("event_time_ms"),
-        pl.format("{}..{}", pl.col("__prev"), pl.col("prev_last_update_id")).alias("key"),
-        pl.concat_str(pl.lit('{"expected_pu": '), pl.col("__prev").cast(pl.Utf8), pl.lit(', "got_pu": '),
-                      pl.col("prev_last_update_id").cast(pl.Utf8), pl.lit("}")).alias("payload"),
-    )
+    return holes.select(pl.lit(source).alias("source"), pl.lit(GAP).alias("reason"), pl.col("symbol"),
+                        pl.col("event_time_ms"), key.alias("key"), payload.alias("payload"))

@@ -38,9 +38,7 @@ class MarketSource(dg.ConfigurableResource):
     def load(self, date: str, symbol: str, data_root: Path) -> tuple[str, dict[str, pl.DataFrame]]:
         kind = self.resolve(date, symbol, data_root)
         if kind == "simulator":
-            from alpha_assets.market.simulator import simulate_day
-
-            from alpha_assets.market.simulator import SimulatorConfig
+            from alpha_assets.market.simulator import SimulatorConfig, simulate_day
 
             return kind, simulate_day(symbol, date, seed=self.seed,
                                       cfg=SimulatorConfig(trades_per_day=self.sim_trades_per_day))

@@ -157,3 +157,59 @@ def test_stream_windows_equal_the_day() -> None:
     window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
     assert trades.equals(day["trades"].filter(window))
     assert book.equals(day["book"].filter(window))
+
+
+def test_same_bytes_in_a_fresh_process() -> None:
+    """Determinism does not depend on process state (hash seeds, caches, numba compilation)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib;from alpha_assets.market.simulator import SimulatorConfig, simulate_day;"
+        f"d = simulate_day('ETHUSDT', '{DATE}', seed=11, cfg=SimulatorConfig(trades_per_day=50_000));"
+        "print(*(hashlib.sha256(d[t].write_ipc(None).getvalue()).hexdigest() for t in ('trades', 'book')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    here = simulate_day("ETHUSDT", DATE, seed=11, cfg=SimulatorConfig(trades_per_day=50_000))
+    assert out.stdout.split() == [digest(here["trades"]), digest(here["book"])]
+
+
+def test_simulated_minute_survives_the_wire_format() -> None:
+    """What the exchange server sends (encoders → JSON bytes in a combined envelope) parses back
+    into exactly the simulator's canonical rows, receive time aside."""
+    from alpha_assets.market.binance import (
+        combined,
+        dumps,
+        encode_agg_trade,
+        encode_depth5,
+        parse_message,
+        parse_partial_depth,
+        unwrap,
+    )
+
+    t0 = day_start_ms(DATE) + 14 * 3_600_000
+    stream = SimulatorStream("BTCUSDT", seed=2, start_ms=t0)
+    trades, book = stream.advance_to(t0 + 60_000)
+    assert trades.height > 500 and book.height == 600
+    got_trades = []
+    for row in trades.iter_rows(named=True):
+        wire = dumps(combined("btcusdt@aggTrade", encode_agg_trade(row)))
+        got_trades.append(parse_message(wire, recv_time_ms=row["recv_time_ms"]).value)
+    assert pl.DataFrame(got_trades, schema=trades.schema).equals(trades)
+    got_book = []
+    for row in book.iter_rows(named=True):
+        wire = dumps(combined("btcusdt@depth5@100ms", encode_depth5(row)))
+        stream_name, data = unwrap(wire)
+        assert stream_name == "btcusdt@depth5@100ms"
+        got_book.append(parse_partial_depth(data, recv_time_ms=row["recv_time_ms"]))
+    assert pl.DataFrame(got_book, schema=book.schema).equals(book)
+
+
+def test_receive_latency_is_small_and_seeded(btc_day: dict[str, pl.DataFrame]) -> None:
+    for table in ("trades", "book"):
+        lat = (btc_day[table]["recv_time_ms"] - btc_day[table]["event_time_ms"]).to_numpy()
+        assert lat.min() >= 1 and 4 <= np.median(lat) <= 20 and np.quantile(lat, 0.999) < 200, table
+    spread_ticks = ((btc_day["book"]["ask_px_1"] - btc_day["book"]["bid_px_1"]) / 0.1).round().to_numpy()
+    share_one_tick = (spread_ticks == 1).mean()
+    print(f"\nBTCUSDT spread: {share_one_tick:.1%} of snapshots at one tick, max {spread_ticks.max():.0f} ticks")
+    assert 0.6 < share_one_tick < 0.99

@@ -1,0 +1,199 @@
+"""``run_fault_injection``: a soak with a fault plan, then timelines, loss accounting and checks.
+
+Every run ends: a watchdog stops the supervisor at ``deadline_s`` (the soak's own length plus
+``grace_s``) and the caller stops waiting ``grace_s`` later whatever happens, killing the worker
+processes it can still see. A fault the system cannot survive is a failed check with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel
+
+from alpha_assets.faults import adapters
+from alpha_assets.faults.accounting import Accounting, account, write_feed_log
+from alpha_assets.faults.inject import Injector
+from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan
+from alpha_assets.faults.timeline import FaultTimeline, fault_timelines
+from alpha_assets.reports.atomic import write_json_atomic
+
+DEFAULT_GRACE_S = 60.0
+
+
+class Check(NamedTuple):
+    name: str
+    passed: bool
+    value: Any
+    threshold: Any
+    reason: str
+    gate: bool = True  # False: a target, reported but not failing the run
+
+
+class FaultReport(BaseModel):
+    run_id: str
+    plan: FaultPlan
+    soak_config: dict[str, Any]
+    started_at: float
+    ended_at: float
+    duration_s: float
+    deadline_s: float
+    timed_out: bool
+    aborted: str | None
+    timelines: list[FaultTimeline]
+    accounting: Accounting | None
+    injector_errors: list[dict[str, Any]]
+    soak_checks: dict[str, bool]
+    soak_figures: dict[str, Any]
+    artifact: str = ""
+
+    def checks(self) -> list[Check]:
+        out: list[Check] = []
+        limit_ms, target_ms = int(self.plan.recovery_limit_s * 1000), int(self.plan.recovery_target_s * 1000)
+        out.append(Check("run_ended_within_deadline", not self.timed_out and self.aborted is None,
+                         round(self.duration_s, 3), self.deadline_s,
+                         "" if not self.timed_out and self.aborted is None
+                         else (self.aborted or f"run still going after {self.deadline_s}s: stopped by the watchdog")))
+        out.append(Check("injectors_acted", not self.injector_errors, len(self.injector_errors), 0,
+                         "; ".join(f"{e['fault_id']} {e['kind']}: {e['reason']}" for e in self.injector_errors)))
+        skipped = [t for t in self.timelines if t.skipped]
+        out.append(Check("faults_landed", not skipped and len(self.timelines) == len(self.plan.faults),
+                         len(self.timelines) - len(skipped), len(self.plan.faults),
+                         "; ".join(f"{t.fault_id}: {t.skipped}" for t in skipped)
+                         or ("" if len(self.timelines) == len(self.plan.faults)
+                             else f"only {len(self.timelines)} of {len(self.plan.faults)} faults were reached")))
+        for t in self.timelines:
+            if t.skipped:
+                continue
+            ok = t.recovery_ms is not None and t.recovery_ms <= limit_ms and t.error is None
+            reason = t.error or ("" if ok else f"recovered after {t.recovery_ms} ms > {limit_ms} ms")
+            out.append(Check(f"recovery_ms[{t.fault_id}]", ok, t.recovery_ms, limit_ms, reason))
+        rec = [t.recovery_ms for t in self.timelines if t.recovery_ms is not None]
+        worst = max(rec) if rec else None
+        out.append(Check("recovery_target_ms", worst is not None and worst <= target_ms, worst, target_ms,
+                         "" if worst is not None and worst <= target_ms else "slowest recovery above the target",
+                         gate=False))
+        a = self.accounting
+        if a is None:
+            out.append(Check("accounting", False, None, None, self.aborted or "no accounting: the run did not finish"))
+            return out
+        produced = sum(s.expected_signals for s in a.symbols)
+        out.append(Check("signals_produced", produced > 0, produced, "> 0",
+                         "" if produced else "no signal was due: the run was too short to close a minute"))
+        for name, val in (("trades_lost", a.trades_lost), ("trades_doubled", a.trades_doubled),
+                          ("signals_lost", a.signals_lost), ("signals_doubled", a.signals_doubled),
+                          ("signals_phantom", a.signals_phantom)):
+            detail = {s.symbol: getattr(s, name) for s in a.symbols}
+            out.append(Check(name, val == 0, val, 0, "" if val == 0 else f"per symbol: {detail}"))
+        p = a.parity_max_rel_diff
+        out.append(Check("sink_parity", p is not None and p < self.plan.parity_limit, p, self.plan.parity_limit,
+                         "" if p is not None and p < self.plan.parity_limit
+                         else (f"worst figure {a.parity.get('worst_figure')}" if a.parity else "; ".join(a.notes))))
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks() if c.gate)
+
+    def figures(self) -> dict[str, Any]:
+        """Flat figures for asset metadata."""
+        rec = [t.recovery_ms for t in self.timelines if t.recovery_ms is not None]
+        rst = [t.restart_ms for t in self.timelines if t.restart_ms is not None]
+        return {"faults": len(self.timelines), "recovered": len(rec), "recovery_ms_max": max(rec, default=None),
+                "recovery_ms_median": sorted(rec)[len(rec) // 2] if rec else None,
+                "restart_ms_max": max(rst, default=None), "duration_s": round(self.duration_s, 3),
+                "trades_lost": self.accounting.trades_lost if self.accounting else None,
+                "signals_lost": self.accounting.signals_lost if self.accounting else None,
+                "signals_doubled": self.accounting.signals_doubled if self.accounting else None,
+                "parity_max_rel_diff": self.accounting.parity_max_rel_diff if self.accounting else None,
+                "passed": self.passed}
+
+
+def default_soak(plan: FaultPlan, overrides: dict[str, Any]) -> adapters.SoakConfig:
+    """Fast-reacting soak settings for a fault run, then the caller's overrides (validated)."""
+    n_proc = sum(1 for f in plan.faults if f.kind in PROCESS_FAULTS)
+    base: dict[str, Any] = {
+        "minutes": max(1.5, (plan.last_end_s + plan.recovery_limit_s + 15) / 60),
+        "health_interval_s": 1.0, "export_interval_s": 1.0, "report_interval_s": 5.0, "stop_grace_s": 5.0,
+        "restart_backoff_s": tuple([0.1] * (n_proc + 3)), "ready_timeout_s": 30.0,
+    }
+    return adapters.SoakConfig.model_validate(base | dict(overrides))
+
+
+def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
+                        soak_overrides: dict[str, Any] | None = None, *, grace_s: float = DEFAULT_GRACE_S) -> FaultReport:
+    data_root = Path(data_root).resolve()
+    cfg = default_soak(plan, soak_overrides or {})
+    gateway: adapters.ManagedGateway | None = None
+    if not cfg.pushgateway_url:
+        try:
+            gateway = adapters.ManagedGateway(data_root / "logs" / "pushgateway" / f"{run_id}.log").start()
+            cfg = cfg.model_copy(update={"pushgateway_url": gateway.url})
+        except (FileNotFoundError, RuntimeError):
+            gateway = None  # the outage injector reports it; other faults do not need the gateway
+    injector = Injector(plan, data_root, gateway)
+    deadline_s = cfg.minutes * 60 + grace_s
+    started = time.time()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = adapters.run_soak(cfg, data_root, run_id, extra_hooks=injector.hooks())
+        except BaseException as exc:  # reported as a failed check, never re-raised into the caller's thread
+            box["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=target, name=f"fault-soak-{run_id}", daemon=True)
+    thread.start()
+    thread.join(deadline_s)
+    timed_out = thread.is_alive()
+    if timed_out and injector.ctx is not None:
+        injector.ctx.supervisor.event("Alert", "", reason="fault-injection deadline reached", deadline_s=deadline_s)
+        injector.ctx.supervisor.stop_event.set()  # the soak shuts down in order
+    if timed_out:
+        thread.join(grace_s)
+    aborted = box.get("error")
+    if thread.is_alive():
+        aborted = f"soak did not stop within {grace_s}s after the deadline; worker processes killed"
+        _kill_children(injector)
+    injector.close()
+    if gateway is not None:
+        gateway.stop()
+    ended = time.time()
+    result = box.get("result")
+    events = list(result.timeline) if result is not None else (
+        list(injector.ctx.supervisor.timeline) if injector.ctx is not None else [])
+    accounting = None
+    if result is not None and injector.server is not None:
+        feed_path = write_feed_log(injector.server, data_root / "artifacts" / f"fault_feed_{run_id}.json")
+        sinks = {"dual": ("jsonl", "sqlite"), "jsonl": ("jsonl",), "sqlite": ("sqlite",)}[cfg.sink]
+        from alpha_assets.faults.accounting import read_feed_log
+
+        accounting = account(data_root, run_id, cfg.symbols, read_feed_log(feed_path), sinks)
+    report = FaultReport(
+        run_id=run_id, plan=plan, soak_config=cfg.model_dump(mode="json"), started_at=started, ended_at=ended,
+        duration_s=ended - started, deadline_s=deadline_s, timed_out=timed_out, aborted=aborted,
+        timelines=fault_timelines(events), accounting=accounting, injector_errors=injector.errors,
+        soak_checks=dict(result.checks) if result is not None else {},
+        soak_figures=result.figures() if result is not None else {})
+    path = data_root / "artifacts" / f"fault_injection_{run_id}.json"
+    report.artifact = str(path)
+    body = report.model_dump(mode="json") | {"checks": [c._asdict() for c in report.checks()],
+                                             "passed": report.passed, "figures": report.figures()}
+    write_json_atomic(path, body)
+    return report
+
+
+def _kill_children(injector: Injector) -> None:
+    if injector.ctx is None:
+        return
+    for child in injector.ctx.supervisor.children.values():
+        if child.alive() and child.pid is not None:
+            try:
+                os.kill(child.pid, signal.SIGKILL)
+            except OSError:
+                pass
