@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from alpha_assets.assets import harvest, orders, parity, reports, signals, soak
-from alpha_assets.jobs import daily_pipeline, harvest_job, soak_60m
+from alpha_assets.assets import faults, harvest, orders, parity, reports, signals, soak
+from alpha_assets.jobs import daily_pipeline, fault_injection, harvest_job, soak_60m
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
 from alpha_assets.resources.executor import SignalExecutor
@@ -16,7 +16,7 @@ from alpha_assets.sensors.alerts import run_failure_alert
 from alpha_assets.sensors.landing import landing_sensor
 from alpha_assets.sensors.soak import soak_sensor
 
-ASSETS = dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak])
+ASSETS = dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak, faults])
 
 
 def default_resources() -> dict[str, object]:
@@ -33,7 +33,7 @@ def default_resources() -> dict[str, object]:
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[harvest_job, daily_pipeline, soak_60m],
+    jobs=[harvest_job, daily_pipeline, soak_60m, fault_injection],
     sensors=[soak_sensor, landing_sensor, run_failure_alert],
     resources=default_resources(),
     # Steps of one partition are small: re-importing the code per step (multiprocess) costs more

@@ -27,3 +27,10 @@ soak_60m = dg.define_asset_job(
     "broker → report as supervised processes, metrics to the Pushgateway, manifests at the end.",
     tags={"alpha/kind": "soak"},
 )
+
+fault_injection = dg.define_asset_job(
+    "fault_injection",
+    selection=dg.AssetSelection.assets("fault_injection_report"),
+    description="A soak with faults injected mid-run; records each fault's recovery timeline and the losses.",
+    tags={"alpha/kind": "fault_injection"},
+)

@@ -179,10 +179,10 @@ class Injector:
             if spec.kind in PROCESS_FAULTS:
                 name, sig = PROCESS_FAULTS[spec.kind]
                 state = adapters.child_state(ctx, name)
-                self._event("FaultInjected", name, fault_id=fid, kind=spec.kind, at_s=spec.at_s, state=state)
+                self._event("FaultInjected", name, fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s, state=state)
                 pid = adapters.kill_worker(ctx, name, _SIGNALS[sig], label=fid)
                 if pid is None:
-                    self._event("FaultSkipped", name, fault_id=fid, kind=spec.kind,
+                    self._event("FaultSkipped", name, fault_id=fid, fault_kind=spec.kind,
                                 reason=f"{name} not running (state={adapters.child_state(ctx, name)})")
                 return
             watch = getattr(self, f"_start_{spec.kind}")(ctx, fid, spec)
@@ -191,7 +191,7 @@ class Injector:
         except Exception as exc:  # an injector that cannot act is a failed fault, not a crashed soak
             reason = f"{type(exc).__name__}: {exc}"
             self.errors.append({"fault_id": fid, "kind": spec.kind, "reason": reason})
-            self._event("FaultError", target, fault_id=fid, kind=spec.kind, reason=reason)
+            self._event("FaultError", target, fault_id=fid, fault_kind=spec.kind, reason=reason)
 
     # ------------------------------------------------------------------ the non-process faults
     def _harvest(self) -> dict[str, Any]:
@@ -203,7 +203,7 @@ class Injector:
         hb = self._harvest()
         base_rc, t0 = int(hb.get("reconnect_count", 0) or 0), time.time()
         st: dict[str, Any] = {}
-        self._event("FaultInjected", "harvest", fault_id=fid, kind=spec.kind, at_s=spec.at_s)
+        self._event("FaultInjected", "harvest", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s)
         ctx.server.drop_connections()
 
         def detect() -> bool:
@@ -225,7 +225,7 @@ class Injector:
             raise RuntimeError("feed_stall needs the loopback exchange server (feed=simulator or replay)")
         t0 = time.time()
         st: dict[str, Any] = {"msgs": int(self._harvest().get("messages", 0) or 0)}
-        self._event("FaultInjected", "harvest", fault_id=fid, kind=spec.kind, at_s=spec.at_s,
+        self._event("FaultInjected", "harvest", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s)
         ctx.server.stall(float(spec.duration_s or 0))
 
@@ -254,7 +254,7 @@ class Injector:
         stats = ctx.exporter.stats
         base_err = stats.error_count
         st: dict[str, Any] = {}
-        self._event("FaultInjected", "pushgateway", fault_id=fid, kind=spec.kind, at_s=spec.at_s,
+        self._event("FaultInjected", "pushgateway", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s, port=gw.port)
         gw.stop()
         self._undo_all.append(lambda: None if gw.alive() else gw.start())
@@ -285,7 +285,7 @@ class Injector:
         if ctx.cfg.sink not in ("sqlite", "dual"):
             raise RuntimeError(f"sqlite_locked needs sink sqlite or dual, the soak runs sink={ctx.cfg.sink}")
         locker = SqliteLocker(adapters.signal_db(self.data_root))
-        self._event("FaultInjected", "signal", fault_id=fid, kind=spec.kind, at_s=spec.at_s,
+        self._event("FaultInjected", "signal", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s)
         locker.acquire()
         self._undo_all.append(locker.release)
@@ -304,7 +304,7 @@ class Injector:
         if not FullSpool.available():
             raise RuntimeError("spool_full needs root and mount(8) for a tiny tmpfs; not available here")
         spool = FullSpool(adapters.spool_dir(self.data_root))
-        self._event("FaultInjected", "signal", fault_id=fid, kind=spec.kind, at_s=spec.at_s,
+        self._event("FaultInjected", "signal", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s, dir=str(spool.dir))
         spool.fill()
         self._undo_all.append(spool.undo)
@@ -330,20 +330,20 @@ class Injector:
         try:
             if not w.detected and w.detect():
                 w.detected = True
-                self._event("FaultDetected", w.target, fault_id=w.fid, kind=w.spec.kind)
+                self._event("FaultDetected", w.target, fault_id=w.fid, fault_kind=w.spec.kind)
             if w.clear_at is not None and w.cleared_at_wall is None and time.monotonic() >= w.clear_at:
                 if w.undo is not None:
                     w.undo()
                 w.cleared_at_wall = time.time()
                 w.state.setdefault("cleared", w.cleared_at_wall)
-                self._event("FaultCleared", w.target, fault_id=w.fid, kind=w.spec.kind,
+                self._event("FaultCleared", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
                             **{k: v for k, v in w.state.items() if k == "moved_back"})
             if (w.clear_at is None or w.cleared_at_wall is not None) and w.recovered():
-                self._event("FaultRecovered", w.target, fault_id=w.fid, kind=w.spec.kind)
+                self._event("FaultRecovered", w.target, fault_id=w.fid, fault_kind=w.spec.kind)
                 with self._lock:
                     self._watches.remove(w)
         except Exception as exc:  # a failing probe ends that watch with a reason
-            self._event("FaultError", w.target, fault_id=w.fid, kind=w.spec.kind,
+            self._event("FaultError", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
                         reason=f"watch failed: {type(exc).__name__}: {exc}")
             with self._lock:
                 self._watches.remove(w)

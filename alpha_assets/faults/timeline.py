@@ -57,7 +57,7 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
     out: list[FaultTimeline] = []
     for n, i in enumerate(starts):
         head = evs[i]
-        fid, kind, target = str(head.get("fault_id", "")), str(head.get("kind", "")), str(head.get("process", ""))
+        fid, kind, target = str(head.get("fault_id", "")), str(head.get("fault_kind", "")), str(head.get("process", ""))
         end = starts[n + 1] if n + 1 < len(starts) else len(evs)
         window = [e for e in evs[i:end] if e.get("event") not in _NOISE
                   and (e.get("fault_id") == fid or e.get("label") == fid or e.get("process") == target

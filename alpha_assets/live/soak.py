@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
-from alpha_assets.live.supervisor import Supervisor
+from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
 
@@ -278,7 +278,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         "alerts": sup.alerts, "harvester_slo": extra["harvester_slo"],
         "max_rss_mb": figures["max_rss_mb"], "max_open_files": figures["max_open_files"],
         "shutdown_order": shutdown_order, "figures": figures, "checks": checks, "passed": all(checks.values()),
-        "faults_injected": ctx.injected, "timeline": [e for e in sup.timeline if e["event"] != "Health"],
+        "faults_injected": ctx.injected, "recoveries": recoveries(sup.timeline), "timeline": [e for e in sup.timeline if e["event"] != "Health"],
     }
     run_path = write_run_manifest(data_root, run_id, manifest)
     src_path = write_source_manifest(

@@ -335,3 +335,27 @@ class Supervisor:
     def events(self, kind: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.timeline
                 if (kind is None or e["event"] == kind) and (name is None or e["process"] == name)]
+
+
+def recoveries(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per Fault on a process: injected → detected (Exit) → restarted → ready → health green,
+    with restart_ms (fault → respawn) and recovery_ms (fault → health green); None when not reached."""
+    out: list[dict[str, Any]] = []
+    for i, ev in enumerate(timeline):
+        if ev["event"] != "Fault" or ev["process"] in ("", "feed", "pushgateway"):
+            continue
+        name, times = ev["process"], {"injected": ev["ts"]}
+        for later in timeline[i + 1:]:
+            if later["process"] != name:
+                continue
+            key = {"Exit": "detected", "Restart": "restarted", "Ready": "ready", "HealthGreen": "health_green",
+                   "Degraded": "degraded"}.get(later["event"])
+            if key and key not in times:
+                times[key] = later["ts"]
+            if later["event"] in ("HealthGreen", "Degraded", "Fault"):
+                break
+        ms = lambda k: round((times[k] - times["injected"]) * 1000, 1) if k in times else None  # noqa: E731
+        out.append({"process": name, "signal": ev.get("signal"), **times,
+                    "detect_ms": ms("detected"), "restart_ms": ms("restarted"), "ready_ms": ms("ready"),
+                    "recovery_ms": ms("health_green")})
+    return out

@@ -5,9 +5,10 @@ The model, on the 100 ms book grid of a UTC day:
   probability that a taker buys, leans the level-1 queues towards the pressured side, and
   pushes the fair price in its direction over the following seconds — so order-flow
   imbalance (OFI) and cumulative volume delta (CVD) lead short-horizon returns;
-* trade arrivals are Poisson per 100 ms with an intensity that follows an intraday
-  seasonality (peak ~14:00 UTC) and self-exciting bursts (an exponentially decaying
-  excitation fed by jumps, a discretised Hawkes-like process), plus |pressure|;
+* trade arrivals per 100 ms follow a discretised Hawkes process: every trade raises the
+  intensity of the next ones (branching ratio 0.5, ~1.5 s decay) on top of a base rate with an
+  intraday seasonality (peak ~14:00 UTC), exogenous bursts (jump-fed excitation, ~20 s decay,
+  which also widen spreads and raise volatility) and |pressure|;
 * sizes are heavy-tailed (lognormal body, Pareto tail), rounded to the symbol's step;
 * the spread is one tick most of the time and widens during bursts; queue sizes grow with
   depth and evolve smoothly (AR(1) in log space).
@@ -92,6 +93,8 @@ class SimulatorConfig(BaseModel):
     price_noise_ticks: float = Field(2.5, ge=0, le=20)
     burst_rate_per_hour: float = Field(12.0, ge=0, le=3600)
     burst_memory_s: float = Field(20.0, gt=0.1, le=3600)
+    hawkes_branching: float = Field(0.5, ge=0, le=0.9, description="offspring per trade (self-excitation)")
+    hawkes_memory_s: float = Field(1.5, gt=0.05, le=600, description="decay time of the self-excitation")
     seasonality: float = Field(0.45, ge=0, lt=1, description="amplitude of the intraday cycle")
     latency_ms_median: float = Field(8.0, gt=0, le=5000)
     profiles: dict[str, SymbolProfile] = Field(
@@ -132,6 +135,26 @@ def _fair_price(drift: np.ndarray, noise: np.ndarray, start: float) -> np.ndarra
     for i in range(drift.shape[0]):
         f = f + drift[i] + noise[i]
         out[i] = f
+    return out
+
+
+@numba.njit(cache=True)
+def _hawkes_counts(base: np.ndarray, u: np.ndarray, psi: float, alpha: float) -> np.ndarray:
+    """Discretised Hawkes process: count_i ~ Poisson(base_i + e_i), e_{i+1} = psi e_i + alpha count_i
+    (branching ratio alpha / (1 - psi)); Poisson by inverse CDF of the given uniforms, so the
+    draws come from the caller's seeded generator."""
+    out = np.empty(base.shape[0], dtype=np.int64)
+    e = 0.0
+    for i in range(base.shape[0]):
+        lam = base[i] + e
+        k, p = 0, np.exp(-lam)
+        c = p
+        while u[i] > c and k < 100_000:
+            k += 1
+            p *= lam / k
+            c += p
+        out[i] = k
+        e = psi * e + alpha * k
     return out
 
 
@@ -194,8 +217,11 @@ def _latent_day(symbol: str, day_index: int, seed: int, cfg: SimulatorConfig) ->
     season = 1.0 + cfg.seasonality * np.cos(2 * np.pi * (hours - 14.0) / 24.0)
     shape = season * (1.0 + 8.0 * excitation) * (0.7 + 0.6 * np.abs(pressure))
     per_day = cfg.trades_per_day or prof.trades_per_day
-    intensity = shape * (per_day / shape.sum())
-    counts = rng.poisson(intensity)
+    # Self-excitation (Hawkes): each trade raises the intensity of the next ones; the immigrant
+    # rate is scaled down by (1 - branching) so the day still averages `per_day` trades.
+    base = shape * (per_day * (1.0 - cfg.hawkes_branching) / shape.sum())
+    psi_h = np.exp(-dt_s / cfg.hawkes_memory_s)
+    counts = _hawkes_counts(base, rng.random(n), psi_h, cfg.hawkes_branching * (1.0 - psi_h))
 
     # Fair price (in ticks) drifts with the pressure; the book sits around it.
     drift = cfg.price_impact_ticks * pressure

@@ -13,7 +13,7 @@ import pytest
 
 from alpha_assets.live.probes import FileAppears, LogKeyword, SqliteOpenable
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment
-from alpha_assets.live.supervisor import Supervisor
+from alpha_assets.live.supervisor import Supervisor, recoveries
 
 FAST = RestartPolicy(backoff_s=(0.3, 0.8), ready_timeout_s=10)
 
@@ -95,6 +95,10 @@ def test_kill_restart_timeline_and_health_green(tmp_path: Path) -> None:
     assert kinds[i:i + 5] == ["Fault", "Exit", "RestartScheduled", "Restart", "Ready"]
     assert "HealthGreen" in kinds[i:]
     assert sup.events("Exit", "signal")[0]["returncode"] == -signal.SIGKILL
+    (rec,) = recoveries(sup.timeline)
+    assert rec["process"] == "signal" and rec["signal"] == "SIGKILL"
+    assert 0 <= rec["detect_ms"] <= rec["restart_ms"] <= rec["ready_ms"] <= rec["recovery_ms"]
+    assert rec["restart_ms"] >= FAST.backoff_s[0] * 1000 - 50
 
 
 def test_sigterm_ignored_gets_sigkill_after_grace(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from alpha_assets.market.binance import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADES_SCHEMA
-from alpha_assets.market.capture import read_ws_capture
+from alpha_assets.market import read_ws_capture  # the stable entry point (DESIGN.md §5)
 from alpha_assets.paths import shared_data_dir
 
 CAPTURE_DIR = shared_data_dir() / "binance_um_ws_capture_20240808"

@@ -213,3 +213,20 @@ def test_receive_latency_is_small_and_seeded(btc_day: dict[str, pl.DataFrame]) -
     share_one_tick = (spread_ticks == 1).mean()
     print(f"\nBTCUSDT spread: {share_one_tick:.1%} of snapshots at one tick, max {spread_ticks.max():.0f} ticks")
     assert 0.6 < share_one_tick < 0.99
+
+
+def test_trades_cluster_by_self_excitation() -> None:
+    """Hawkes self-excitation: counts per second are over-dispersed beyond what the seasonality
+    and exogenous bursts alone give, and a busy 100 ms slot makes the next one busier."""
+
+    def dispersion(branching: float) -> tuple[float, float]:
+        cfg = SimulatorConfig(trades_per_day=400_000, hawkes_branching=branching)
+        t = simulate_day("BTCUSDT", DATE, seed=9, cfg=cfg)["trades"]
+        per_slot = np.bincount(((t["event_time_ms"] - day_start_ms(DATE)) // 100).to_numpy(), minlength=864_000)
+        per_s = per_slot.reshape(-1, 10).sum(axis=1)
+        return per_s.var() / per_s.mean(), np.corrcoef(per_slot[:-1], per_slot[1:])[0, 1]
+
+    (d0, r0), (d5, r5) = dispersion(0.0), dispersion(0.5)
+    print(f"\ndispersion index per second: {d0:.2f} without, {d5:.2f} with self-excitation; "
+          f"lag-1 slot autocorrelation {r0:.3f} -> {r5:.3f}")
+    assert d5 > 1.5 * d0 and r5 > r0 + 0.05
