@@ -26,7 +26,7 @@ servers:
 	  else echo "prometheus-pushgateway missing: sudo apt-get install prometheus-pushgateway"; exit 1; fi; \
 	fi
 
-demo: setup
+demo: setup servers
 	$(BIN)/python -m alpha_assets.demo
 
 test: setup servers

@@ -66,10 +66,25 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
 
     values = config.model_dump()
     values["pushgateway_url"] = values["pushgateway_url"] or pushgateway_url()
+    gateway = None
+    if not values["pushgateway_url"]:
+        # No gateway configured: run a local one for the soak so its metrics are exported and checked.
+        from alpha_assets.faults.adapters import ManagedGateway
+
+        try:
+            gateway = ManagedGateway(data_root.path / "logs" / "pushgateway" / f"{context.run_id}.log").start()
+            values["pushgateway_url"] = gateway.url
+            context.log.info(f"no Pushgateway configured: started a local one at {gateway.url}")
+        except (FileNotFoundError, RuntimeError) as exc:
+            context.log.warning(f"no Pushgateway configured and none could be started ({exc}); metrics not exported")
     soak_cfg = soak_config_from(values)
     # Orchestration may read the clock: the simulated exchange stamps its events with it.
     start = dt.datetime.now(dt.UTC).date()
-    result = run_soak(soak_cfg, data_root.path, context.run_id)
+    try:
+        result = run_soak(soak_cfg, data_root.path, context.run_id)
+    finally:
+        if gateway is not None:
+            gateway.stop()
     end = dt.datetime.now(dt.UTC).date()
     landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, start, end)
     figures = result.figures()

@@ -230,13 +230,15 @@ class Injector:
         ctx.server.stall(float(spec.duration_s or 0))
 
         def detect() -> bool:
-            # the harvester saw nothing for a full heartbeat after the stall began
+            # two heartbeats after the stall began, a second apart, with the same message count
             h = self._harvest()
-            msgs = int(h.get("messages", 0) or 0)
-            if float(h.get("ts", 0)) > t0 + 1.0 and msgs == st.get("last", -1):
-                return True
-            st["last"] = msgs
-            return False
+            ts, msgs = float(h.get("ts", 0)), int(h.get("messages", 0) or 0)
+            if ts <= t0:
+                return False
+            if "first" not in st:
+                st["first"] = (ts, msgs)
+                return False
+            return ts >= st["first"][0] + 0.9 and msgs == st["first"][1]
 
         def recovered() -> bool:
             h = self._harvest()

@@ -7,6 +7,7 @@ processes it can still see. A fault the system cannot survive is a failed check 
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -117,10 +118,12 @@ class FaultReport(BaseModel):
 def default_soak(plan: FaultPlan, overrides: dict[str, Any]) -> adapters.SoakConfig:
     """Fast-reacting soak settings for a fault run, then the caller's overrides (validated)."""
     n_proc = sum(1 for f in plan.faults if f.kind in PROCESS_FAULTS)
+    # a worker may crash and restart repeatedly while a sink fault lasts; the budget covers that
+    n_crash = sum(math.ceil((f.duration_s or 0) / 0.5) + 1 for f in plan.faults if f.kind in ("sqlite_locked", "spool_full"))
     base: dict[str, Any] = {
         "minutes": max(1.5, (plan.last_end_s + plan.recovery_limit_s + 15) / 60),
         "health_interval_s": 1.0, "export_interval_s": 1.0, "report_interval_s": 5.0, "stop_grace_s": 5.0,
-        "restart_backoff_s": tuple([0.1] * (n_proc + 3)), "ready_timeout_s": 30.0,
+        "restart_backoff_s": tuple([0.1] * (n_proc + n_crash + 3)), "ready_timeout_s": 30.0,
     }
     return adapters.SoakConfig.model_validate(base | dict(overrides))
 
@@ -197,3 +200,39 @@ def _kill_children(injector: Injector) -> None:
                 os.kill(child.pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alpha_assets.faults.run --plan plan.json [--chaos-kills 20 --seed 7] --minutes 1.5``."""
+    import argparse
+    import json
+
+    from alpha_assets.faults.plan import chaos_plan
+    from alpha_assets.paths import data_root as default_root
+
+    ap = argparse.ArgumentParser(description="Run a soak with a fault plan and check recovery and loss.")
+    ap.add_argument("--plan", default="", help="JSON file with a FaultPlan")
+    ap.add_argument("--chaos-kills", type=int, default=0, help="instead of --plan: N SIGKILLs of the signal worker")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--minutes", type=float, default=0.0)
+    ap.add_argument("--run-id", default="")
+    ap.add_argument("--data-root", default="")
+    args = ap.parse_args(argv)
+    if args.plan:
+        plan = FaultPlan.model_validate_json(Path(args.plan).read_text())
+    elif args.chaos_kills:
+        span = max(10.0, (args.minutes or 1.5) * 60 - 15)
+        plan = chaos_plan("kill_signal", args.chaos_kills, 4, span, seed=args.seed,
+                          min_gap_s=min(2.5, (span - 4) / max(1, args.chaos_kills)))
+    else:
+        ap.error("give --plan or --chaos-kills")
+    overrides: dict[str, Any] = {"minutes": args.minutes} if args.minutes else {}
+    run_id = args.run_id or time.strftime("faults_%Y%m%d_%H%M%S", time.gmtime())
+    rep = run_fault_injection(plan, Path(args.data_root) if args.data_root else default_root(), run_id, overrides)
+    print(json.dumps({"run_id": run_id, "passed": rep.passed, "artifact": rep.artifact, "figures": rep.figures(),
+                      "failed": [c._asdict() for c in rep.checks() if c.gate and not c.passed]}, indent=2, default=str))
+    return 0 if rep.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

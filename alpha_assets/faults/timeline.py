@@ -34,6 +34,7 @@ class FaultTimeline(BaseModel):
     cleared_at: int | None = None
     restart_ms: int | None = None
     recovery_ms: int | None = None
+    recovery_after_clear_ms: int | None = None  # timed faults: health_green_at − cleared_at
     skipped: str | None = None  # why the fault did not land (target not running)
     error: str | None = None  # why the injector could not act / the system never recovered
     degraded: bool = False
@@ -99,6 +100,8 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
             tl.restart_ms = tl.restarted_at - tl.injected_at
         if tl.health_green_at is not None:
             tl.recovery_ms = tl.health_green_at - tl.injected_at
+            if tl.cleared_at is not None:
+                tl.recovery_after_clear_ms = tl.health_green_at - tl.cleared_at
         if tl.skipped is None and tl.error is None and tl.health_green_at is None:
             tl.error = (f"{target} degraded: restart budget exhausted, never healthy again" if tl.degraded
                         else f"{target} not healthy again before the next fault or the end of the run")

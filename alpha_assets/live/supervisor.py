@@ -354,8 +354,11 @@ def recoveries(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 times[key] = later["ts"]
             if later["event"] in ("HealthGreen", "Degraded", "Fault"):
                 break
-        ms = lambda k: round((times[k] - times["injected"]) * 1000, 1) if k in times else None  # noqa: E731
         out.append({"process": name, "signal": ev.get("signal"), **times,
-                    "detect_ms": ms("detected"), "restart_ms": ms("restarted"), "ready_ms": ms("ready"),
-                    "recovery_ms": ms("health_green")})
+                    "detect_ms": _since(times, "detected"), "restart_ms": _since(times, "restarted"),
+                    "ready_ms": _since(times, "ready"), "recovery_ms": _since(times, "health_green")})
     return out
+
+
+def _since(times: dict[str, float], key: str) -> float | None:
+    return round((times[key] - times["injected"]) * 1000, 1) if key in times else None

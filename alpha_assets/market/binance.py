@@ -173,13 +173,18 @@ def unwrap(msg: Any) -> tuple[str | None, dict[str, Any]]:
 
 
 def parse_trade(data: dict[str, Any], recv_time_ms: int | None = None) -> dict[str, Any]:
-    """`aggTrade` (id field `a`) or raw `trade` (id field `t`) → canonical trade row."""
+    """`aggTrade` (id field `a`) or raw `trade` (id field `t`) → canonical trade row.
+    A raw trade whose execution type `X` is not MARKET raises ParseError("non_market_trade")."""
     data = _as_dict(data)
     kind = data.get("e")
     if kind == "aggTrade":
         trade_id = _int(data, "a")
     elif kind == "trade":
         trade_id = _int(data, "t")
+        # X: MARKET, or INSURANCE_FUND / ADL / NA for liquidation fills that no taker chose;
+        # they carry no order-flow information, so they are dead-lettered, not counted in CVD
+        if data.get("X", "MARKET") != "MARKET":
+            raise ParseError("non_market_trade")
     else:
         raise ParseError("unknown_event")
     m = _get(data, "m")

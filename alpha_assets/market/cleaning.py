@@ -124,6 +124,7 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
         ("negative_qty", pl.any_horizontal([pl.col(c) < 0 for c in qtys])),
         ("non_positive_price", pl.any_horizontal([pl.col(c) <= 0 for c in pxs])),
         ("crossed_book", pl.col("bid_px_1") >= pl.col("ask_px_1")),
+        ("bad_levels", _bad_levels()),
     ])
     frame = frame.with_columns(reason.alias("__reason"))
     bad = frame.filter(pl.col("__reason").is_not_null())
@@ -135,6 +136,21 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
     gaps = _update_gaps(seen.unique(["symbol", "last_update_id"]).sort("symbol", "last_update_id"), source)
     dead = pl.concat([_dead(bad, source, "last_update_id"), _dead(dups, source, "last_update_id"), gaps])
     return CleanResult(good.select(list(BOOK_SCHEMA)), dead, _counts(dead))
+
+
+def _bad_levels() -> pl.Expr:
+    """A level with a price but no quantity (or the reverse), a present level below a missing one,
+    or prices not strictly worse level by level. Missing tail levels (a thin or L1-only book) are fine."""
+    checks = []
+    for side, worse in (("bid", lambda a, b: a < b), ("ask", lambda a, b: a > b)):
+        for k in range(1, LEVELS + 1):
+            px, qty = pl.col(f"{side}_px_{k}"), pl.col(f"{side}_qty_{k}")
+            checks.append(px.is_null() != qty.is_null())
+            if k < LEVELS:
+                nxt = pl.col(f"{side}_px_{k + 1}")
+                checks.append(px.is_null() & nxt.is_not_null())
+                checks.append((px.is_not_null() & nxt.is_not_null() & ~worse(nxt, px)).fill_null(False))
+    return pl.any_horizontal(checks)
 
 
 def _update_gaps(rows: pl.DataFrame, source: str) -> pl.DataFrame:

@@ -345,6 +345,11 @@ class SimulatorStream:
             self._minute = (minute_abs, _trades_frame(day, minute, minute + 1))
         return self._minute[1]
 
+    def prime(self) -> None:
+        """Build the current day's state and minute now (about a second), so the first
+        `advance_to` on a serving loop does not stall."""
+        self._minute_trades(self.position_ms // MINUTE_MS)
+
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         lo, hi = self.position_ms, int(t_ms)
         if hi <= lo:

@@ -52,6 +52,8 @@ def test_two_minute_soak(tmp_path: Path, pushgateway) -> None:
     m = read_run_manifest(root, run_id)
     assert m["processes"]["signal"]["restarts"] == 1 and m["processes"]["harvest"]["restarts"] == 1
     assert m["shutdown_order"] == ["report", "broker", "signal", "harvest"]
+    recs = {r["process"]: r for r in m["recoveries"]}
+    assert set(recs) == {"signal", "harvest"} and all(r["recovery_ms"] is not None for r in recs.values())
     kinds = [(e["event"], e["process"]) for e in m["timeline"]]
     i = kinds.index(("Fault", "signal"))
     assert ("Exit", "signal") in kinds[i:] and ("Restart", "signal") in kinds[i:] and ("Ready", "signal") in kinds[i:]

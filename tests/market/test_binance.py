@@ -63,6 +63,14 @@ def test_raw_trade_uses_t_as_id() -> None:
     assert row["recv_time_ms"] is None
 
 
+@pytest.mark.parametrize("kind", ["INSURANCE_FUND", "ADL", "NA"])
+def test_non_market_raw_trade_is_a_parse_error(kind: str) -> None:
+    with pytest.raises(ParseError) as err:
+        parse_trade({**TRADE, "X": kind})
+    assert err.value.reason == "non_market_trade"
+    assert parse_trade({k: v for k, v in TRADE.items() if k != "X"})["agg_trade_id"] == TRADE["t"]
+
+
 def test_combined_envelope_and_dispatch() -> None:
     raw = dumps(combined("btcusdt@aggTrade", AGG))
     stream, data = unwrap(raw)

@@ -9,8 +9,8 @@ import orjson
 import polars as pl
 import pytest
 
-from alpha_assets.market.binance import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADES_SCHEMA
 from alpha_assets.market import read_ws_capture  # the stable entry point (DESIGN.md §5)
+from alpha_assets.market.binance import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADES_SCHEMA
 from alpha_assets.paths import shared_data_dir
 
 CAPTURE_DIR = shared_data_dir() / "binance_um_ws_capture_20240808"
@@ -149,12 +149,13 @@ def test_small_capture_dead_letters(tmp_path: Path) -> None:
         (1_007_000_000, _trade(1100, 8)),                                   # duplicate id
         (1_008_000_000, {"stream": "ethusdt@kline_1m", "data": {"e": "kline", "E": 1}}),
         ("notanumber", _trade(1100, 9)),
+        (1_009_000_000, {"stream": "ethusdt@trade", "data": {**_trade(1100, 10)["data"], "X": "INSURANCE_FUND"}}),
     ])
     out = read_ws_capture(path)
     dead = out["deadletters"]
     reasons = sorted(dead["reason"].to_list())
     assert reasons == sorted(["gap", "unsynced", "bad_json", "bad_number:q", "duplicate", "unknown_event",
-                              "bad_line"])
+                              "bad_line", "non_market_trade"])
     gap = dead.filter(pl.col("reason") == "gap").row(0, named=True)
     assert gap["source"] == "book" and gap["key"] == "115" and gap["event_time_ms"] == 1120
     assert dead.filter(pl.col("reason") == "bad_number:q")["source"].item() == "trades"

@@ -53,11 +53,14 @@ def test_bad_book_rows(day: dict[str, pl.DataFrame]) -> None:
     rows[6]["ask_qty_3"] = -2.0
     rows[7]["bid_qty_2"] = math.nan
     rows[8]["ask_px_1"] = None
+    rows[9]["bid_qty_4"] = None  # a price without a quantity
+    rows[10]["ask_px_2"], rows[10]["ask_px_3"] = rows[10]["ask_px_3"], rows[10]["ask_px_2"]  # levels out of order
+    rows[11]["bid_px_2"] = rows[11]["bid_qty_2"] = None  # a hole above present levels
     frame = pl.DataFrame(rows, schema=book.schema)
     frame = pl.concat([frame, frame.slice(50, 2)]).filter(pl.col("last_update_id") != rows[300]["last_update_id"])
     result = clean_book(frame)
     assert result.counts == {"crossed_book": 1, "negative_qty": 1, "nan_or_inf": 1, "null_field": 1,
-                             "duplicate": 2, "id_gap": 1}
+                             "bad_levels": 3, "duplicate": 2, "id_gap": 1}
     assert result.rows_in == frame.height
     assert validate(RawBook, result.frame)[0]
 

@@ -1,0 +1,64 @@
+"""Timelines from recorded supervisor event lists (shape as written by Supervisor.event)."""
+
+from __future__ import annotations
+
+from alpha_assets.faults.timeline import fault_timelines
+
+T = 1_700_000_000.0
+
+
+def ev(dt: float, event: str, process: str = "", **kw: object) -> dict:
+    return {"ts": T + dt, "t_rel_s": dt, "event": event, "process": process, **kw}
+
+
+def test_process_fault_timeline() -> None:
+    events = [
+        ev(0.0, "Start", "signal", pid=1), ev(1.0, "Ready", "signal"), ev(2.0, "Health", "signal", ok=True),
+        ev(10.0, "FaultInjected", "signal", fault_id="f000_kill_signal", fault_kind="kill_signal", at_s=10),
+        ev(10.001, "Fault", "signal", pid=1, signal="SIGKILL", label="f000_kill_signal"),
+        ev(10.1, "Exit", "harvest", returncode=0),  # another process: not this fault's
+        ev(10.15, "Exit", "signal", returncode=-9), ev(10.16, "RestartScheduled", "signal"),
+        ev(10.3, "Restart", "signal", pid=2), ev(11.2, "Ready", "signal"), ev(11.25, "Health", "signal", ok=True),
+        ev(11.3, "HealthGreen", "signal"),
+        ev(20.0, "FaultInjected", "signal", fault_id="f001_kill_signal", fault_kind="kill_signal", at_s=20),
+        ev(20.01, "FaultSkipped", "signal", fault_id="f001_kill_signal", reason="signal not running"),
+    ]
+    a, b = fault_timelines(list(reversed(events)))  # order of the input does not matter
+    assert (a.injected_at, a.detected_at, a.restarted_at, a.ready_at, a.health_green_at) == (
+        int(T * 1000) + 10_000, int(T * 1000) + 10_150, int(T * 1000) + 10_300, int(T * 1000) + 11_200,
+        int(T * 1000) + 11_300)
+    assert a.restart_ms == 300 and a.recovery_ms == 1300 and a.error is None and a.target == "signal"
+    assert [e["event"] for e in a.events] == ["FaultInjected", "Fault", "Exit", "RestartScheduled", "Restart",
+                                              "Ready", "HealthGreen"]
+    assert b.skipped == "signal not running" and b.recovery_ms is None
+
+
+def test_unrecovered_and_degraded_and_failed_injection() -> None:
+    events = [
+        ev(5.0, "FaultInjected", "signal", fault_id="f000_kill_signal", fault_kind="kill_signal"),
+        ev(5.1, "Exit", "signal", returncode=-9), ev(5.1, "Alert", "signal", reason="degraded"),
+        ev(5.1, "Degraded", "signal"),
+        ev(6.0, "FaultError", "harvest", fault_id="f001_feed_drop", fault_kind="feed_drop", reason="no server"),
+        ev(7.0, "FaultInjected", "signal", fault_id="f002_sqlite_locked", fault_kind="sqlite_locked"),
+        ev(7.1, "FaultDetected", "signal", fault_id="f002_sqlite_locked"),
+        ev(9.0, "FaultCleared", "signal", fault_id="f002_sqlite_locked"),
+        ev(9.5, "Stop", "signal"), ev(9.6, "FaultRecovered", "signal", fault_id="f002_sqlite_locked"),
+    ]
+    a, b, c = fault_timelines(events)
+    assert a.degraded and a.recovery_ms is None and "degraded" in (a.error or "")
+    assert b.kind == "feed_drop" and b.error == "no server" and b.injected_at is None
+    # recovery reported after the run's Stop is not recovery
+    assert c.detected_at is not None and c.cleared_at is not None and c.health_green_at is None
+    assert "not healthy again" in (c.error or "")
+
+
+def test_non_process_fault_recovery_after_clear() -> None:
+    events = [
+        ev(3.0, "FaultInjected", "pushgateway", fault_id="f000_pushgateway_outage", fault_kind="pushgateway_outage"),
+        ev(3.4, "FaultDetected", "pushgateway", fault_id="f000_pushgateway_outage"),
+        ev(5.0, "FaultCleared", "pushgateway", fault_id="f000_pushgateway_outage"),
+        ev(5.6, "FaultRecovered", "pushgateway", fault_id="f000_pushgateway_outage"),
+    ]
+    (t,) = fault_timelines(events)
+    assert t.recovery_ms == 2600 and t.recovery_after_clear_ms == 600 and t.restart_ms is None
+    assert t.detected_at - t.injected_at == 400
