@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
     instance = dg.DagsterInstance.get()
     print(f"[1/2] soak_60m for {args.minutes} min on the simulated exchange ({', '.join(symbols)}) …", flush=True)
-    soak = defs.get_job_def("soak_60m").execute_in_process(
+    soak = defs.resolve_job_def("soak_60m").execute_in_process(
         run_config={"ops": {"soak_report": {"config": {"minutes": args.minutes, "symbols": symbols,
                                                          "export_interval_s": 10.0}}}},
         instance=instance,
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = soak.asset_materializations_for_node("soak_report")[0].metadata
     partitions: list[str] = meta["landed_partitions"].value  # type: ignore[assignment]
     print(f"soak passed: {meta['soak_passed'].value}; landed partitions: {', '.join(partitions)}")
-    pipeline = defs.get_job_def("daily_pipeline")
+    pipeline = defs.resolve_job_def("daily_pipeline")
     results = []
     for key in partitions:
         print(f"[2/2] daily_pipeline for {key} …", flush=True)

@@ -15,7 +15,8 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 DATE = "date"
 SYMBOL = "symbol"
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=settings().start_date.isoformat())
+# end_offset=1: today is a partition too, since a soak lands live data into it.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=settings().start_date.isoformat(), end_offset=1)
 symbol_partitions = dg.StaticPartitionsDefinition(settings().symbols)
 date_symbol_partitions = dg.MultiPartitionsDefinition({DATE: daily_partitions, SYMBOL: symbol_partitions})
 

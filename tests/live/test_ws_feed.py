@@ -156,5 +156,8 @@ def test_replay_of_real_capture_is_served_in_order() -> None:
     produced = srv.produced_trade_ids["BTCUSDT"]
     recorded = read_ws_capture(capture)["trades"].sort("event_time_ms", "agg_trade_id")["agg_trade_id"].to_list()
     assert len(produced) > 100 and produced == recorded[: len(produced)]
-    assert ids == [i for i in produced if i in set(ids)] and set(srv.sent_trade_ids["BTCUSDT"]) == set(ids)
+    # what the client read is an unbroken slice of what the exchange produced (it joined after the
+    # first trades; the server may still have had frames in flight when the client stopped)
+    k = produced.index(ids[0])
+    assert ids == produced[k:k + len(ids)] and set(ids) <= set(srv.sent_trade_ids["BTCUSDT"])
     assert client.counters.deadletter == 0 and client.counters.duplicates == 0
