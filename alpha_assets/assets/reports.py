@@ -1,7 +1,9 @@
 """daily_summary (per partition) and daily_summary_rollup (all symbols of a date)."""
 
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -41,6 +43,17 @@ def _parity_dict(parity_diff: pl.DataFrame) -> dict:
             "figures": parity_diff.to_dicts()}
 
 
+def latest_fault_injection(artifacts: Path) -> dict | None:
+    """The newest fault-injection report (its artifact path, pass/fail and worst recovery), to cite."""
+    reports = sorted(artifacts.glob("fault_injection_*.json"), key=lambda p: p.stat().st_mtime)
+    if not reports:
+        return None
+    body = json.loads(reports[-1].read_text())
+    figures = body.get("figures", {})
+    return {"path": str(reports[-1]), "run_id": body.get("run_id"), "passed": body.get("passed"),
+            "recovery_ms_max": figures.get("recovery_ms_max"), "signals_lost": figures.get("signals_lost")}
+
+
 def _summary_metadata(summary: dict, paths: object) -> dict:
     return {
         **{k: v for k, v in headline_figures(summary).items() if v is not None},
@@ -72,18 +85,22 @@ def daily_summary(
     date, symbol = split_key(context)
     book = harvest_raw["book"]
     dead = harvest_raw.get("deadletters")
+    warnings = [f"{dead.height} dead-letter rows in harvest_raw"] if dead is not None and dead.height else []
+    faults = latest_fault_injection(data_root.artifacts)
+    if faults is not None and not faults["passed"]:
+        warnings.append(f"latest fault-injection run {faults['run_id']} failed its checks: {faults['path']}")
     summary = build_summary(
         signals, mock_orders, mids=mids_from_book(book), parity=_parity_dict(parity_diff), data_mode="raw",
-        dropped=dead.height if dead is not None else 0,
-        warnings=[f"{dead.height} dead-letter rows in harvest_raw"] if dead is not None and dead.height else [],
-        date=date, symbol=symbol,
+        dropped=dead.height if dead is not None else 0, warnings=warnings, date=date, symbol=symbol,
     )
     metrics = evaluate_hard_metrics(summary, settings().hard_metrics)
     paths = write_report(summary, data_root.path, hard_metrics=metrics)
     # The same signals through the backtest and the paper broker (route_signals takes executor kinds).
     paper = backtest_vs_paper(signals, book, route=route_signals, backtest_executor="backtest",
                               paper_executor="mock")
-    yield dg.MaterializeResult(metadata={**_summary_metadata(summary, paths), "backtest_vs_paper": paper.status})
+    cited = {"fault_injection": dg.MetadataValue.json(faults)} if faults else {}
+    yield dg.MaterializeResult(metadata={**_summary_metadata(summary, paths), "backtest_vs_paper": paper.status,
+                                         **cited})
     for metric in metrics:
         yield _metric_result("daily_summary", metric)
     yield dg.AssetCheckResult(
