@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
-from alpha_assets.live.process import ProcessSpec, RestartPolicy, python_module_cmd
+from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
 from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
@@ -228,6 +229,22 @@ def _collect(sup: Supervisor, data_root: Path) -> dict[str, Any]:
     }
 
 
+def _drain_signals(sup: Supervisor, data_root: Path, run_id: str, cfg_file: Path, cfg: SoakConfig) -> None:
+    """After the harvester stopped: the signal worker consumes the last landed minutes and flushes
+    the engine, so the sinks hold a signal for every landed trade (live = batch on the partition)."""
+    spec = next(s for s in _worker_specs(cfg, data_root, run_id, cfg_file) if s.name == "signal")
+    log_dir = data_root / "logs" / "signal"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sup.event("DrainStart", "signal")
+    with open(log_dir / "drain.log", "ab") as out:
+        try:
+            done = subprocess.run([*spec.cmd, "--drain"], env=child_environment(spec.env), stdout=out, stderr=out,
+                                  timeout=max(60.0, cfg.stop_grace_s * 6), check=False)
+            sup.event("DrainEnd", "signal", returncode=done.returncode)
+        except subprocess.TimeoutExpired:
+            sup.event("Alert", "signal", reason="drain timed out")
+
+
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None) -> SoakResult:
     data_root = Path(data_root).resolve()
     started = time.time()
@@ -265,6 +282,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         if server is not None:
             server.stop()
             sup.event("Stop", "exchange", drops=server.stats.drops)
+        _drain_signals(sup, data_root, run_id, cfg_file, cfg)
         stats = exporter.stop(final=_collect(sup, data_root))
     ended = time.time()
     figures, checks, extra = _figures(cfg, sup, data_root, run_id, stats, started, ended, server, shutdown_order)

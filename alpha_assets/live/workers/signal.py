@@ -7,18 +7,24 @@ checkpoint: minutes after it are replayed, and because the sinks are idempotent 
 (run_id, symbol, seq) a minute written just before a crash is not doubled.
 ``input_mode=preview`` replays whatever is already landed without waiting for the watermark.
 
-    python -m alpha_assets.live.workers.signal
+``--drain`` is the end of a soak, run once after the harvester has stopped: it consumes every
+landed minute (closed or not), then flushes the trades the engine still holds back, so the live
+sinks end with exactly the rows a batch run over the landed partition computes.
+
+    python -m alpha_assets.live.workers.signal [--drain]
 """
 
 from __future__ import annotations
 
 import pickle
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from alpha_assets.engine import flush as flush_engine
 from alpha_assets.engine import initial_state, step
 from alpha_assets.engine.step import EngineState
 from alpha_assets.live.workers.common import (
@@ -40,8 +46,8 @@ CKPT_VERSION = 1
 
 
 class SymbolTail:
-    def __init__(self, cfg: WorkerConfig, symbol: str, ckpt_dir: Path) -> None:
-        self.cfg, self.symbol = cfg, symbol
+    def __init__(self, cfg: WorkerConfig, symbol: str, ckpt_dir: Path, drain: bool = False) -> None:
+        self.cfg, self.symbol, self.drain = cfg, symbol, drain
         self.path = ckpt_dir / f"signal_{symbol}.ckpt"
         self.resumed = False
         if self.path.exists():
@@ -57,8 +63,13 @@ class SymbolTail:
             self.next_minute = (cfg.start_ms // MINUTE_MS) * MINUTE_MS
             self.rows_out = 0
 
+    @property
+    def replaying(self) -> bool:
+        """Consume whatever is landed, without waiting for the harvester's watermark."""
+        return self.drain or self.cfg.input_mode == "preview"
+
     def available_through(self) -> int:
-        if self.cfg.input_mode == "preview":
+        if self.replaying:
             return 2**62  # replay: everything landed
         wm = read_json(self.cfg.watermark(self.symbol)).get("closed_through_ms")
         return int(wm) if wm else 0
@@ -72,7 +83,7 @@ class SymbolTail:
         if self.next_minute + MINUTE_MS > self.available_through():
             return None
         trades, book = self._read("trades", self.next_minute), self._read("book", self.next_minute)
-        if self.cfg.input_mode == "preview" and trades is None and book is None:
+        if self.replaying and trades is None and book is None:
             return None  # replay: stop at the first minute not landed yet
         return self.next_minute, trades, book
 
@@ -91,10 +102,10 @@ def publish_before(sink: Any, event_time_ms: int) -> None:
             return
 
 
-def run(cfg: WorkerConfig, stop: StopFlag) -> None:
+def run(cfg: WorkerConfig, stop: StopFlag, drain: bool = False) -> None:
     runtime = cfg.runtime_dir
     sink = make_sink(SinkConfig.from_env(kind=cfg.sink, output_dir=runtime), runtime)
-    tails = {s: SymbolTail(cfg, s, cfg.checkpoint_dir()) for s in cfg.symbols}
+    tails = {s: SymbolTail(cfg, s, cfg.checkpoint_dir(), drain) for s in cfg.symbols}
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
     c: dict[str, Any] = {"minutes_done": 0, "rows_written": 0, "trades_in": 0, "book_in": 0, "queue_dropped": 0,
                          "resumed": sorted(s for s, t in tails.items() if t.resumed), "last_latency_ms": None,
@@ -139,8 +150,19 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             progressed = True
             beat.beat(counters())
         if not progressed:
+            if drain:
+                break  # every landed minute is consumed
             stop.event.wait(cfg.poll_s)
         beat.beat(counters())
+    if drain:
+        for tail in tails.values():
+            tail.state, rows = flush_engine(tail.state)
+            if rows.height:
+                sink.write(rows)
+            sink.flush()
+            tail.rows_out += rows.height
+            c["rows_written"] += rows.height
+            tail.checkpoint()
     sink.flush()
     sink.close()
     beat.beat(counters(), force=True)
@@ -148,7 +170,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
 
 def main() -> None:
     stop = StopFlag()
-    run(load_config(), stop)
+    run(load_config(), stop, drain="--drain" in sys.argv[1:])
 
 
 if __name__ == "__main__":
