@@ -31,7 +31,7 @@ from alpha_assets.market.landing import partition_dir
 from alpha_assets.reports.atomic import write_text_atomic
 from alpha_assets.sinks.readers import read_sqlite_signals
 from alpha_assets.sinks.schema import SIGNAL_SCHEMA
-from executors.batch import RouteConfig, route_signals
+from executors.batch import RouteConfig, Router
 from executors.outbox import Outbox
 
 NAME = "broker"
@@ -56,7 +56,9 @@ class Broker:
         self.done: set[str] = set(saved.get("files", []))
         self.last_seq: dict[str, int] = {k: int(v) for k, v in saved.get("last_seq", {}).items()}
         self.outbox = Outbox(self.runtime)
-        self.route_cfg = RouteConfig()
+        # One router for the whole run: kill switch, loss limits and idempotency memory carry across
+        # minutes as they would in one batch (a router per file would reset the risk state each minute).
+        self.router = Router("mock", RouteConfig(), cfg.run_id, outbox=self.outbox)
         self.c: dict[str, Any] = {"files_routed": 0, "signals_in": 0, "orders": 0, "filled": 0, "rejected": 0,
                                   "buy": 0, "sell": 0, "errors": 0, "last_error": "", "paper": cfg.paper}
 
@@ -68,7 +70,7 @@ class Broker:
         if book is None:
             book = pl.DataFrame(schema={"symbol": pl.Utf8, "event_time_ms": pl.Int64, "bid_px_1": pl.Float64,
                                         "ask_px_1": pl.Float64})
-        orders = route_signals(signals, book, "mock", self.route_cfg, self.cfg.run_id, outbox=self.outbox)
+        orders = self.router.route(signals, book)
         self.c["orders"] += orders.height
         self.c["filled"] += orders.filter(pl.col("status") == "filled").height
         self.c["rejected"] += orders.filter(pl.col("status") == "rejected").height
