@@ -90,7 +90,7 @@ def _jsonl_horizon(runtime: Path) -> int | None:
     """End (event time) of the last JSONL minute every symbol has published."""
     ends: dict[str, int] = {}
     for p in jsonl_files(runtime):
-        stamp = p.stem.split("_", 1)[1]  # signals_YYYYMMDD_HHMM
+        stamp = p.stem.split("_", 1)[1].split(".")[0]  # signals_YYYYMMDD_HHMM[.N] (.N: late rows)
         t = dt.datetime.strptime(stamp, "%Y%m%d_%H%M").replace(tzinfo=dt.UTC)
         end = int(t.timestamp() * 1000) + MINUTE_MS
         ends[p.parent.name] = max(ends.get(p.parent.name, 0), end)
