@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from tests.dagster.conftest import run
 
@@ -55,6 +56,27 @@ def test_replay_partition_through_parity_and_summary(resources, instance, data_r
     assert sig_meta["total"].value == parity_meta["rows_jsonl"].value
     reports = list((data_root / "logs/report").glob("summary_*_ETHUSDT.md"))
     assert reports and "Daily summary" in reports[0].read_text()
+    # The summary's figures, recomputed here from the warehouse tables with SQL.
+    import json
+
+    from alpha_assets.sql import connect
+
+    summary = json.loads(reports[0].with_suffix(".json").read_text())
+    con = connect(data_root)
+    total, buys, strong, directional, confirmed = con.execute(
+        "SELECT count(*), count(*) FILTER (signal_type IN ('buy', 'strong_buy')),"
+        " count(*) FILTER (signal_type LIKE 'strong_%'), count(*) FILTER (signal_type <> 'neutral'),"
+        " count(*) FILTER (confirm) FROM signals WHERE symbol = 'ETHUSDT'").fetchall()[0]
+    orders, fills, rejects = con.execute(
+        "SELECT count(*), count(*) FILTER (status = 'filled'), count(*) FILTER (status = 'rejected')"
+        " FROM mock_orders WHERE symbol = 'ETHUSDT'").fetchall()[0]
+    assert summary["total"] == total
+    assert summary["buy_ratio"] == pytest.approx(buys / directional)
+    assert summary["strong_ratio"] == pytest.approx(strong / directional)
+    assert summary["confirm_ratio"] == pytest.approx(confirmed / total)
+    assert (summary["orders"], summary["fills"], summary["rejects"]) == (orders, fills, rejects)
+    assert summary["reject_rate"] == pytest.approx(rejects / orders if orders else 0.0)
+    assert summary["parity_passed"] is True and summary["data_mode"] == "raw"
 
 
 def sabotage_sqlite(data_root: Path, fraction: float) -> int:
