@@ -10,6 +10,7 @@ from pathlib import Path
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="alpha-test-"))
 atexit.register(shutil.rmtree, _SESSION_ROOT, ignore_errors=True)
-os.environ.setdefault("ALPHA_DATA_ROOT", str(_SESSION_ROOT / "var"))
-os.environ.setdefault("DAGSTER_HOME", str(_SESSION_ROOT / "dagster_home"))
+# Assigned, not defaulted: `make test` exports the user's data root, which tests must not touch.
+os.environ["ALPHA_DATA_ROOT"] = str(_SESSION_ROOT / "var")
+os.environ["DAGSTER_HOME"] = str(_SESSION_ROOT / "dagster_home")
 Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
