@@ -12,12 +12,15 @@ from alpha_assets.settings import settings
 ASSET = "fault_injection_report"
 # Acceptance checks of the report; each gathers the report's own per-fault checks of that kind.
 CHECKS = {
-    "recovery_within_limit": "every fault recovered (health green) within recovery_limit_s (v13: 12 s)",
+    "recovery_within_limit": "every fault recovered (health green) within recovery_limit_s (v13: 12 s) of its "
+    "injection, or of its end for faults that last a while",
     "zero_lost": "no trade and no signal lost across the faults",
     "zero_doubled": "no trade and no signal doubled across the faults",
     "parity_after_faults": "JSONL and SQLite sinks agree (< 0.25 %) after the faults",
     "run_bounded": "the run ended within its minutes plus the grace; every injector acted",
 }
+# The ≤ 2 s goal is a target, not a gate: a miss warns.
+TARGET_CHECK = "recovery_within_target"
 
 
 class FaultConfig(dg.Config):
@@ -64,7 +67,9 @@ def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.ru
 
 @dg.asset(
     group_name="live",
-    check_specs=[dg.AssetCheckSpec(name=n, asset=ASSET, description=d) for n, d in CHECKS.items()],
+    check_specs=[dg.AssetCheckSpec(name=n, asset=ASSET, description=d) for n, d in CHECKS.items()]
+    + [dg.AssetCheckSpec(name=TARGET_CHECK, asset=ASSET,
+                         description="slowest recovery within recovery_target_s (2 s); severity WARN")],
     description="A soak with faults injected mid-run (terminate/kill workers, feed drop/stall, Pushgateway "
     "outage, locked SQLite, full spool): per-fault timeline, restart_ms and recovery_ms, loss accounting.",
 )
@@ -86,7 +91,7 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
     figures = {k: v for k, v in report.figures().items() if isinstance(v, int | float) and not isinstance(v, bool)}
     timeline = pl.DataFrame([
         {"fault": t.fault_id, "kind": t.kind, "restart_ms": t.restart_ms, "recovery_ms": t.recovery_ms,
-         "error": t.error or t.skipped or ""} for t in report.timelines
+         "heal_ms": t.heal_ms, "error": t.error or t.skipped or ""} for t in report.timelines
     ]) if report.timelines else pl.DataFrame()
     yield dg.MaterializeResult(metadata={
         **figures,
@@ -97,3 +102,7 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
     for name, (passed, reason) in group_checks(report.checks()).items():
         yield dg.AssetCheckResult(check_name=name, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
                                   metadata={"reason": reason or "ok"})
+    target = next(c for c in report.checks() if c.name == "recovery_target_ms")
+    yield dg.AssetCheckResult(check_name=TARGET_CHECK, passed=target.passed, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"slowest_heal_ms": target.value, "target_ms": target.threshold,
+                                        "reason": target.reason or "ok"})

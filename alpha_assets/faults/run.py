@@ -71,10 +71,11 @@ class FaultReport(BaseModel):
         for t in self.timelines:
             if t.skipped:
                 continue
-            ok = t.recovery_ms is not None and t.recovery_ms <= limit_ms and t.error is None
-            reason = t.error or ("" if ok else f"recovered after {t.recovery_ms} ms > {limit_ms} ms")
-            out.append(Check(f"recovery_ms[{t.fault_id}]", ok, t.recovery_ms, limit_ms, reason))
-        rec = [t.recovery_ms for t in self.timelines if t.recovery_ms is not None]
+            ok = t.heal_ms is not None and t.heal_ms <= limit_ms and t.error is None
+            since = "after the fault cleared" if t.cleared_at is not None else "after injection"
+            reason = t.error or ("" if ok else f"healthy {t.heal_ms} ms {since} > {limit_ms} ms")
+            out.append(Check(f"recovery_ms[{t.fault_id}]", ok, t.heal_ms, limit_ms, reason))
+        rec = [t.heal_ms for t in self.timelines if t.heal_ms is not None]
         worst = max(rec) if rec else None
         out.append(Check("recovery_target_ms", worst is not None and worst <= target_ms, worst, target_ms,
                          "" if worst is not None and worst <= target_ms else "slowest recovery above the target",
@@ -104,9 +105,11 @@ class FaultReport(BaseModel):
     def figures(self) -> dict[str, Any]:
         """Flat figures for asset metadata."""
         rec = [t.recovery_ms for t in self.timelines if t.recovery_ms is not None]
+        heal = [t.heal_ms for t in self.timelines if t.heal_ms is not None]
         rst = [t.restart_ms for t in self.timelines if t.restart_ms is not None]
         return {"faults": len(self.timelines), "recovered": len(rec), "recovery_ms_max": max(rec, default=None),
                 "recovery_ms_median": sorted(rec)[len(rec) // 2] if rec else None,
+                "heal_ms_max": max(heal, default=None), "heal_ms_median": sorted(heal)[len(heal) // 2] if heal else None,
                 "restart_ms_max": max(rst, default=None), "duration_s": round(self.duration_s, 3),
                 "trades_lost": self.accounting.trades_lost if self.accounting else None,
                 "signals_lost": self.accounting.signals_lost if self.accounting else None,

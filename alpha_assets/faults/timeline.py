@@ -7,6 +7,9 @@ list). Inside it, for the fault's target process:
 * other faults: detected = FaultDetected, restarted/ready = a Restart/Ready of the target if it
   had to be restarted, health_green = FaultRecovered (data flowing / sink drained again).
 restart_ms = restarted_at − injected_at; recovery_ms = health_green_at − injected_at.
+heal_ms is what the recovery checks judge: the time the system needed once the fault's cause was
+gone — recovery_ms for an instantaneous fault, health_green_at − cleared_at for a timed one (a 30 s
+outage cannot be "recovered" 12 s after it began; what matters is how fast health returns after it).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class FaultTimeline(BaseModel):
     restart_ms: int | None = None
     recovery_ms: int | None = None
     recovery_after_clear_ms: int | None = None  # timed faults: health_green_at − cleared_at
+    heal_ms: int | None = None  # recovery_after_clear_ms for timed faults, else recovery_ms
     skipped: str | None = None  # why the fault did not land (target not running)
     error: str | None = None  # why the injector could not act / the system never recovered
     degraded: bool = False
@@ -100,8 +104,10 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
             tl.restart_ms = tl.restarted_at - tl.injected_at
         if tl.health_green_at is not None:
             tl.recovery_ms = tl.health_green_at - tl.injected_at
+            tl.heal_ms = tl.recovery_ms
             if tl.cleared_at is not None:
-                tl.recovery_after_clear_ms = tl.health_green_at - tl.cleared_at
+                tl.recovery_after_clear_ms = max(0, tl.health_green_at - tl.cleared_at)
+                tl.heal_ms = tl.recovery_after_clear_ms
         if tl.skipped is None and tl.error is None and tl.health_green_at is None:
             tl.error = (f"{target} degraded: restart budget exhausted, never healthy again" if tl.degraded
                         else f"{target} not healthy again before the next fault or the end of the run")

@@ -61,4 +61,32 @@ def test_non_process_fault_recovery_after_clear() -> None:
     ]
     (t,) = fault_timelines(events)
     assert t.recovery_ms == 2600 and t.recovery_after_clear_ms == 600 and t.restart_ms is None
+    assert t.heal_ms == 600  # the checks judge the 0.6 s after the outage, not its 2 s length
     assert t.detected_at - t.injected_at == 400
+
+
+def test_recovery_checks_judge_timed_faults_from_their_end() -> None:
+    from alpha_assets.faults.plan import FaultPlan, FaultSpec
+    from alpha_assets.faults.run import FaultReport
+
+    def report(heal_after_clear_s: float) -> FaultReport:
+        fid = "f000_sqlite_locked"
+        events = [
+            ev(3.0, "FaultInjected", "signal", fault_id=fid, fault_kind="sqlite_locked"),
+            ev(3.5, "FaultDetected", "signal", fault_id=fid),
+            ev(18.0, "FaultCleared", "signal", fault_id=fid),
+            ev(18.0 + heal_after_clear_s, "FaultRecovered", "signal", fault_id=fid),
+        ]
+        plan = FaultPlan(faults=[FaultSpec(kind="sqlite_locked", at_s=3, duration_s=15)])
+        return FaultReport(run_id="r", plan=plan, soak_config={}, started_at=0, ended_at=30, duration_s=30,
+                           deadline_s=90, timed_out=False, aborted=None, timelines=fault_timelines(events),
+                           accounting=None, injector_errors=[], soak_checks={}, soak_figures={})
+
+    quick = {c.name: c for c in report(0.8).checks()}
+    # 15.8 s after injection, but healthy 0.8 s after the lock was released: within limit and target
+    assert quick["recovery_ms[f000_sqlite_locked]"].passed and quick["recovery_ms[f000_sqlite_locked]"].value == 800
+    assert quick["recovery_target_ms"].passed and report(0.8).timelines[0].recovery_ms == 15_800
+    slow = {c.name: c for c in report(13.0).checks()}
+    assert not slow["recovery_ms[f000_sqlite_locked]"].passed
+    assert "after the fault cleared" in slow["recovery_ms[f000_sqlite_locked]"].reason
+    assert not slow["recovery_target_ms"].passed and not slow["recovery_target_ms"].gate
