@@ -27,6 +27,9 @@ class SoakRunConfig(dg.Config):
     health_interval_s: float = Field(10.0, gt=0, le=600)
     pushgateway_url: str = Field("", description="empty: alpha_assets.yaml pushgateway.url, then TIMESERIES_URL")
     seed: int = Field(default_factory=lambda: settings().market.seed, ge=0)
+    restart_backoff_s: list[float] = Field([10.0, 30.0], description="wait before restart 1, 2, ...; then degraded")
+    restart_budget_reset_s: float = Field(300.0, gt=0, le=24 * 3600,
+                                          description="healthy this long after a restart: the budget is whole again")
 
 
 def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:

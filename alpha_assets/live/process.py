@@ -29,6 +29,9 @@ class RestartPolicy(BaseModel):
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
     # A child that exits 0 during the run is also restarted unless it is allowed to finish.
     restart_on_clean_exit: bool = True
+    # After this long healthy since its last restart a child gets its whole budget back, so two
+    # crashes twenty minutes apart in an hour's soak do not leave the third one fatal. None: never.
+    budget_reset_s: float | None = Field(300.0, gt=0, le=24 * 3600)
 
     @property
     def max_restarts(self) -> int:

@@ -62,6 +62,8 @@ class SoakConfig(BaseModel):
     seed: int = Field(7, ge=0, le=2**31 - 1)
     fault_plan: list[FaultSpec] = Field(default_factory=list)
     restart_backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before restart 1, 2, ...")
+    restart_budget_reset_s: float | None = Field(
+        300.0, gt=0, le=24 * 3600, description="healthy this long after a restart: the back-off budget is whole again")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
     stop_grace_s: float = Field(10.0, ge=0, le=600)
     lateness_ms: int = Field(3000, ge=0, le=120_000)
@@ -168,7 +170,8 @@ def _worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path)
     for name in ("ALPHA_SHARED_DIR", "ALPHA_CONFIG"):
         if os.environ.get(name):
             env[name] = os.environ[name]
-    policy = RestartPolicy(backoff_s=cfg.restart_backoff_s, ready_timeout_s=cfg.ready_timeout_s)
+    policy = RestartPolicy(backoff_s=cfg.restart_backoff_s, ready_timeout_s=cfg.ready_timeout_s,
+                           budget_reset_s=cfg.restart_budget_reset_s)
     beat_age = max(15.0, 3 * cfg.health_interval_s)
     landing = data_root / "landing"
     files_window = 60.0 + cfg.lateness_ms / 1000 + 15  # one minute file per minute, after the lateness

@@ -35,11 +35,13 @@ class Child:
     state: State = "pending"
     proc: subprocess.Popen | None = None
     ctx: ProbeContext | None = None
-    restarts: int = 0
+    restarts: int = 0  # every restart of the run (the figure reported)
+    budget_used: int = 0  # restarts counted against the policy's budget since the last reset
     spawn_count: int = 0
     restart_due: float | None = None  # monotonic time of a scheduled restart
     ready_deadline: float | None = None
     awaiting_green: bool = False  # after a restart: probe health every poll until green once
+    green_since: float | None = None  # monotonic time health was green again after the last restart
     healthy: bool | None = None
     health_history: list[dict[str, Any]] = field(default_factory=list)
     max_rss_bytes: int = 0
@@ -150,12 +152,14 @@ class Supervisor:
                 if child.restart_due is not None and now >= child.restart_due:
                     child.restart_due = None
                     child.restarts += 1
+                    child.budget_used += 1
                     self._spawn(child)
                     child.awaiting_green = True
-                    self.event("Restart", name, pid=child.pid, attempt=child.restarts)
+                    self.event("Restart", name, pid=child.pid, attempt=child.budget_used, total=child.restarts)
                 continue
             code = child.proc.poll() if child.proc is not None else None
             if code is not None:
+                child.green_since = None
                 child.exit_codes.append(code)
                 self.event("Exit", name, pid=child.pid, returncode=code)
                 if code == 0 and not child.spec.restart_policy.restart_on_clean_exit:
@@ -177,24 +181,32 @@ class Supervisor:
                 ok, detail = self._probe(child, child.spec.health_probe)
                 if ok:
                     child.awaiting_green = False
+                    child.green_since = now
                     self.event("HealthGreen", name, pid=child.pid, detail=detail)
+            elif child.state == "ready" and child.budget_used and child.green_since is not None:
+                reset_s = child.spec.restart_policy.budget_reset_s
+                if reset_s is not None and now - child.green_since >= reset_s:
+                    self.event("RestartBudgetReset", name, budget_used=child.budget_used,
+                               stable_s=round(now - child.green_since, 3))
+                    child.budget_used = 0
+                    child.green_since = None
 
     def _schedule_restart(self, child: Child, reason: str) -> None:
         policy = child.spec.restart_policy
         if self.stop_event.is_set():
             child.state = "stopped"
             return
-        if child.restarts >= policy.max_restarts:
+        if child.budget_used >= policy.max_restarts:
             child.state = "degraded"
             child.proc = None
             self.alert(child.spec.name, "degraded", cause=reason, restarts=child.restarts)
             self.event("Degraded", child.spec.name, cause=reason)
             return
-        delay = policy.backoff_s[child.restarts]
+        delay = policy.backoff_s[child.budget_used]
         child.state = "restarting"
         child.restart_due = time.monotonic() + delay
         self.event("RestartScheduled", child.spec.name, cause=reason, backoff_s=delay,
-                   attempt=child.restarts + 1)
+                   attempt=child.budget_used + 1)
 
     def _probe(self, child: Child, probe: Any) -> tuple[bool, str]:
         if probe is None:
@@ -234,6 +246,11 @@ class Supervisor:
                 if ok and child.awaiting_green:
                     child.awaiting_green = False
                     self.event("HealthGreen", name, pid=child.pid, detail=detail)
+                # the stable period that earns the restart budget back restarts at any red tick
+                if not ok:
+                    child.green_since = None
+                elif child.green_since is None and child.budget_used and not child.awaiting_green:
+                    child.green_since = time.monotonic()
             out[name] = bool(rec["ok"])
             child.health_history.append(rec)
             del child.health_history[: -self.health_history_limit]

@@ -146,3 +146,32 @@ def test_child_environment_is_whitelisted(tmp_path: Path, monkeypatch: pytest.Mo
     child_env = json.loads(dump.read_text())
     assert child_env["PAPER_ENABLE"] == "1" and "SECRET_TOKEN" not in child_env
     assert set(child_env) <= set(os.environ) | {"PAPER_ENABLE", "PYTHONUNBUFFERED", "LC_CTYPE"}
+
+
+def test_restart_budget_comes_back_after_a_stable_period(tmp_path: Path) -> None:
+    # budget of one restart; 1 s healthy after a restart earns it back
+    policy = RestartPolicy(backoff_s=(0.2,), ready_timeout_s=10, budget_reset_s=1.0)
+    no_reset = RestartPolicy(backoff_s=(0.2,), ready_timeout_s=10, budget_reset_s=None)
+
+    def kill(s: Supervisor) -> None:
+        s.signal_child("signal", signal.SIGKILL)
+
+    def run(p: RestartPolicy) -> Supervisor:
+        sup = Supervisor([ProcessSpec("signal", py(LOOP), ready_probe=LogKeyword("Server started"), restart_policy=p)],
+                         tmp_path / str(p.budget_reset_s), health_interval_s=0.2, stop_grace_s=2)
+        try:
+            sup.start_all()
+            sup.wait_ready(timeout_s=10)
+            sup.run(4.5, hooks=[(0.3, kill), (2.5, kill)])  # 2.2 s apart: > 0.2 s back-off + 1 s stable
+        finally:
+            sup.graceful_shutdown()
+        return sup
+
+    kept = run(policy)
+    assert len(kept.events("RestartBudgetReset", "signal")) >= 1 and not kept.events("Degraded", "signal")
+    st = kept.status()["signal"]
+    assert st["restarts"] == 2 and st["spawns"] == 3  # the reported figure counts every restart
+    assert [e["attempt"] for e in kept.events("Restart", "signal")] == [1, 1]
+
+    spent = run(no_reset)  # same faults, no reset: the second kill exhausts the budget
+    assert len(spent.events("Degraded", "signal")) == 1 and spent.status()["signal"]["restarts"] == 1
