@@ -55,6 +55,9 @@ class WsClientConfig(BaseModel):
     backoff_initial_s: float = Field(0.5, gt=0, le=60)
     backoff_max_s: float = Field(30.0, gt=0, le=600)
     backoff_factor: float = Field(2.0, ge=1, le=10)
+    # A connection that streamed this long before it fell is re-opened at once (the exchange was
+    # fine a moment ago); shorter-lived ones back off, so a flapping endpoint is not hammered.
+    immediate_reconnect_after_s: float = Field(5.0, ge=0, le=3600)
     queue_max: int = Field(500_000, ge=1, le=50_000_000)
     gap_grace_s: float = Field(0.5, ge=0, le=60)
     backfill: bool = True
@@ -300,11 +303,16 @@ class MarketWsClient:
             backfiller = asyncio.create_task(self._backfill_loop(http, stop))
             try:
                 while not stop.is_set():
+                    opened = time.monotonic()
                     got_data = await self._session(stop)
                     if stop.is_set():
                         break
-                    attempt = 0 if got_data else attempt + 1
-                    delay = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * self.cfg.backoff_factor ** attempt)
+                    if got_data and time.monotonic() - opened >= self.cfg.immediate_reconnect_after_s:
+                        attempt, delay = 0, 0.0
+                    else:
+                        attempt = 0 if got_data else attempt + 1
+                        delay = min(self.cfg.backoff_max_s,
+                                    self.cfg.backoff_initial_s * self.cfg.backoff_factor ** attempt)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
             finally:

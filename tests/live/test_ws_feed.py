@@ -72,6 +72,16 @@ def test_two_drops_reconnect_and_lose_no_trades(server: ExchangeServer) -> None:
     assert len(books) > 30 and all(b["bid_px_1"] < b["ask_px_1"] for b in books)
 
 
+def test_a_long_lived_connection_reconnects_at_once_a_short_one_backs_off(server: ExchangeServer) -> None:
+    cfg = WsClientConfig(url=server.stream_url(), backoff_initial_s=3.0, immediate_reconnect_after_s=1.0,
+                         gap_grace_s=0.2)
+    client = MarketWsClient(cfg)
+    # 1.5 s of streaming then a drop: back within the test; 0.7 s later another drop: 3 s back-off
+    run_client(client, 4.0, [(1.5, server.drop_connections), (2.2, server.drop_connections)])
+    assert server.stats.drops == 2
+    assert (client.counters.connects, client.counters.reconnect_count) == (2, 1)
+
+
 def test_stall_triggers_watchdog_reconnect(server: ExchangeServer) -> None:
     cfg = WsClientConfig(url=server.stream_url(), read_timeout_s=0.5, backoff_initial_s=0.1, gap_grace_s=0.2)
     client = MarketWsClient(cfg)

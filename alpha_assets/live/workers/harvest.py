@@ -173,11 +173,21 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     task = asyncio.create_task(h.client.run(astop))
     beat.beat(h.counters(), force=True)
     ready(NAME, cfg.ws_url)
+    # Connection changes are beaten at once, and so is the first sign of data after one: the
+    # supervisor and the fault watcher read recovery from these beats, not a second later.
+    seen_connects, flow_mark = h.counters()["connects"], None
     while not stop.is_set():
         await asyncio.sleep(0.25)
         h.take()
         h.land()
-        beat.beat(h.counters())
+        counters = h.counters()
+        changed = counters["connects"] != seen_connects
+        flowing = flow_mark is not None and counters["messages"] > flow_mark
+        beat.beat(counters, force=changed or flowing)
+        if changed:
+            seen_connects, flow_mark = counters["connects"], counters["messages"]
+        elif flowing:
+            flow_mark = None
     astop.set()
     await asyncio.wait_for(task, 15)
     h.take()
