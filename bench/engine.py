@@ -91,6 +91,22 @@ def main() -> None:
     dec = sig.group_by("decision_code").len().sort("len", descending=True)
     print("decision_code counts:", dict(zip(dec["decision_code"], dec["len"], strict=True)))
     print("confirmed:", int(sig["confirm"].sum()), " regimes:", sig["regime"].value_counts().rows())
+    print_edge(sig, book)
+
+
+def print_edge(sig: pl.DataFrame, book: pl.DataFrame) -> None:
+    """Does the signal carry information? Direction-signed mid move after each non-neutral signal."""
+    mid = book.select(pl.col("event_time_ms").alias("t"),
+                      ((pl.col("bid_px_1") + pl.col("ask_px_1")) / 2).alias("mid")).sort("t")
+    calls = sig.filter(pl.col("signal_type") != "neutral").select("ts_ms", "score").sort("ts_ms")
+    for horizon_s in (10, 60, 300):
+        moved = (calls.with_columns((pl.col("ts_ms") + horizon_s * 1000).alias("t_after"))
+                 .join_asof(mid.rename({"t": "ts_ms"}), on="ts_ms")
+                 .join_asof(mid.rename({"t": "t_after", "mid": "mid_after"}), on="t_after")
+                 .select((pl.col("score").sign() * (pl.col("mid_after") / pl.col("mid") - 1) * 1e4).alias("bps")))
+        bps = moved.get_column("bps").drop_nulls()
+        print(f"edge after {horizon_s:>3} s: {bps.mean():+.3f} bps signed mid move, hit rate {(bps > 0).mean():.1%}"
+              f" over {bps.len():,} non-neutral signals")
 
 
 if __name__ == "__main__":
