@@ -77,3 +77,25 @@ def test_signal_checkpoint_resume_and_sqlite_broker_without_doubling(tmp_path: P
     assert not restarted.poll() and restarted.c["orders"] == 0
     restarted.outbox.close()
     assert len(outbox_events(cfg.runtime_dir)) == n_orders
+
+
+def test_drain_consumes_every_landed_minute_when_the_run_began_in_an_empty_one(tmp_path: Path) -> None:
+    # The soak started 3 s before a minute boundary: nothing landed in that minute, two minutes after it.
+    t0 = land_minutes(tmp_path, 2)
+    start = t0 - 3_000
+    (tmp_path / "landing/raw").joinpath(f"date={minute_parts(t0)[0]}", f"symbol={SYM}", "trades_9999.parquet") \
+        .write_bytes(b"")  # a file that only looks like a minute: ignored, not fatal
+    cfg = WorkerConfig(run_id="w2", data_root=tmp_path, symbols=[SYM], start_ms=start, sink="sqlite")
+    tail = SymbolTail(cfg, SYM, cfg.checkpoint_dir(), drain=True)
+    assert tail.next_minute == t0 - MINUTE_MS and tail.last_landed_minute() == t0 + MINUTE_MS
+    minutes, rows_out = [], 0
+    while (chunk := tail.next_chunk()) is not None:
+        minute, tr, bk = chunk
+        tail.state, rows = step(tail.state, tr, bk)
+        rows_out += rows.height
+        tail.next_minute = minute + MINUTE_MS
+        minutes.append((minute, tr is None and bk is None))
+    # the empty first minute is stepped over, both landed minutes are consumed, then it stops
+    assert minutes == [(t0 - MINUTE_MS, True), (t0, False), (t0 + MINUTE_MS, False)]
+    landed = pl.concat([pl.read_parquet(p) for p in tmp_path.glob("landing/raw/*/*/trades_1[0-9]*.parquet")])
+    assert rows_out > 0 and rows_out + tail.state.pending_trades == landed.height

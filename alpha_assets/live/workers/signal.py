@@ -16,6 +16,7 @@ sinks end with exactly the rows a batch run over the landed partition computes.
 
 from __future__ import annotations
 
+import calendar
 import pickle
 import sys
 import time
@@ -68,9 +69,28 @@ class SymbolTail:
         """Consume whatever is landed, without waiting for the harvester's watermark."""
         return self.drain or self.cfg.input_mode == "preview"
 
+    def last_landed_minute(self) -> int | None:
+        """Start (ms) of the latest minute with a landed raw file for this symbol."""
+        zone = self.cfg.data_root / "landing" / "raw"
+        from_date = minute_parts(self.next_minute)[0]  # older days cannot hold what is still to come
+        latest = None
+        days = [d for d in zone.glob("date=*") if d.name.removeprefix("date=") >= from_date]
+        for f in (f for d in days for f in (d / f"symbol={self.symbol}").glob("*_[0-9][0-9][0-9][0-9].parquet")):
+            date = f.parent.parent.name.removeprefix("date=")
+            hhmm = f.stem.rsplit("_", 1)[1]
+            try:
+                t = calendar.timegm(time.strptime(f"{date} {hhmm}", "%Y-%m-%d %H%M")) * 1000
+            except ValueError:
+                continue  # not a minute file of ours
+            latest = t if latest is None else max(latest, t)
+        return latest
+
     def available_through(self) -> int:
         if self.replaying:
-            return 2**62  # replay: everything landed
+            # replay: through the latest landed minute; minutes without files before it (a soak that
+            # began in an empty minute, a quiet minute) are consumed as empty, as the watermark would
+            last = self.last_landed_minute()
+            return 0 if last is None else last + MINUTE_MS
         wm = read_json(self.cfg.watermark(self.symbol)).get("closed_through_ms")
         return int(wm) if wm else 0
 
@@ -83,8 +103,6 @@ class SymbolTail:
         if self.next_minute + MINUTE_MS > self.available_through():
             return None
         trades, book = self._read("trades", self.next_minute), self._read("book", self.next_minute)
-        if self.replaying and trades is None and book is None:
-            return None  # replay: stop at the first minute not landed yet
         return self.next_minute, trades, book
 
     def checkpoint(self) -> None:
