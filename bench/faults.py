@@ -17,19 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install
 
-from alpha_assets.faults.plan import FaultPlan, FaultSpec, chaos_plan  # noqa: E402
+from alpha_assets.faults.plan import SHORT_RUN, chaos_plan, every_kind_plan  # noqa: E402
 from alpha_assets.faults.run import run_fault_injection  # noqa: E402
-
-# lateness 0.5 s: a minute closes (and is signalled) inside the 78 s run wherever it starts
-SHORT = {"minutes": 1.3, "lateness_ms": 500}
-
-
-def every_kind() -> FaultPlan:
-    return FaultPlan(faults=[
-        FaultSpec(kind="terminate_signal", at_s=8), FaultSpec(kind="kill_signal", at_s=14),
-        FaultSpec(kind="kill_harvest", at_s=20), FaultSpec(kind="feed_drop", at_s=27),
-        FaultSpec(kind="feed_stall", at_s=33, duration_s=2), FaultSpec(kind="pushgateway_outage", at_s=40, duration_s=2),
-        FaultSpec(kind="sqlite_locked", at_s=46, duration_s=2), FaultSpec(kind="spool_full", at_s=52, duration_s=2)])
 
 
 def main() -> None:
@@ -37,10 +26,10 @@ def main() -> None:
     ap.add_argument("plan", nargs="?", default="all", choices=["all", "chaos"])
     ap.add_argument("--seed", type=int, default=2026, help="chaos: seed of the kill moments")
     args = ap.parse_args()
-    plan = every_kind() if args.plan == "all" else chaos_plan("kill_signal", 20, 4, 66, seed=args.seed, min_gap_s=2.5)
+    plan = every_kind_plan() if args.plan == "all" else chaos_plan("kill_signal", 20, 4, 66, seed=args.seed, min_gap_s=2.5)
     root = Path(tempfile.mkdtemp(prefix="bench_faults_"))
     try:
-        rep = run_fault_injection(plan, root / "var", f"bench_{args.plan}", SHORT)
+        rep = run_fault_injection(plan, root / "var", f"bench_{args.plan}", SHORT_RUN)
         print(f"{'fault':18s} {'detect_ms':>9s} {'restart_ms':>10s} {'recovery_ms':>11s} {'heal_ms':>8s}")
         for t in rep.timelines:
             detect = None if t.detected_at is None or t.injected_at is None else t.detected_at - t.injected_at

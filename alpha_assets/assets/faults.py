@@ -99,10 +99,11 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
         "timeline": dg.MetadataValue.md(markdown_table(timeline)),
         "artifact": dg.MetadataValue.path(report.artifact),
     })
-    for name, (passed, reason) in group_checks(report.checks()).items():
+    checks = report.checks()
+    for name, (passed, reason) in group_checks(checks).items():
         yield dg.AssetCheckResult(check_name=name, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
                                   metadata={"reason": reason or "ok"})
-    target = next(c for c in report.checks() if c.name == "recovery_target_ms")
+    target = next(c for c in checks if c.name == "recovery_target_ms")
     yield dg.AssetCheckResult(check_name=TARGET_CHECK, passed=target.passed, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"slowest_heal_ms": target.value, "target_ms": target.threshold,
                                         "reason": target.reason or "ok"})

@@ -79,6 +79,20 @@ class FaultPlan(BaseModel):
         return max(f.ends_at_s for f in self.faults)
 
 
+def every_kind_plan() -> FaultPlan:
+    """Each fault kind once in an 80 s soak, the timed ones for 2 s: the short form CI runs."""
+    return FaultPlan(faults=[
+        FaultSpec(kind="terminate_signal", at_s=8), FaultSpec(kind="kill_signal", at_s=14),
+        FaultSpec(kind="kill_harvest", at_s=20), FaultSpec(kind="feed_drop", at_s=27),
+        FaultSpec(kind="feed_stall", at_s=33, duration_s=2), FaultSpec(kind="pushgateway_outage", at_s=40, duration_s=2),
+        FaultSpec(kind="sqlite_locked", at_s=46, duration_s=2), FaultSpec(kind="spool_full", at_s=52, duration_s=2)])
+
+
+# Soak overrides of those short runs: lateness 0.5 s, so a minute closes (and is signalled) inside
+# the 78 s run wherever it starts.
+SHORT_RUN = {"minutes": 1.3, "lateness_ms": 500}
+
+
 def chaos_plan(kind: FaultKind, n: int, start_s: float, end_s: float, seed: int, min_gap_s: float = 0.0,
                **bounds: float) -> FaultPlan:
     """``n`` faults of one instantaneous ``kind`` at seeded random moments in [start_s, end_s]."""

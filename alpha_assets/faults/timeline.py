@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from alpha_assets.faults.plan import PROCESS_FAULTS
 
@@ -38,7 +38,6 @@ class FaultTimeline(BaseModel):
     restart_ms: int | None = None
     recovery_ms: int | None = None
     recovery_after_clear_ms: int | None = None  # timed faults: health_green_at − cleared_at
-    heal_ms: int | None = None  # recovery_after_clear_ms for timed faults, else recovery_ms
     skipped: str | None = None  # why the fault did not land (target not running)
     error: str | None = None  # why the injector could not act / the system never recovered
     degraded: bool = False
@@ -47,6 +46,12 @@ class FaultTimeline(BaseModel):
     @property
     def recovered(self) -> bool:
         return self.recovery_ms is not None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def heal_ms(self) -> int | None:
+        """recovery_after_clear_ms for timed faults, else recovery_ms (what the checks judge)."""
+        return self.recovery_after_clear_ms if self.cleared_at is not None else self.recovery_ms
 
 
 def _ms(e: dict[str, Any]) -> int:
@@ -104,10 +109,8 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
             tl.restart_ms = tl.restarted_at - tl.injected_at
         if tl.health_green_at is not None:
             tl.recovery_ms = tl.health_green_at - tl.injected_at
-            tl.heal_ms = tl.recovery_ms
             if tl.cleared_at is not None:
                 tl.recovery_after_clear_ms = max(0, tl.health_green_at - tl.cleared_at)
-                tl.heal_ms = tl.recovery_after_clear_ms
         if tl.skipped is None and tl.error is None and tl.health_green_at is None:
             tl.error = (f"{target} degraded: restart budget exhausted, never healthy again" if tl.degraded
                         else f"{target} not healthy again before the next fault or the end of the run")

@@ -180,9 +180,7 @@ class Supervisor:
             elif child.state == "ready" and child.awaiting_green:
                 ok, detail = self._probe(child, child.spec.health_probe)
                 if ok:
-                    child.awaiting_green = False
-                    child.green_since = now
-                    self.event("HealthGreen", name, pid=child.pid, detail=detail)
+                    self._mark_green(child, detail)
             elif child.state == "ready" and child.budget_used and child.green_since is not None:
                 reset_s = child.spec.restart_policy.budget_reset_s
                 if reset_s is not None and now - child.green_since >= reset_s:
@@ -190,6 +188,12 @@ class Supervisor:
                                stable_s=round(now - child.green_since, 3))
                     child.budget_used = 0
                     child.green_since = None
+
+    def _mark_green(self, child: Child, detail: str) -> None:
+        """First green health after a (re)start: recovery is complete, the stable period begins."""
+        child.awaiting_green = False
+        child.green_since = time.monotonic()
+        self.event("HealthGreen", child.spec.name, pid=child.pid, detail=detail)
 
     def _schedule_restart(self, child: Child, reason: str) -> None:
         policy = child.spec.restart_policy
@@ -244,12 +248,11 @@ class Supervisor:
                 child.healthy = ok
                 rec = {"ts": time.time(), "state": child.state, "ok": ok, "detail": detail, **res}
                 if ok and child.awaiting_green:
-                    child.awaiting_green = False
-                    self.event("HealthGreen", name, pid=child.pid, detail=detail)
+                    self._mark_green(child, detail)
                 # the stable period that earns the restart budget back restarts at any red tick
                 if not ok:
                     child.green_since = None
-                elif child.green_since is None and child.budget_used and not child.awaiting_green:
+                elif child.green_since is None and child.budget_used:
                     child.green_since = time.monotonic()
             out[name] = bool(rec["ok"])
             child.health_history.append(rec)

@@ -42,6 +42,7 @@ KINDS: dict[str, tuple[str, str, dict[str, pl.DataType] | None, str | None]] = {
 SORT_KEYS = {"trades": ["event_time_ms", "agg_trade_id"], "book": ["event_time_ms", "last_update_id"]}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_RAW_MINUTE = re.compile(r"(?:trades|book)_((?:[01]\d|2[0-3])[0-5]\d)\.parquet")
 _HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
 
 
@@ -237,6 +238,20 @@ def landing_partitions(data_root: str | Path) -> list[tuple[str, str]]:
     """(date, symbol) of every partition with at least one landed trades or book file."""
     return [(date, sym) for date, sym, d in _scan(Path(data_root))
             if any(d.glob("trades_*.parquet")) or any(d.glob("book_*.parquet"))]
+
+
+def last_landed_minute(data_root: str | Path, symbol: str, from_date: str = "") -> int | None:
+    """Start (epoch ms) of the latest minute with a landed trades or book file of ``symbol``,
+    looking only at days ≥ ``from_date``; None when nothing is landed."""
+    latest: tuple[str, str] | None = None
+    for date, sym, d in _scan(Path(data_root)):
+        if sym != symbol or date < from_date:
+            continue
+        for f in d.iterdir():
+            m = _RAW_MINUTE.fullmatch(f.name)
+            if m and (latest is None or (date, m[1]) > latest):
+                latest = (date, m[1])
+    return None if latest is None else _minute_of(*latest)[0]
 
 
 def completed_partitions(data_root: str | Path) -> list[tuple[str, str, str]]:

@@ -16,11 +16,15 @@ from typing import Any
 import pytest
 
 from alpha_assets.faults import adapters
-from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan, FaultSpec, chaos_plan
+from alpha_assets.faults.plan import (
+    PROCESS_FAULTS,
+    SHORT_RUN,
+    FaultPlan,
+    FaultSpec,
+    chaos_plan,
+    every_kind_plan,
+)
 from alpha_assets.faults.run import run_fault_injection
-
-# lateness 0.5 s: the first minute closes (and is signalled) inside a 78 s run wherever it starts
-SHORT = {"minutes": 1.3, "lateness_ms": 500}
 
 # In CI (CI=true) the real gateway is required: there the tests run and fail loudly without it.
 needs_gateway = pytest.mark.skipif(
@@ -36,12 +40,8 @@ def failed(report: Any) -> list[Any]:
 @pytest.mark.slow
 @needs_gateway
 def test_every_fault_kind_recovers_without_loss(tmp_path: Path) -> None:
-    plan = FaultPlan(faults=[
-        FaultSpec(kind="terminate_signal", at_s=8), FaultSpec(kind="kill_signal", at_s=14),
-        FaultSpec(kind="kill_harvest", at_s=20), FaultSpec(kind="feed_drop", at_s=27),
-        FaultSpec(kind="feed_stall", at_s=33, duration_s=2), FaultSpec(kind="pushgateway_outage", at_s=40, duration_s=2),
-        FaultSpec(kind="sqlite_locked", at_s=46, duration_s=2), FaultSpec(kind="spool_full", at_s=52, duration_s=2)])
-    rep = run_fault_injection(plan, tmp_path / "var", "fi_all_kinds", SHORT)
+    plan = every_kind_plan()
+    rep = run_fault_injection(plan, tmp_path / "var", "fi_all_kinds", SHORT_RUN)
     assert not failed(rep), failed(rep)
     by_kind = {t.kind: t for t in rep.timelines}
     assert set(by_kind) == {f.kind for f in plan.faults}
@@ -70,7 +70,7 @@ def test_every_fault_kind_recovers_without_loss(tmp_path: Path) -> None:
 @needs_gateway
 def test_chaos_twenty_sigkills_of_the_signal_worker(tmp_path: Path) -> None:
     plan = chaos_plan("kill_signal", 20, 4, 66, seed=2026, min_gap_s=2.5)
-    rep = run_fault_injection(plan, tmp_path / "var", "fi_chaos", SHORT)
+    rep = run_fault_injection(plan, tmp_path / "var", "fi_chaos", SHORT_RUN)
     assert not failed(rep), failed(rep)
     assert len(rep.timelines) == 20 and all(t.recovery_ms is not None and t.skipped is None for t in rep.timelines)
     assert rep.soak_figures["restarts_total"] >= 20

@@ -16,7 +16,6 @@ sinks end with exactly the rows a batch run over the landed partition computes.
 
 from __future__ import annotations
 
-import calendar
 import pickle
 import sys
 import time
@@ -38,7 +37,7 @@ from alpha_assets.live.workers.common import (
     read_json,
     ready,
 )
-from alpha_assets.market.landing import partition_dir
+from alpha_assets.market.landing import last_landed_minute, partition_dir
 from alpha_assets.reports.atomic import write_bytes_atomic
 from alpha_assets.sinks import SinkConfig, make_sink
 
@@ -51,6 +50,7 @@ class SymbolTail:
         self.cfg, self.symbol, self.drain = cfg, symbol, drain
         self.path = ckpt_dir / f"signal_{symbol}.ckpt"
         self.resumed = False
+        self._replay_through: int | None = None
         if self.path.exists():
             blob = pickle.loads(self.path.read_bytes())
             if blob.get("version") != CKPT_VERSION or blob.get("run_id") != cfg.run_id:
@@ -70,27 +70,18 @@ class SymbolTail:
         return self.drain or self.cfg.input_mode == "preview"
 
     def last_landed_minute(self) -> int | None:
-        """Start (ms) of the latest minute with a landed raw file for this symbol."""
-        zone = self.cfg.data_root / "landing" / "raw"
-        from_date = minute_parts(self.next_minute)[0]  # older days cannot hold what is still to come
-        latest = None
-        days = [d for d in zone.glob("date=*") if d.name.removeprefix("date=") >= from_date]
-        for f in (f for d in days for f in (d / f"symbol={self.symbol}").glob("*_[0-9][0-9][0-9][0-9].parquet")):
-            date = f.parent.parent.name.removeprefix("date=")
-            hhmm = f.stem.rsplit("_", 1)[1]
-            try:
-                t = calendar.timegm(time.strptime(f"{date} {hhmm}", "%Y-%m-%d %H%M")) * 1000
-            except ValueError:
-                continue  # not a minute file of ours
-            latest = t if latest is None else max(latest, t)
-        return latest
+        # older days cannot hold what is still to come
+        return last_landed_minute(self.cfg.data_root, self.symbol, minute_parts(self.next_minute)[0])
 
     def available_through(self) -> int:
         if self.replaying:
             # replay: through the latest landed minute; minutes without files before it (a soak that
-            # began in an empty minute, a quiet minute) are consumed as empty, as the watermark would
-            last = self.last_landed_minute()
-            return 0 if last is None else last + MINUTE_MS
+            # began in an empty minute, a quiet minute) are consumed as empty, as the watermark would.
+            # A drain runs after the harvester stopped, so its landed set is read once.
+            if self._replay_through is None or not self.drain:
+                last = self.last_landed_minute()
+                self._replay_through = 0 if last is None else last + MINUTE_MS
+            return self._replay_through
         wm = read_json(self.cfg.watermark(self.symbol)).get("closed_through_ms")
         return int(wm) if wm else 0
 
