@@ -5,38 +5,24 @@ from __future__ import annotations
 import dagster as dg
 
 from alpha_assets.assets import faults, harvest, orders, parity, reports, signals, soak
+from alpha_assets.deployment import default_resources, deployment, deployment_executor, deployment_resources
 from alpha_assets.jobs import daily_pipeline, fault_injection, harvest_job, soak_60m
-from alpha_assets.resources.data_root import DataRoot
-from alpha_assets.resources.engine import SignalEngine
-from alpha_assets.resources.executor import SignalExecutor
-from alpha_assets.resources.market_source import MarketSource
-from alpha_assets.resources.parquet_io import PolarsParquetIOManager
-from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.sensors.alerts import run_failure_alert
 from alpha_assets.sensors.landing import landing_sensor
 from alpha_assets.sensors.soak import soak_sensor
 
 ASSETS = dg.load_assets_from_modules([harvest, signals, parity, orders, reports, soak, faults])
 
+DEPLOYMENT = deployment()
 
-def default_resources() -> dict[str, object]:
-    """The embedded default: local files under the data root, simulator/replay/landing by availability."""
-    return {
-        "data_root": DataRoot(),
-        "market_source": MarketSource(),
-        "parquet_io": PolarsParquetIOManager(),
-        "engine": SignalEngine(),
-        "sinks": SignalSinks(),
-        "executor": SignalExecutor(),
-    }
+__all__ = ["ASSETS", "DEPLOYMENT", "default_resources", "defs"]
 
 
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[harvest_job, daily_pipeline, soak_60m, fault_injection],
     sensors=[soak_sensor, landing_sensor, run_failure_alert],
-    resources=default_resources(),
-    # Steps of one partition are small: re-importing the code per step (multiprocess) costs more
-    # than it saves on two cores. Deployments can choose another executor in run config.
-    executor=dg.in_process_executor,
+    # ALPHA_DEPLOYMENT=local (default): in process, ./var; =scale: Celery workers, shared data root.
+    resources=deployment_resources(DEPLOYMENT),
+    executor=deployment_executor(DEPLOYMENT),
 )

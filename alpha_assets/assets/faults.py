@@ -7,6 +7,7 @@ from pydantic import Field
 
 from alpha_assets.markdown import markdown_table
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL
 from alpha_assets.settings import settings
 
 ASSET = "fault_injection_report"
@@ -72,6 +73,7 @@ def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.ru
                          description="slowest recovery within recovery_target_s (2 s); severity WARN")],
     description="A soak with faults injected mid-run (terminate/kill workers, feed drop/stall, Pushgateway "
     "outage, locked SQLite, full spool): per-fault timeline, restart_ms and recovery_ms, loss accounting.",
+    pool=SIGNAL_SINKS_POOL,
 )
 def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjectionConfig, data_root: DataRoot):  # noqa: ANN201
     import polars as pl

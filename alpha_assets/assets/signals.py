@@ -12,7 +12,7 @@ from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
-from alpha_assets.resources.sinks import SignalSinks
+from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL, SignalSinks
 from alpha_assets.signal_stats import signal_figures
 
 IO = "parquet_io"
@@ -48,6 +48,7 @@ def features(
     io_manager_key=IO,
     group_name="signals",
     check_specs=[contract_check_spec("signals", Signals, date_symbol_partitions)],
+    pool=SIGNAL_SINKS_POOL,
     description="Fusion score, signal type, guards and confirm per evaluation; written to the JSONL and "
     "SQLite sinks under run_id = the Dagster run id.",
 )

@@ -10,6 +10,7 @@ from pydantic import Field
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL
 from alpha_assets.sensors.alerts import pushgateway_url
 from alpha_assets.settings import settings
 from alpha_assets.version import code_version
@@ -63,6 +64,7 @@ def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], star
     "writes run and source manifests; its figures are this asset's metadata. The landed data is "
     "an ordinary partition for the batch assets.",
     op_tags={"alpha/long_running": "true"},
+    pool=SIGNAL_SINKS_POOL,  # the live signal worker holds the sinks for the whole soak
 )
 def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # noqa: ANN201
     from alpha_assets.live.soak import run_soak, soak_config_from

@@ -11,6 +11,12 @@ from pydantic import Field, model_validator
 
 from alpha_assets.sinks import SinkConfig, SinkConfigError, make_sink
 
+# The JSONL spool of a symbol takes one writer at a time (an advisory lock; a second writer fails),
+# and a soak's live signal worker holds every configured symbol's spool for the soak. Every asset
+# that writes the sinks joins this Dagster concurrency pool; the scale-out profile sets its limit
+# to 1 (deploy/dagster.postgres.yaml), so concurrent runs wait for the sinks instead of failing.
+SIGNAL_SINKS_POOL = "signal_sinks"
+
 
 class SignalSinks(dg.ConfigurableResource):
     kind: str = Field(default_factory=lambda: os.environ.get("V13_SINK", "dual").strip().lower() or "dual",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from alpha_assets.jobs import soak_max_runtime_s
 from alpha_assets.settings import settings
 from alpha_assets.version import code_version
 
@@ -88,6 +89,8 @@ def soak_sensor(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipR
     return dg.RunRequest(
         run_key=decision.run_key,
         run_config={"ops": {"soak_report": {"config": {"minutes": cfg.minutes}}}},
-        tags={CODE_VERSION_TAG: version, "alpha/trigger": decision.reason},
+        tags={CODE_VERSION_TAG: version, "alpha/trigger": decision.reason,
+              # run monitoring (scale-out profile) stops a soak that overruns its configured minutes
+              "dagster/max_runtime": str(soak_max_runtime_s(cfg.minutes))},
     )
 
