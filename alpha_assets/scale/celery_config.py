@@ -10,9 +10,14 @@ passed. Each worker holds only the step it runs (prefetch 1), so a death strands
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
 
 from alpha_assets.scale.settings import CELERY_BACKEND, CELERY_BROKER, ScaleSettings
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 QUEUE = "dagster"  # the queue dagster-celery routes steps to (dagster_celery.make_app)
 RESTORE_INTERVAL_S = 5  # how often a worker looks for tasks whose worker died
@@ -47,13 +52,13 @@ def executor_config(settings: ScaleSettings) -> dict[str, Any]:
     }
 
 
-def scale_executor(settings: ScaleSettings):  # noqa: ANN201 - an ExecutorDefinition of dagster-celery
+def scale_executor(settings: ScaleSettings) -> dg.ExecutorDefinition:
     from dagster_celery import celery_executor
 
     return celery_executor.configured(executor_config(settings), name="celery")
 
 
-def celery_app(settings: ScaleSettings):  # noqa: ANN201 - a celery.Celery
+def celery_app(settings: ScaleSettings) -> Celery:
     """The Celery app as the executor builds it (same queues, routes and settings), without tasks."""
     from dagster._core.execution.retries import RetryMode
     from dagster_celery.executor import CeleryExecutor

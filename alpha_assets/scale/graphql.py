@@ -45,6 +45,15 @@ mutation($selector: SensorSelector!) {
   }
 }"""
 
+_SENSOR_TICKS = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    __typename
+    ... on Sensor { sensorState { status ticks(limit: 50) { status skipReason runIds runKeys error { message } } } }
+    ... on Error { message }
+  }
+}"""
+
 _LOCATIONS = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
@@ -103,6 +112,12 @@ class DagsterGraphQL:
         selector = {**self._repo(), "sensorName": name}
         result = self._ok(self.query(_START_SENSOR, {"selector": selector})["startSensor"], "Sensor")
         return str(result["sensorState"]["status"])
+
+    def sensor_ticks(self, name: str) -> list[dict[str, Any]]:
+        """The sensor's recent ticks as the daemon recorded them (newest first): status, skipReason, runIds."""
+        selector = {**self._repo(), "sensorName": name}
+        result = self._ok(self.query(_SENSOR_TICKS, {"selector": selector})["sensorOrError"], "Sensor")
+        return list(result["sensorState"]["ticks"])
 
     def location_loaded(self) -> bool:
         """True once the code location is loaded without error; asks the server to reload it otherwise."""

@@ -81,7 +81,7 @@ class ThrowawayPostgres:
         self.process = ManagedProcess("postgres", self._as_service_user(argv), self.env,
                                       self.directory / "postgres.log", cwd=self.directory).start()
 
-        def connect():  # noqa: ANN202
+        def connect() -> psycopg2.extensions.connection:
             return psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres",
                                     password=self._superuser_password, dbname="postgres", connect_timeout=2)
 

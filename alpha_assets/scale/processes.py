@@ -86,7 +86,7 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, proc: Man
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not ready yet: connection refused, loading, ...
+        except Exception:  # not ready yet: connection refused, still loading, ...
             pass
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{proc.name} exited while waiting for {what}; log {proc.log_path}:\n{proc.log_tail()}")

@@ -171,9 +171,19 @@ class ScaleStack:
 
     # ------------------------------------------------------------------ use
     def instance(self) -> dg.DagsterInstance:
-        """The profile's instance, opened from this process (needs the stack's environment)."""
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith(("DAGSTER_", "ALPHA_"))})
-        return dg.DagsterInstance.from_config(str(self.home))
+        """The profile's instance, opened from this process. Its yaml's environment references are
+        resolved while it loads, with the stack's variables in place only for that moment."""
+        names = [k for k in self.env if k.startswith(("DAGSTER_PG_", S.DAGSTER_STORAGE))]
+        saved = {k: os.environ.get(k) for k in names}
+        os.environ.update({k: self.env[k] for k in names})
+        try:
+            return dg.DagsterInstance.from_config(str(self.home))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
     def kill_worker(self, node: str, sig: signal.Signals = signal.SIGKILL) -> list[int]:
         """Signal a worker's whole session (main process and pool processes): a worker host lost."""
