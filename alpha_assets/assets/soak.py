@@ -55,6 +55,14 @@ def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], star
     return done
 
 
+def stop_signal(timeline: list[dict]) -> str | None:
+    """The signal that ended the soak before its minutes were up, if one did."""
+    for event in timeline:
+        if event.get("event") == "SignalReceived":
+            return str(event.get("signal") or "a signal")
+    return None
+
+
 @dg.asset(
     group_name="live",
     check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
@@ -105,3 +113,9 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
         check_name="soak_slo", passed=result.passed, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"failed": dg.MetadataValue.json(failed), **{k: bool(v) for k, v in result.checks.items()}},
     )
+    stopped_by = stop_signal(result.timeline)
+    if stopped_by:
+        # Terminating the run (the UI, run monitoring's max runtime) reaches the soak as a signal: it
+        # stops its process tree cleanly and reports what it saw, but the run is not a finished soak.
+        raise dg.Failure(description=f"soak stopped by {stopped_by} after {figures.get('duration_s')} s "
+                         f"of its {config.minutes} min", metadata={"landed_partitions": dg.MetadataValue.json(landed)})

@@ -54,6 +54,15 @@ query($selector: SensorSelector!) {
   }
 }"""
 
+_BACKFILL = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on Error { message }
+  }
+}"""
+
 _LOCATIONS = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
@@ -107,6 +116,11 @@ class DagsterGraphQL:
         result = self._ok(self.query(_LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"],
                           "LaunchBackfillSuccess")
         return str(result["backfillId"])
+
+    def backfill_status(self, backfill_id: str) -> str:
+        """REQUESTED while it runs; COMPLETED_SUCCESS, COMPLETED_FAILED, FAILED or CANCELED at the end."""
+        result = self._ok(self.query(_BACKFILL, {"id": backfill_id})["partitionBackfillOrError"], "PartitionBackfill")
+        return str(result["status"])
 
     def start_sensor(self, name: str) -> str:
         selector = {**self._repo(), "sensorName": name}
