@@ -98,11 +98,18 @@ class ScaleStack:
             S.CODE_SERVER_PORT: str(code_port),
         }
         shutil.copyfile(INSTANCE_YAML, self.home / "dagster.yaml")
-        self._start_code_server(code_port)
-        self._start_webserver(self.options.webserver_port or free_port())
-        self._start_daemon()
+        # Start every process first and wait after: each spends seconds importing, in parallel.
+        self._server("code-server", [self._bin("dagster"), "code-server", "start", "-h", "127.0.0.1",
+                                     "-p", str(code_port), "-m", "alpha_assets.definitions", "--location-name", LOCATION])
+        port = self.options.webserver_port or free_port()
+        self._server("webserver", [self._bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+                                   "-w", str(WORKSPACE_YAML)])
+        self._server("daemon", [self._bin("dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)])
         for i in range(1, self.options.workers + 1):
             self.start_worker(f"w{i}")
+        self.webserver_url = f"http://127.0.0.1:{port}"
+        self._wait_for_webserver()
+        self._wait_for_daemon()
         self.wait_for_workers(list(self.workers))
         return self
 
@@ -114,23 +121,15 @@ class ScaleStack:
         self.servers[name] = proc
         return proc
 
-    def _start_code_server(self, port: int) -> None:
-        self._server("code-server", [self._bin("dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
-                                     "-m", "alpha_assets.definitions", "--location-name", LOCATION])
-
-    def _start_webserver(self, port: int) -> None:
-        proc = self._server("webserver", [self._bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
-                                          "-w", str(WORKSPACE_YAML)])
-        self.webserver_url = f"http://127.0.0.1:{port}"
+    def _wait_for_webserver(self) -> None:
+        proc = self.servers["webserver"]
         wait_until(lambda: httpx.get(f"{self.webserver_url}/server_info", timeout=2).status_code == 200,
                    READY_TIMEOUT_S, "dagster-webserver", proc)
-        self.graphql = DagsterGraphQL(self.webserver_url)
-        graphql = self.graphql
+        self.graphql = graphql = DagsterGraphQL(self.webserver_url)
         wait_until(graphql.location_loaded, READY_TIMEOUT_S, f"code location {LOCATION}",
                    self.servers["code-server"], interval_s=1.0)
 
-    def _start_daemon(self) -> None:
-        proc = self._server("daemon", [self._bin("dagster-daemon"), "run", "-w", str(WORKSPACE_YAML)])
+    def _wait_for_daemon(self) -> None:
         graphql = self.graphql
         assert graphql is not None
         wanted = {"SENSOR", "QUEUED_RUN_COORDINATOR", "BACKFILL", "MONITORING"}
@@ -139,7 +138,7 @@ class ScaleStack:
             status = graphql.daemons()
             return all(status.get(d) for d in wanted)
 
-        wait_until(healthy, READY_TIMEOUT_S, "dagster-daemon", proc, interval_s=1.0)
+        wait_until(healthy, READY_TIMEOUT_S, "dagster-daemon", self.servers["daemon"], interval_s=1.0)
 
     def start_worker(self, name: str, concurrency: int = 1) -> str:
         """A Celery worker `name@<host>`; one pool process per `concurrency`. Returns its node name."""
