@@ -47,7 +47,7 @@ def role(cmdline: list[str]) -> str:
     text = " ".join(cmdline)
     if "celery" in text and "worker" in text:
         return "celery_worker"
-    if "execute_run" in text or "api execute" in text:
+    if "execute_run" in text or "api execute" in text or "spawn_main" in text:
         return "run_worker"
     if "dagster-daemon" in text or "dagster_daemon" in text:
         return "daemon"

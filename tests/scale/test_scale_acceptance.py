@@ -120,9 +120,18 @@ def alive(pid: int) -> bool:
 def run_scenario(sc: Scenario, root: Path) -> None:
     from alpha_assets.scale.stack import ScaleStack, StackOptions
 
-    t0 = time.monotonic()
-    land_partitions(sc.data_root)
-    sc.timings["land_s"] = time.monotonic() - t0
+    landing_errors: list[BaseException] = []
+
+    def land() -> None:
+        t0 = time.monotonic()
+        try:
+            land_partitions(sc.data_root)
+        except BaseException as exc:
+            landing_errors.append(exc)
+        sc.timings["land_s"] = time.monotonic() - t0
+
+    lander = threading.Thread(target=land, daemon=True)  # while the stack starts
+    lander.start()
     options = StackOptions(root=root / "stack", data_root=sc.data_root, workers=2,
                            visibility_timeout_s=VISIBILITY_TIMEOUT_S,
                            extra_env={"ALPHA_CONFIG": str(short_soak_config(root / "alpha_assets.yaml"))})
@@ -131,6 +140,9 @@ def run_scenario(sc: Scenario, root: Path) -> None:
         t1 = time.monotonic()
         stack.start()
         sc.timings["stack_start_s"] = time.monotonic() - t1
+        lander.join()
+        if landing_errors:
+            raise landing_errors[0]
         gql = stack.graphql
         assert gql is not None
         instance = stack.instance()
