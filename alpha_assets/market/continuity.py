@@ -233,16 +233,18 @@ class BookTracker:
     def on_book(self, row: dict[str, Any], raw: Any, now: float) -> None:
         u, pu = row["last_update_id"], row["prev_last_update_id"]
         held = self.held
-        if (self.last is not None and u <= self.last) or (held is not None and u == held.id):
-            self._dead("duplicate", row, raw)
-            return
-        if held is not None:
+        if held is not None and (self.last is None or u > self.last):
+            # the next book decides: it follows the held one (the exchange's chain really moved
+            # on) or it continues the old chain (the held one was bogus)
             self.held = None
             follows = pu == held.id if pu is not None else u - held.id <= self.b.max_id_jump
             if u > held.id and (follows or pu != self.last):
-                self._accept(held.row, held.prev)  # the exchange's chain really moved on
+                self._accept(held.row, held.prev)
             else:
                 self._dead("id_jump", held.row, held.raw)
+        if self.last is not None and u <= self.last:
+            self._dead("duplicate", row, raw)
+            return
         if self.last is None or (u - self.last <= self.b.max_id_jump and (pu is None or pu == self.last)):
             self._accept(row, pu)
         else:

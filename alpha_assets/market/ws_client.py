@@ -39,9 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
-from alpha_assets.market.binance import ParseError, parse_trade
-from alpha_assets.market.continuity import BookTracker, Bounds, Emit, Gap, TrackerLog, TradeTracker
-from alpha_assets.market.fields import loads
+from alpha_assets.market.backfill import backfill_gap
+from alpha_assets.market.continuity import BookTracker, Bounds, Emit, TrackerLog, TradeTracker
 from alpha_assets.market.id_ledger import IdLedger
 from alpha_assets.market.schema import dead_letter
 from alpha_assets.market.streams import stream_spec, url_streams
@@ -49,7 +48,6 @@ from alpha_assets.market.validation import Accepted, MessageValidator, Rejected,
 
 BINANCE_UM_WS = "wss://fstream.binance.com"
 BINANCE_UM_REST = "https://fapi.binance.com"
-REST_PAGE_MAX = 1000
 _MESSAGE_TOO_BIG = 1009
 
 Item = tuple[str, dict[str, Any]]
@@ -270,63 +268,10 @@ class MarketWsClient:
         for t in list(self._trades.values()):
             t.expire(now)
             for gap in t.due(now, force):
-                await self._backfill(http, t, gap)
+                await backfill_gap(self, http, t, gap)
                 t.after_attempt(gap, time.monotonic())
         for b in self._books.values():
             b.expire(now)
-
-    async def _backfill(self, http: httpx.AsyncClient, t: TradeTracker, gap: Gap) -> None:
-        gap.attempts += 1
-        if not self.cfg.backfill:
-            gap.attempts = max(gap.attempts, self.cfg.backfill_attempts)
-            return
-        pages = 0
-        try:
-            for lo, hi in t.ledger.holes(gap.lo, gap.hi):
-                cursor = lo
-                while cursor <= hi and pages < self.cfg.max_backfill_pages:
-                    pages += 1
-                    self.counters.backfill_pages += 1
-                    resp = await http.get(f"{self.cfg.backfill_base()}/fapi/v1/aggTrades", params={
-                        "symbol": t.symbol, "fromId": cursor, "limit": min(REST_PAGE_MAX, hi - cursor + 1)})
-                    resp.raise_for_status()
-                    top = self._offer_page(t, gap, resp.content, cursor, hi)
-                    if top is None:  # nothing at or above the cursor inside the hole: it is not served
-                        self.counters.backfill_unserved += 1
-                        break
-                    cursor = top + 1
-        except (httpx.HTTPError, ValueError) as exc:
-            self.counters.backfill_errors += 1
-            self._dead(dead_letter("trades", "backfill_error", t.symbol, None, f"{gap.lo}-{gap.hi}",
-                                   {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream="rest",
-                                   recv_time_ms=int(self.clock() * 1000)))
-
-    def _offer_page(self, t: TradeTracker, gap: Gap, body: bytes, cursor: int, hi: int) -> int | None:
-        """Offer one REST page to the tracker; the highest id served in [cursor, hi], or None."""
-        recv_ms = int(self.clock() * 1000)
-        try:
-            items = loads(body)
-        except ParseError as exc:
-            raise ValueError(f"REST answer is not JSON ({exc.reason})") from exc
-        if not isinstance(items, list):
-            raise ValueError("REST answer is not a list")
-        top = None
-        for item in items[:REST_PAGE_MAX]:
-            if not isinstance(item, dict):
-                continue
-            # REST aggTrades carry T only (the simulator adds E); our keys win over the item's
-            data = {**item, "e": "aggTrade", "s": t.symbol, "E": item["E"] if type(item.get("E")) is int else item.get("T")}
-            try:
-                row = parse_trade(data, recv_ms)
-            except ParseError as exc:
-                self._dead(dead_letter("trades", exc.reason, t.symbol, None, None, item, stream="rest",
-                                       recv_time_ms=recv_ms))
-                continue
-            tid = row["agg_trade_id"]
-            if cursor <= tid <= hi:
-                top = tid if top is None else max(top, tid)
-            t.backfilled(gap, row, item)
-        return top
 
     def close(self) -> None:
         """End of the run: held messages and gaps still open become dead letters."""
