@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alpha_assets.market.malformed import IN_BAND, KINDS, Ctx, Kind
+from alpha_assets.market.malformed import IN_BAND, KINDS, ROTATION, Ctx, Kind
 
 RECORD_MAX = 200_000
 # where a tag sits: the envelope's first key, or the first bytes of a frame that is not an object
@@ -60,8 +60,9 @@ class Injector:
         self._n = 0
 
     def force(self, n: int, kinds: Iterable[str] | None = None) -> None:
-        """The next `n` eligible messages each get one kind, in turn from `kinds` (default: the plan's)."""
-        pool = [KINDS[k] for k in kinds] if kinds else self._kinds
+        """The next `n` eligible messages each get one kind, in turn from `kinds` (default: the
+        plan's kinds, or every in-band kind class after class)."""
+        pool = [KINDS[k] for k in (kinds or self.plan.kinds or ROTATION)]
         start = len(self._forced) + self._n
         self._forced += [pool[(start + i) % len(pool)] for i in range(n)]
 

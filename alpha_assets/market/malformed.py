@@ -294,3 +294,16 @@ for _k in K:
 # What a rate-based injection draws from by default: everything that keeps the connection up
 # (a resync kind costs a reconnect, and the soak's SLO caps reconnects).
 IN_BAND = tuple(k.name for k in K if k.outcome != "resync")
+
+
+def _interleaved() -> tuple[str, ...]:
+    lists = [[n for n in names if n in IN_BAND] for names in CLASSES.values()]
+    out: list[str] = []
+    for i in range(max(map(len, lists))):
+        out += [names[i] for names in lists if i < len(names)]
+    return tuple(out)
+
+
+# The in-band kinds one class after another (frame, envelope, routing, ...): the order in which
+# `send_malformed(n)` without kinds goes through them, so a few injections already span classes.
+ROTATION = _interleaved()
