@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpha_assets.market.landing import minute_parts as minute_parts  # the landing zone names minutes
 from alpha_assets.reports.atomic import write_text_atomic
 
 READY_KEYWORD = "Server started"
@@ -127,7 +128,3 @@ def ready(name: str, detail: str = "") -> None:
     print(f"{READY_KEYWORD}: {name} {detail}".rstrip(), flush=True)
 
 
-def minute_parts(minute_ms: int) -> tuple[str, str]:
-    """(YYYY-MM-DD, HHMM) of a minute start (UTC)."""
-    t = time.gmtime(minute_ms // 1000)
-    return time.strftime("%Y-%m-%d", t), time.strftime("%H%M", t)
