@@ -152,7 +152,7 @@ class LandingWriter:
         # a dead letter keeps the symbol as received; every other row must be this writer's
         if kind != "deadletter" and "symbol" in frame.columns and not (frame["symbol"] == self.symbol).all():
             raise ValueError(f"{kind} frame holds rows of another symbol than {self.symbol}")
-        if "event_time_ms" in frame.columns and kind != "preview":
+        if "event_time_ms" in frame.columns and kind not in ("preview", "deadletter"):  # dead letters: receive time
             start, end = _minute_of(date, hhmm)
             t = frame["event_time_ms"].drop_nulls()
             if t.len() and (t.min() < start or t.max() >= end):  # type: ignore[operator]

@@ -35,7 +35,8 @@ MINUTE_MS = 60_000
 @dataclass
 class LandResult:
     """What `land_rows` did: rows landed, files written, rows refused (as the dead letters it
-    landed for them) and minutes it could not write, handed back as (kind, minute_ms, rows, error)."""
+    landed for them) and minutes it could not write, handed back as (kind, minute_ms, rows, error)
+    with the caller's own row objects."""
 
     landed: int = 0
     files: list[Path] = field(default_factory=list)
@@ -103,11 +104,12 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
             t = next((row.get(c) for c in ("recv_time_ms", "event_time_ms") if _time_ok(row.get(c))), fallback_ms)
         else:
             t = row["event_time_ms"]
-        good.setdefault(t // MINUTE_MS * MINUTE_MS, []).append({c: row.get(c) for c in schema})
+        good.setdefault(t // MINUTE_MS * MINUTE_MS, []).append(row)
     for minute, part in sorted(good.items()):
         date, hhmm = minute_parts(minute)
         try:
-            path = w.write_minute(kind, date, hhmm, pl.DataFrame(part, schema=schema, orient="row"))
+            frame = pl.DataFrame([{c: r.get(c) for c in schema} for r in part], schema=schema, orient="row")
+            path = w.write_minute(kind, date, hhmm, frame)
         except Exception as exc:  # noqa: BLE001 - handed back to the caller, who retries
             log.warning("could not land %s %s %s %s: %s", kind, w.symbol, date, hhmm, exc)
             res.failed.append((kind, minute, part, f"{type(exc).__name__}: {exc}"[:300]))

@@ -39,6 +39,7 @@ class WorkerConfig(BaseModel):
     poll_s: float = Field(0.5, gt=0, le=60)
     lateness_ms: int = Field(3000, ge=0, le=120_000, description="harvest: how long a minute stays open")
     read_timeout_s: float = Field(10.0, gt=0, le=600)
+    ws_client: dict[str, Any] = Field(default_factory=dict, description="harvest: WsClientConfig overrides")
     report_interval_s: float = Field(15.0, gt=0, le=3600)
     engine: dict[str, Any] = Field(default_factory=dict, description="EngineConfig overrides")
 
