@@ -135,6 +135,11 @@ class ExchangeServer:
         with self._lock:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
 
+    def resume(self) -> None:
+        """End a stall now (what the market produced meanwhile is sent on the next tick)."""
+        with self._lock:
+            self._stall_until = 0.0
+
     def send_malformed(self, n: int = 1, kinds: list[str] | None = None) -> None:
         """Corrupt the next ``n`` market messages, one kind each (in turn from ``kinds``)."""
         with self._lock:

@@ -34,11 +34,21 @@ class MalformedPlan(BaseModel):
     kinds: list[str] = Field(default_factory=list, description="kinds to draw from; empty: every in-band kind")
     large_bytes: int = Field(3 << 19, ge=1_024, le=1 << 30, description="size of an oversize (dead-lettered) frame")
     huge_bytes: int = Field(17 << 20, ge=1_024, le=1 << 31, description="size of a frame that closes the connection")
+    schedule: dict[int, str] = Field(default_factory=dict,
+                                     description="message ordinal (0-based, every market message sent) → kind")
 
     @field_validator("kinds")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:
         bad = [k for k in v if k not in KINDS]
+        if bad:
+            raise ValueError(f"unknown malformed kinds {bad}; see alpha_assets.market.malformed.KINDS")
+        return v
+
+    @field_validator("schedule")
+    @classmethod
+    def _scheduled(cls, v: dict[int, str]) -> dict[int, str]:
+        bad = [k for k in v.values() if k not in KINDS]
         if bad:
             raise ValueError(f"unknown malformed kinds {bad}; see alpha_assets.market.malformed.KINDS")
         return v
@@ -58,6 +68,7 @@ class Injector:
         self._forced: list[Kind] = []
         self._seen: Counter[str] = Counter()
         self._n = 0
+        self._ordinal = 0
 
     def force(self, n: int, kinds: Iterable[str] | None = None) -> None:
         """The next `n` eligible messages each get one kind, in turn from `kinds` (default: the
@@ -76,9 +87,10 @@ class Injector:
         template = "book" if payload.get("e") == "depthUpdate" else "trade"
         first = self._seen[stream] == 0
         self._seen[stream] += 1
+        ordinal, self._ordinal = self._ordinal, self._ordinal + 1
         if first:
             return [frame], True
-        k = self._pick(template, payload)
+        k = self._pick(template, payload, ordinal)
         if k is None:
             return [frame], True
         self._n += 1
@@ -101,7 +113,7 @@ class Injector:
             return [bad], False
         return ([bad, frame] if k.mode == "before" else [frame, bad]), True
 
-    def _pick(self, template: str, payload: dict[str, Any]) -> Kind | None:
+    def _pick(self, template: str, payload: dict[str, Any], ordinal: int) -> Kind | None:
         def fits(k: Kind) -> bool:
             if k.template != template:
                 return False
@@ -112,6 +124,9 @@ class Injector:
                 if fits(k):
                     return self._forced.pop(i)
             return None
+        if ordinal in self.plan.schedule:
+            k = KINDS[self.plan.schedule[ordinal]]
+            return k if fits(k) else None
         if self.plan.rate <= 0 or self._rng.random() >= self.plan.rate:
             return None
         pool = [k for k in self._kinds if fits(k)]
