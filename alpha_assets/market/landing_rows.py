@@ -38,16 +38,11 @@ class LandResult:
     landed for them) and minutes it could not write, handed back as (kind, minute_ms, rows, error)
     with the caller's own row objects."""
 
-    landed: int = 0
+    landed: int = 0  # rows of the kind asked for
     files: list[Path] = field(default_factory=list)
     deadletters: list[dict[str, Any]] = field(default_factory=list)
+    deadletters_landed: int = 0  # of those refused rows
     failed: list[tuple[str, int, list[dict[str, Any]], str]] = field(default_factory=list)
-
-    def add(self, other: LandResult) -> None:
-        self.landed += other.landed
-        self.files += other.files
-        self.deadletters += other.deadletters
-        self.failed += other.failed
 
 
 def _type_problem(row: dict[str, Any], schema: dict[str, pl.DataType], required: tuple[str, ...]) -> str | None:
@@ -118,8 +113,11 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
         if path is not None:
             res.files.append(path)
     if refused:  # well-formed dead letters by construction: this recursion is one level deep
+        sub = land_rows(w, "deadletter", refused, fallback_ms)
         res.deadletters += refused
-        res.add(land_rows(w, "deadletter", refused, fallback_ms))
+        res.deadletters_landed += sub.landed
+        res.files += sub.files
+        res.failed += sub.failed
     return res
 
 

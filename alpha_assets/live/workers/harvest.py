@@ -171,8 +171,10 @@ class Harvester:
                 continue
             res = w.land_rows(kind, rows, fallback_ms=minute)
             self.c["unlandable_rows"] += len(res.deadletters)
-            kept = [r for failed in res.failed for r in failed[2]]
+            kept = [r for k, _, part, _ in res.failed if k == kind for r in part]
             buf[kind] = kept
+            # refused rows whose dead letters could not be written: retried with the dead letters
+            buf["deadletter"] = buf["deadletter"] + [r for k, _, part, _ in res.failed if k != kind for r in part]
             if res.failed:
                 ok = False
                 self.c["land_failures"] += len(res.failed)
@@ -189,6 +191,7 @@ class Harvester:
         self.c["raw_files" if kind != "deadletter" else "deadletter_files"] += len(res.files)
         self.c[{"trades": "trades_landed", "book": "book_landed", "deadletter": "deadletter_landed"}[kind]] \
             += res.landed
+        self.c["deadletter_landed"] += res.deadletters_landed
         if sym == UNROUTED:
             return
         refused = {d.get("key") for d in res.deadletters}
