@@ -255,7 +255,7 @@ dead("no_asks", "book", "empty_book:a", put(a=[]), "book")
 dead("duplicate_bid_level", "book", "duplicate_level:b", _levels("b", lambda lv: [lv[0], *lv[:-1]]), "book", min_levels=2)
 dead("unsorted_bids", "book", "unsorted_levels:b", _levels("b", lambda lv: lv[::-1]), "book", min_levels=2)
 dead("unsorted_asks", "book", "unsorted_levels:a", _levels("a", lambda lv: lv[::-1]), "book", min_levels=2)
-dead("crossed_book", "book", "crossed_book", put(a=lambda d, c: [[f"{float(d['b'][0][0]) * 0.999:.2f}", "1.0"]]), "book")
+dead("crossed_book", "book", "crossed_book", put(a=lambda d, c: [[format(float(d['b'][0][0]) * 0.999, ".8f"), "1.0"]]), "book")
 dead("locked_book", "book", "crossed_book", put(a=lambda d, c: [[d["b"][0][0], "1.0"]]), "book")
 dead("zero_quantity_level", "book", "bad_value:b", _levels("b", lambda lv: [[lv[0][0], "0"], *lv[1:]]), "book")
 dead("negative_price_level", "book", "bad_value:b", _levels("b", lambda lv: [*lv[:-1], ["-1.0", "1.0"]]), "book", min_levels=2)
@@ -264,7 +264,8 @@ dead("level_not_a_list", "book", "bad_levels:b", _levels("b", lambda lv: ["65000
 dead("levels_not_a_list", "book", "bad_levels:b", put(b="oops"), "book")
 dead("numeric_level", "book", "bad_number:b", _levels("b", lambda lv: [[float(lv[0][0]), float(lv[0][1])], *lv[1:]]), "book")
 dead("too_many_levels", "book", "too_many_levels:b",
-     _levels("b", lambda lv: lv + [[f"{float(lv[-1][0]) * 0.99 - i:.2f}", "1.0"] for i in range(6)]), "book")
+     _levels("b", lambda lv: lv + [[format(float(lv[-1][0]) * (0.99 - 0.01 * i), ".8f"), "1.0"] for i in range(6)]),
+     "book")
 dead("book_missing_bids", "book", "missing_field:b", put(b=...), "book")
 
 # ---------------------------------------------------------------- valid (must land): unusual, not wrong
