@@ -145,10 +145,10 @@ class ExchangeServer:
         with self._lock:
             self.injector.force(n, kinds)
 
-    def set_malformed(self, plan: MalformedPlan) -> None:
+    def pause_malformed(self) -> None:
+        """No more malformed messages (the record of those sent is kept)."""
         with self._lock:
-            self.injector.plan = plan
-            self.injector.__post_init__()
+            self.injector.set_plan(MalformedPlan())
 
     @property
     def injected(self) -> list[dict[str, Any]]:

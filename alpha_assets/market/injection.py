@@ -70,6 +70,13 @@ class Injector:
         self._n = 0
         self._ordinal = 0
 
+    def set_plan(self, plan: MalformedPlan) -> None:
+        """Another rate/kinds from now on; forced injections are dropped, the record is kept."""
+        self.plan = plan
+        self._rng = random.Random(plan.seed)
+        self._kinds = [KINDS[k] for k in (plan.kinds or IN_BAND)]
+        self._forced = []
+
     def force(self, n: int, kinds: Iterable[str] | None = None) -> None:
         """The next `n` eligible messages each get one kind, in turn from `kinds` (default: the
         plan's kinds, or every in-band kind class after class)."""
