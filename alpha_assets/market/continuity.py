@@ -220,7 +220,10 @@ class TradeTracker:
     def seed(self, ledger: IdLedger, now: float) -> None:
         """Resume from a ledger of what is durable: its holes become gaps to backfill now."""
         self.ledger = ledger.copy()
-        self.gaps = [Gap(lo, hi, now, None, None) for lo, hi in self.ledger.holes()][-self.b.max_open_gaps:]
+        self.gaps = [Gap(lo, hi, now, None, None) for lo, hi in self.ledger.holes()]
+        while len(self.gaps) > self.b.max_open_gaps:  # more holes than we track: the oldest are reported
+            self.c.gap_overflow += 1
+            self._give_up(self.gaps.pop(0))
 
 
 class BookTracker:

@@ -113,8 +113,8 @@ class Harvester:
 
     # ------------------------------------------------------------------ intake
     def take(self) -> None:
+        now_ms = int(time.time() * 1000)  # dates only what has no receive time of its own
         for kind, row in self.client.drain():
-            now_ms = int(time.time() * 1000)
             if kind == "deadletter":
                 sym = symbol_of_stream(row.get("stream"))
                 if sym not in self.cfg.symbols:
