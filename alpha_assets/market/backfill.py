@@ -16,7 +16,7 @@ import httpx
 from alpha_assets.market.binance import ParseError, parse_trade
 from alpha_assets.market.continuity import Gap, TradeTracker
 from alpha_assets.market.fields import loads
-from alpha_assets.market.schema import dead_letter
+from alpha_assets.market.schema import REST_STREAM, dead_letter
 
 if TYPE_CHECKING:
     from alpha_assets.market.ws_client import MarketWsClient
@@ -49,7 +49,7 @@ async def backfill_gap(client: MarketWsClient, http: httpx.AsyncClient, t: Trade
     except (httpx.HTTPError, ValueError) as exc:
         counters.backfill_errors += 1
         client._dead(dead_letter("trades", "backfill_error", t.symbol, None, f"{gap.lo}-{gap.hi}",
-                                 {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream="rest",
+                                 {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream=REST_STREAM,
                                  recv_time_ms=int(client.clock() * 1000)))
 
 
@@ -71,7 +71,7 @@ def _offer_page(client: MarketWsClient, t: TradeTracker, gap: Gap, body: bytes, 
         try:
             row = parse_trade({**item, "e": "aggTrade", "s": t.symbol, "E": e}, recv_ms)
         except ParseError as exc:
-            client._dead(dead_letter("trades", exc.reason, t.symbol, None, None, item, stream="rest",
+            client._dead(dead_letter("trades", exc.reason, t.symbol, None, None, item, stream=REST_STREAM,
                                      recv_time_ms=recv_ms))
             continue
         tid = row["agg_trade_id"]

@@ -30,13 +30,23 @@ import logging
 import os
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 
-from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA, UNROUTED, conform, empty
+from alpha_assets.market.schema import (
+    BOOK_SCHEMA,
+    DEADLETTER_SCHEMA,
+    REST_STREAM,
+    TRADE_SCHEMA,
+    UNROUTED,
+    conform,
+    empty,
+)
+from alpha_assets.market.streams import symbol_of_stream
 
 if TYPE_CHECKING:
     from alpha_assets.market.landing_rows import LandResult
@@ -195,6 +205,15 @@ def minute_parts(minute_ms: int) -> tuple[str, str]:
     """(YYYY-MM-DD, HHMM) of a minute start (UTC): the names of its landing files."""
     t = time.gmtime(minute_ms // 1000)
     return time.strftime("%Y-%m-%d", t), time.strftime("%H%M", t)
+
+
+def deadletter_bucket(row: dict[str, Any], symbols: Collection[str]) -> str:
+    """Where a dead letter lands: under the symbol of the stream it came on (a REST answer: the
+    symbol it was asked for) when that symbol is configured, else under UNROUTED — never under
+    a symbol the message merely claims."""
+    stream = row.get("stream")
+    owner = row.get("symbol") if stream == REST_STREAM else symbol_of_stream(stream)
+    return owner if owner in symbols else UNROUTED
 
 
 def load_deadletters(data_root: str | Path, date: str, bucket: str) -> pl.DataFrame:

@@ -51,6 +51,8 @@ _INT64 = (-(2**63), 2**63 - 1)
 # Landing bucket of dead letters that belong to no configured symbol (unknown or malformed
 # symbol, no stream, garbage frames). Not a valid symbol name, so it never collides with one.
 UNROUTED = "_UNROUTED"
+# `stream` of dead letters about REST answers (backfill), which came on no WebSocket stream
+REST_STREAM = "rest"
 
 
 def _head(payload: Any) -> str:

@@ -73,19 +73,30 @@ class Rejected:
 class MessageValidator:
     """Validates the frames of one subscription (a set of stream names)."""
 
-    def __init__(self, streams: Iterable[str], cfg: ValidationConfig | None = None, combined: bool = True) -> None:
+    def __init__(self, streams: Iterable[str] | None, cfg: ValidationConfig | None = None, combined: bool = True) -> None:
+        """`streams`: the subscription; None when it is not known (a URL naming no streams), in
+        which case any supported trade or partial-depth stream is taken as subscribed."""
         self.cfg = cfg or ValidationConfig()
-        self.specs: dict[str, StreamSpec] = {}
-        for name in streams:
-            spec = stream_spec(name)
-            if spec is None or spec.kind not in ("trade", "book"):
-                raise ValueError(f"stream {name!r} is not a supported trade or partial-depth stream")
-            self.specs[name] = spec
-        if not self.specs:
-            raise ValueError("at least one stream is required")
+        self.specs: dict[str, StreamSpec] | None = None
+        if streams is not None:
+            self.specs = {}
+            for name in streams:
+                spec = stream_spec(name)
+                if spec is None or spec.kind not in ("trade", "book"):
+                    raise ValueError(f"stream {name!r} is not a supported trade or partial-depth stream")
+                self.specs[name] = spec
+            if not self.specs:
+                raise ValueError("at least one stream is required")
+        if not combined and (self.specs is None or len(self.specs) != 1):
+            raise ValueError("a raw (non-combined) connection carries exactly one stream")
         self.combined = combined
-        self.symbols = {s.symbol for s in self.specs.values()}
         self._ref_ms: dict[str, int] = {}  # per stream: min(E, recv) of the latest accepted message
+
+    def spec(self, stream: Any) -> StreamSpec | None:
+        if self.specs is not None:
+            return self.specs.get(stream)
+        spec = stream_spec(stream)
+        return spec if spec is not None and spec.kind in ("trade", "book") else None
 
     def reset_times(self) -> None:
         """Forget the per-stream time references (a new session may start with a backlog)."""
@@ -114,8 +125,8 @@ class MessageValidator:
             else:
                 if set(msg) == {"result", "id"}:
                     return ACK
-                stream, data = next(iter(self.specs)), msg
-            spec = self.specs.get(stream)
+                stream, data = next(iter(self.specs or ())), msg
+            spec = self.spec(stream)
             if spec is None:
                 raise ParseError("unsubscribed_stream")
             e = data.get("e")
@@ -151,7 +162,8 @@ class MessageValidator:
               recv_ms: int) -> dict[str, Any]:
         payload = data if isinstance(data, dict) else {}
         symbol = payload.get("s") if isinstance(payload.get("s"), str) else symbol_of_stream(stream)
-        source = spec.source if spec is not None else (stream_spec(stream).source if stream_spec(stream) else "ws")
+        known = spec or stream_spec(stream)
+        source = known.source if known is not None else "ws"
         id_field = spec.id_field if spec is not None else ("a" if "a" in payload else "u")
         key = payload.get(id_field)
         return dead_letter(source, reason, symbol, payload.get("E"), str(key) if type(key) is int else None,

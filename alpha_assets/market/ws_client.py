@@ -141,14 +141,6 @@ class ClientCounters:
         return asdict(self)
 
 
-class _AnyStream(dict):  # type: ignore[type-arg]
-    """Streams of a URL that names none: any supported stream is accepted (nothing to compare to)."""
-
-    def get(self, name: Any, default: Any = None) -> Any:
-        spec = stream_spec(name)
-        return spec if spec is not None and spec.kind in ("trade", "book") else default
-
-
 class MarketWsClient:
     def __init__(self, cfg: WsClientConfig, clock: Callable[[], float] = time.time) -> None:
         self.cfg = cfg
@@ -158,11 +150,7 @@ class MarketWsClient:
         self._log = TrackerLog(self.counters)
         self._items: deque[Item] = deque()
         streams, is_combined = url_streams(cfg.url)
-        if streams:
-            self.validator = MessageValidator(streams, cfg.validation, combined=is_combined)
-        else:
-            self.validator = MessageValidator(["btcusdt@aggTrade"], cfg.validation)
-            self.validator.specs = _AnyStream()
+        self.validator = MessageValidator(streams or None, cfg.validation, combined=is_combined)
         self._trades: dict[str, TradeTracker] = {}
         self._books: dict[str, BookTracker] = {}
         gap = dict(max_open_gaps=cfg.max_open_gaps, max_fragments=cfg.max_ledger_fragments,

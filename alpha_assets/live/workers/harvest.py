@@ -45,9 +45,8 @@ from alpha_assets.live.workers.common import (
     ready,
 )
 from alpha_assets.market.id_ledger import IdLedger, gap_range
-from alpha_assets.market.landing import LandingWriter
+from alpha_assets.market.landing import LandingWriter, deadletter_bucket
 from alpha_assets.market.schema import UNROUTED, dead_letter
-from alpha_assets.market.streams import symbol_of_stream
 from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
 from alpha_assets.reports.atomic import write_text_atomic
 
@@ -116,10 +115,8 @@ class Harvester:
         now_ms = int(time.time() * 1000)  # dates only what has no receive time of its own
         for kind, row in self.client.drain():
             if kind == "deadletter":
-                sym = symbol_of_stream(row.get("stream"))
-                if sym not in self.cfg.symbols:
-                    sym = UNROUTED
-                    self.c["unrouted_deadletters"] += 1
+                sym = deadletter_bucket(row, self.cfg.symbols)
+                self.c["unrouted_deadletters"] += sym == UNROUTED
                 t = row.get("recv_time_ms") or now_ms
             else:
                 sym, t = row.get("symbol"), row.get("event_time_ms")
