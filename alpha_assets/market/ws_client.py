@@ -243,6 +243,15 @@ class MarketWsClient:
                     "contiguous_trade_id": self._trades[s].ledger.prefix if s in self._trades else None,
                     "last_update_id": self._books[s].last if s in self._books else None} for s in syms}
 
+    def bounds_in_use(self) -> dict[str, int]:
+        """How full the bounded structures are (largest per symbol): open gaps, ledger ranges,
+        held messages, gap reports, queued items."""
+        trades = list(self._trades.values())
+        return {"gaps": max((len(t.gaps) for t in trades), default=0),
+                "fragments": max((t.ledger.fragments() for t in trades), default=0),
+                "held": sum(t.held is not None for t in trades) + sum(b.held is not None for b in self._books.values()),
+                "gap_reports": len(self.gap_reports), "pending": self.pending()}
+
     def open_gaps(self, symbol: str | None = None) -> int:
         """Trade ids still missing in open gaps (+1 for a held jump) — of one symbol or all."""
         if symbol is not None:

@@ -53,14 +53,6 @@ class FeedUnderTest(Protocol):
     def stop(self) -> Outcome: ...
 
 
-def _internals(client: MarketWsClient) -> dict[str, int]:
-    trackers = list(client._trades.values())
-    return {"gaps": max((len(t.gaps) for t in trackers), default=0),
-            "fragments": max((t.ledger.fragments() for t in trackers), default=0),
-            "held": sum(t.held is not None for t in trackers) + sum(b.held is not None for b in client._books.values()),
-            "gap_reports": len(client.gap_reports), "pending": client.pending()}
-
-
 class ClientUnderTest:
     def __init__(self, **overrides: Any) -> None:
         self.overrides = {**FAST_CLIENT, **overrides}
@@ -89,7 +81,7 @@ class ClientUnderTest:
         self._loop.run_until_complete(main())
 
     def _watch(self) -> None:
-        for k, v in _internals(self.client).items():
+        for k, v in self.client.bounds_in_use().items():
             self.internals[k] = max(self.internals.get(k, 0), v)
 
     def messages(self) -> int:

@@ -273,7 +273,8 @@ class Harvester:
                 "queue_len": self.client.pending(), "latency_p99_ms": self.last_minute_latency_p99,
                 "closed_through_ms": dict(self.closed_through), "gap_reports": self.client.gap_reports[-20:],
                 "deadletter_by_reason": dict(self.client.deadletter_reasons.most_common(50)),
-                "landed_prefix": {s: lg.prefix for s, lg in self.ledgers.items()}}
+                "landed_prefix": {s: lg.prefix for s, lg in self.ledgers.items()},
+                "bounds_in_use": self.client.bounds_in_use()}
 
 
 async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
