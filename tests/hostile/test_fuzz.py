@@ -42,7 +42,7 @@ from tests.hostile.sut import (
 
 SYM, OTHER = "BTCUSDT", "ETHUSDT"
 TAIL = 6  # valid trades at the end, never corrupted: a replaced last trade still shows as a gap
-EXAMPLES = {"client": 10, "harvester": 3}
+EXAMPLES = {"client": 15, "harvester": 5}
 
 
 class Silent:

@@ -3,6 +3,7 @@ client with the capture's own receive clock, give exactly the rows the capture r
 
 from __future__ import annotations
 
+import functools
 import gzip
 from pathlib import Path
 
@@ -24,6 +25,11 @@ def capture(name: str) -> Path:
     return path
 
 
+@functools.cache
+def frames(name: str) -> dict:
+    return read_ws_capture(capture(name))
+
+
 @pytest.mark.parametrize("name", CAPTURES)
 def test_capture_trades_through_the_client_are_the_capture_rows(name: str) -> None:
     path = capture(name)
@@ -37,7 +43,7 @@ def test_capture_trades_through_the_client_are_the_capture_rows(name: str) -> No
     client.close()
     out = client.drain()
     assert [k for k, _ in out if k != "trade"] == []
-    expected = read_ws_capture(path)["trades"]
+    expected = frames(name)["trades"]
     got = [r for _, r in out]
     assert len(got) == expected.height
     assert sorted(got, key=lambda r: (r["event_time_ms"], r["agg_trade_id"])) == expected.to_dicts()
@@ -45,11 +51,10 @@ def test_capture_trades_through_the_client_are_the_capture_rows(name: str) -> No
 
 @pytest.mark.parametrize("name", CAPTURES)
 def test_capture_books_as_depth5_pass_book_validation_unchanged(name: str) -> None:
-    path = capture(name)
     sym = name.split("_")[1]
     stream = f"{sym}@depth5@100ms"
     v = MessageValidator([stream])
-    book = read_ws_capture(path)["book"]
+    book = frames(name)["book"]
     for row in book.iter_rows(named=True):
         out = v.validate(dumps(combined(stream, encode_depth5(row))), row["recv_time_ms"])
         assert isinstance(out, Accepted), (out, row)
