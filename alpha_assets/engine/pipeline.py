@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from alpha_assets.engine.arrival import sort_arrival
 from alpha_assets.engine.config import EngineConfig, resolve_config
 from alpha_assets.engine.cvd import cvd_initial_state, cvd_run
 from alpha_assets.engine.fusion import (
@@ -54,19 +55,14 @@ from alpha_assets.engine.guards import (
 )
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_run
 from alpha_assets.engine.strategy_mode import REGIMES, market_initial_state, market_params, schedule_active
+from alpha_assets.market.schema import BOOK_SCHEMA as RAW_BOOK_SCHEMA
+from alpha_assets.market.schema import TRADE_SCHEMA as RAW_TRADE_SCHEMA
 
 I64_MIN = np.iinfo(np.int64).min
 
-TRADE_SCHEMA: dict[str, Any] = {
-    "symbol": pl.Utf8, "event_time_ms": pl.Int64, "trade_time_ms": pl.Int64, "recv_time_ms": pl.Int64,
-    "agg_trade_id": pl.Int64, "price": pl.Float64, "qty": pl.Float64, "is_buyer_maker": pl.Boolean,
-    "reconnect": pl.Boolean, "missing_msgs_rate": pl.Float64,
-}
-BOOK_SCHEMA: dict[str, Any] = {
-    "symbol": pl.Utf8, "event_time_ms": pl.Int64, "recv_time_ms": pl.Int64, "first_update_id": pl.Int64,
-    "last_update_id": pl.Int64, "prev_last_update_id": pl.Int64,
-    **{f"{side}_{kind}_{k}": pl.Float64 for side in ("bid", "ask") for kind in ("px", "qty") for k in range(1, 6)},
-}
+# The raw tables as market/schema.py defines them, plus the harvester's optional feed-health columns.
+TRADE_SCHEMA: dict[str, Any] = {**RAW_TRADE_SCHEMA, "reconnect": pl.Boolean, "missing_msgs_rate": pl.Float64}
+BOOK_SCHEMA: dict[str, Any] = dict(RAW_BOOK_SCHEMA)
 BOOK_KEEP_SCHEMA: dict[str, Any] = {
     "book_event_time_ms": pl.Int64, "book_recv_time_ms": pl.Int64, "best_bid": pl.Float64, "best_ask": pl.Float64,
     "bid_qty_1": pl.Float64, "ask_qty_1": pl.Float64, "ofi_raw": pl.Float64, "ofi": pl.Float64, "z_ofi": pl.Float64,
@@ -214,14 +210,26 @@ def _match(book_cm: np.ndarray, trade_cm: np.ndarray) -> np.ndarray:
 
 def features_step(st: dict[str, Any], trades: pl.DataFrame, book: pl.DataFrame, cfg: EngineConfig,
                   final: bool) -> pl.DataFrame:
-    """Advance the features state by a chunk (already normalised, this symbol only)."""
+    """Advance the features state by a chunk (already normalised, this symbol only).
+
+    book_join "arrival": rows go in arrival order (engine/arrival.py) and the matching key is the
+    merged arrival rank instead of the running-max event time, so each trade takes the last book row
+    received before it and none is held back."""
+    arrival = cfg.book_join == "arrival"
+    if arrival:
+        trades, book, t_rank, b_rank = sort_arrival(st, trades, book)
     if book.height:
         rows = _book_rows(st, book, cfg)
+        if arrival:
+            rows = rows.with_columns(pl.Series("_cm", b_rank))
         st["tail"] = rows if st["tail"] is None else pl.concat([st["tail"], rows])
     allt = pl.concat([st["pending"], trades]) if st["pending"].height else trades
-    tv = allt.get_column("event_time_ms").fill_null(I64_MIN).to_numpy().astype(np.int64, copy=False)
-    tcm = np.maximum.accumulate(np.concatenate(([st["trade_cm"]], tv)))[1:]
-    n_rel = allt.height if final else int(np.searchsorted(tcm, st["book_cm"], side="left"))
+    if arrival:
+        tcm, n_rel = t_rank, allt.height
+    else:
+        tv = allt.get_column("event_time_ms").fill_null(I64_MIN).to_numpy().astype(np.int64, copy=False)
+        tcm = np.maximum.accumulate(np.concatenate(([st["trade_cm"]], tv)))[1:]
+        n_rel = allt.height if final else int(np.searchsorted(tcm, st["book_cm"], side="left"))
     released = allt.head(n_rel)
     st["pending"] = allt.slice(n_rel)
     if n_rel == 0:
