@@ -23,7 +23,8 @@ IO = "parquet_io"
     io_manager_key=IO,
     group_name="signals",
     check_specs=[contract_check_spec("features", Features, date_symbol_partitions)],
-    description="One row per trade evaluation: OFI and CVD features against the latest book at or before the trade.",
+    description="One row per trade evaluation: OFI and CVD features against the book row the engine's book_join "
+    "picks (event_time: latest at or before the trade's event time; arrival: latest received before it).",
 )
 def features(
     context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine
@@ -38,7 +39,8 @@ def features(
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     }
-    yield dg.Output(frame, metadata={**figures, "summary": dg.MetadataValue.md(markdown_kv(figures)),
+    yield dg.Output(frame, metadata={**figures, "book_join": engine.book_join,
+                                     "summary": dg.MetadataValue.md(markdown_kv(figures)),
                                      "dagster/row_count": frame.height})
     yield contract_result("features", Features, frame)
 

@@ -413,13 +413,30 @@ def _hold_text(hold: float) -> str:
     return str(int(hold)) if float(hold).is_integer() else repr(float(hold))
 
 
-def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) -> pl.Series:
-    """Guard codes -> v13 reason strings (null when none); values formatted as v13 did."""
+FORMATTED_GUARDS = (G_SPREAD, G_MISSING, G_LAG)  # reasons whose text carries the measured value
+
+
+def guard_labels(cfg: EngineConfig) -> list[str]:
+    """Text of each guard code ("" for none); the FORMATTED_GUARDS entries come from `guard_text`."""
     labels = list(GUARD_REASONS)
     labels[0] = ""
     labels[G_HOLD] = f"insufficient_hold_time_{_hold_text(cfg.guards.min_hold_time_sec)}s"
-    s = label_series("guard_reason", codes, labels)
-    fmt_rows = np.flatnonzero(np.isin(codes, (G_SPREAD, G_MISSING, G_LAG)))
+    return labels
+
+
+def guard_text(code: int, value: float) -> str:
+    """v13's text of a guard that reports its value."""
+    if code == G_SPREAD:
+        return f"spread_too_high_{value:.1f}bps"
+    if code == G_MISSING:
+        return f"missing_msgs_rate_{value:.4f}"
+    return f"lag_exceeded_{value:.2f}s"
+
+
+def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) -> pl.Series:
+    """Guard codes -> v13 reason strings (null when none); values formatted as v13 did."""
+    s = label_series("guard_reason", codes, guard_labels(cfg))
+    fmt_rows = np.flatnonzero(np.isin(codes, FORMATTED_GUARDS))
     if fmt_rows.size:
         cache: dict[tuple[int, float], str] = {}
         texts = []
@@ -427,14 +444,7 @@ def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) 
             key = (int(codes[i]), float(vals[i]))
             txt = cache.get(key)
             if txt is None:
-                c, v = key
-                if c == G_SPREAD:
-                    txt = f"spread_too_high_{v:.1f}bps"
-                elif c == G_MISSING:
-                    txt = f"missing_msgs_rate_{v:.4f}"
-                else:
-                    txt = f"lag_exceeded_{v:.2f}s"
-                cache[key] = txt
+                txt = cache[key] = guard_text(*key)
             texts.append(txt)
         s = s.scatter(fmt_rows, pl.Series(texts, dtype=pl.Utf8))
     return s.replace("", None)

@@ -1,0 +1,301 @@
+"""One chunk of trades / book rows of one symbol as numpy columns: the input of the live step
+(engine/stream.py). Built from a polars frame or from row mappings (what a stream consumer
+decodes), with the meaning `pipeline.normalise` gives the same values: canonical columns, absent
+columns null, symbols upper case; a value of another type goes through `normalise` itself.
+
+Nulls: integer columns carry a mask (value 0 under it); float columns carry NaN plus a mask
+where null and NaN mean different things (prices, book levels); `ingest_seq` holds I64_MIN for
+null, which is how the arrival keys (engine/arrival.py) spell null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from alpha_assets.engine.arrival import I64_MIN, Keys
+from alpha_assets.engine.pipeline import BOOK_SCHEMA, TRADE_SCHEMA, normalise
+from alpha_assets.market.schema import INGEST_SEQ
+
+# ofi_kernel's order: rows 0-4 bid prices, 5-9 bid quantities, 10-14 ask prices, 15-19 ask quantities
+LEVEL_COLUMNS = [f"{side}_{kind}_{k}" for side in ("bid", "ask") for kind in ("px", "qty") for k in range(1, 6)]
+
+Rows = Sequence[Mapping[str, Any]]
+
+
+def _keys(vals: np.ndarray, null: np.ndarray) -> np.ndarray:
+    return np.where(null, I64_MIN, vals) if null.any() else vals
+
+
+class _Cols:
+    """Row selection and concatenation over every array field (axis 0; `lv`/`lvn` are (20, n))."""
+
+    def take(self, idx: np.ndarray | slice) -> Any:
+        return type(self)(*(np.ascontiguousarray(a[:, idx]) if a.ndim == 2 else a[idx]
+                            for a in (getattr(self, f.name) for f in fields(self))))  # type: ignore[arg-type]
+
+    def extend(self, other: Any) -> Any:
+        return type(self)(*(np.concatenate((getattr(self, f.name), getattr(other, f.name)), axis=-1)
+                            for f in fields(self)))  # type: ignore[arg-type]
+
+
+@dataclass(slots=True)
+class TradeCols(_Cols):
+    evt: np.ndarray
+    evt_null: np.ndarray
+    recv: np.ndarray
+    recv_null: np.ndarray
+    tid: np.ndarray
+    tid_null: np.ndarray
+    price: np.ndarray  # NaN where null; price_null tells them apart (the Signals price keeps NaN)
+    price_null: np.ndarray
+    qty: np.ndarray  # NaN where null
+    side: np.ndarray  # int8: 1 buy, 0 sell, -1 unknown (is_buy = not is_buyer_maker)
+    reconnect: np.ndarray  # null = False
+    missing: np.ndarray  # missing_msgs_rate; null and NaN = 0.0
+    seq: np.ndarray  # ingest_seq, I64_MIN = null
+
+    @property
+    def n(self) -> int:
+        return int(self.evt.shape[0])
+
+    def keys(self) -> Keys:
+        return self.seq, _keys(self.recv, self.recv_null), _keys(self.evt, self.evt_null), _keys(self.tid, self.tid_null)
+
+
+@dataclass(slots=True)
+class BookCols(_Cols):
+    evt: np.ndarray
+    evt_null: np.ndarray
+    recv: np.ndarray
+    recv_null: np.ndarray
+    uid: np.ndarray
+    uid_null: np.ndarray
+    pu: np.ndarray
+    pu_null: np.ndarray
+    lv: np.ndarray  # (20, n) float, NaN where null, rows in LEVEL_COLUMNS order
+    lvn: np.ndarray  # (20, n) bool null mask
+    seq: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.evt.shape[0])
+
+    def keys(self) -> Keys:
+        return self.seq, _keys(self.recv, self.recv_null), _keys(self.evt, self.evt_null), _keys(self.uid, self.uid_null)
+
+
+def empty_trades() -> TradeCols:
+    i, f, b = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.bool_)
+    return TradeCols(i, b, i, b, i, b, f, b, f, np.zeros(0, np.int8), b, f, i)
+
+
+def empty_book() -> BookCols:
+    i, b = np.zeros(0, np.int64), np.zeros(0, np.bool_)
+    return BookCols(i, b, i, b, i, b, i, b, np.zeros((20, 0)), np.zeros((20, 0), np.bool_), i)
+
+
+# --------------------------------------------------------------------------- from a polars frame
+
+def _np(s: pl.Series) -> np.ndarray:
+    # writable arrays only: the compiled drivers are specialised on them (no read-only variants)
+    a = s.to_numpy()
+    return a if a.flags.writeable else a.copy()
+
+
+def _frame_i64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name not in frame.columns:
+        return np.zeros(frame.height, np.int64), np.ones(frame.height, np.bool_)
+    s = frame.get_column(name)
+    if s.null_count():
+        return _np(s.fill_null(0)), _np(s.is_null())
+    return _np(s), np.zeros(frame.height, np.bool_)
+
+
+def _frame_f64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    if name not in frame.columns:
+        return np.full(frame.height, np.nan), np.ones(frame.height, np.bool_)
+    s = frame.get_column(name)
+    if s.null_count():
+        return _np(s.fill_null(np.nan)), _np(s.is_null())
+    return _np(s), np.zeros(frame.height, np.bool_)
+
+
+def _canonical(frame: pl.DataFrame | None, schema: dict[str, Any], symbol: str) -> tuple[pl.DataFrame, int]:
+    """This symbol's rows with canonical dtypes, and the count of other symbols' rows. Frames already
+    canonical (the usual case) are used as they are; anything else goes through `normalise`."""
+    if frame is None or frame.height == 0:
+        return pl.DataFrame(schema=schema), 0
+    ok = all(frame.schema.get(name) == dtype for name, dtype in schema.items() if name in frame.columns)
+    syms = frame.get_column("symbol") if "symbol" in frame.columns else None
+    if ok and syms is not None and syms.dtype == pl.Utf8 and syms.null_count() == 0 and bool((syms == symbol).all()):
+        return frame, 0
+    norm = normalise(frame, schema)
+    mine = norm.filter(pl.col("symbol") == symbol)
+    return mine, norm.height - mine.height
+
+
+def trades_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[TradeCols, int]:
+    f, foreign = _canonical(frame, TRADE_SCHEMA, symbol)
+    evt, evt_null = _frame_i64(f, "event_time_ms")
+    recv, recv_null = _frame_i64(f, "recv_time_ms")
+    tid, tid_null = _frame_i64(f, "agg_trade_id")
+    price, price_null = _frame_f64(f, "price")
+    qty, _ = _frame_f64(f, "qty")
+    if "is_buyer_maker" in f.columns:
+        side = _np((~f.get_column("is_buyer_maker")).cast(pl.Int8).fill_null(-1))
+    else:
+        side = np.full(f.height, -1, np.int8)
+    if "reconnect" in f.columns:
+        reconnect = _np(f.get_column("reconnect").fill_null(False))
+    else:
+        reconnect = np.zeros(f.height, np.bool_)
+    missing, _ = _frame_f64(f, "missing_msgs_rate")
+    seq, seq_null = _frame_i64(f, INGEST_SEQ)
+    return TradeCols(evt, evt_null, recv, recv_null, tid, tid_null, price, price_null, qty, side, reconnect,
+                     np.nan_to_num(missing, nan=0.0, posinf=np.inf, neginf=-np.inf),
+                     _keys(seq, seq_null)), foreign
+
+
+def book_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[BookCols, int]:
+    f, foreign = _canonical(frame, BOOK_SCHEMA, symbol)
+    evt, evt_null = _frame_i64(f, "event_time_ms")
+    recv, recv_null = _frame_i64(f, "recv_time_ms")
+    uid, uid_null = _frame_i64(f, "last_update_id")
+    pu, pu_null = _frame_i64(f, "prev_last_update_id")
+    lv = np.empty((20, f.height))
+    lvn = np.zeros((20, f.height), np.bool_)
+    for j, name in enumerate(LEVEL_COLUMNS):
+        lv[j], lvn[j] = _frame_f64(f, name)
+    seq, seq_null = _frame_i64(f, INGEST_SEQ)
+    return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _keys(seq, seq_null)), foreign
+
+
+# --------------------------------------------------------------------------- from row mappings
+
+def _slow(vals: list[Any], name: str, dtype: Any) -> pl.Series:
+    """A column of unexpected Python types, read and normalised exactly as a frame would be."""
+    return normalise(pl.DataFrame({"symbol": [""] * len(vals), name: pl.Series(name, vals, strict=False)}),
+                     {"symbol": pl.Utf8, name: dtype}).get_column(name)
+
+
+def _rows_i64(vals: list[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
+    a = np.array(vals)
+    if a.dtype.kind in "ib" and a.ndim == 1:
+        return a.astype(np.int64, copy=False), np.zeros(a.shape[0], np.bool_)
+    if a.dtype == object and all(v is None or type(v) is int for v in vals):
+        null = np.fromiter((v is None for v in vals), np.bool_, len(vals))
+        return np.fromiter((0 if v is None else v for v in vals), np.int64, len(vals)), null
+    s = _slow(vals, name, pl.Int64)  # floats (rounded), strings, ...
+    return s.fill_null(0).to_numpy(), s.is_null().to_numpy()
+
+
+def _rows_f64(vals: list[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        a = np.array(vals, dtype=np.float64)  # None -> NaN; numeric strings parse as float() does
+    except (TypeError, ValueError):
+        s = _slow(vals, name, pl.Float64)
+        return s.fill_null(np.nan).to_numpy(), s.is_null().to_numpy()
+    nan = np.isnan(a)
+    if nan.any():
+        return a, np.fromiter((v is None for v in vals), np.bool_, len(vals))
+    return a, nan
+
+
+def _rows_bool(vals: list[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(value, null) of a Boolean column."""
+    a = np.array(vals)
+    if a.dtype == np.bool_ and a.ndim == 1:
+        return a, np.zeros(a.shape[0], np.bool_)
+    if all(v is None or type(v) is bool for v in vals):
+        null = np.fromiter((v is None for v in vals), np.bool_, len(vals))
+        return np.fromiter((v is True for v in vals), np.bool_, len(vals)), null
+    s = _slow(vals, name, pl.Boolean)
+    return s.fill_null(False).to_numpy(), s.is_null().to_numpy()
+
+
+def _mine(rows: Rows, symbol: str) -> tuple[Rows, int]:
+    if all(r.get("symbol") == symbol for r in rows):
+        return rows, 0
+
+    def sym(r: Mapping[str, Any]) -> str:
+        v = r.get("symbol")
+        return "" if v is None else str(v).upper()
+
+    mine = [r for r in rows if sym(r) == symbol]
+    return mine, len(rows) - len(mine)
+
+
+def _int_block(rows: Rows, names: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Integer columns that are usually all present: one conversion for all of them."""
+    grid = [tuple(map(r.get, names)) for r in rows]
+    a = np.array(grid)
+    if a.dtype == np.int64 and a.ndim == 2:
+        no_null = np.zeros(len(rows), np.bool_)
+        return [(np.ascontiguousarray(a[:, j]), no_null) for j in range(len(names))]
+    return [_rows_i64(list(col), name) for col, name in zip(zip(*grid, strict=True), names, strict=True)]
+
+
+def _optional(rows: Rows, name: str) -> list[Any] | None:
+    """A column's values, or None when no row has one (harvester-only and optional columns)."""
+    vals = [r.get(name) for r in rows]
+    return None if vals.count(None) == len(vals) else vals
+
+
+def _seq(rows: Rows) -> np.ndarray:
+    vals = _optional(rows, INGEST_SEQ)
+    if vals is None:
+        return np.full(len(rows), I64_MIN, np.int64)
+    seq, null = _rows_i64(vals, INGEST_SEQ)
+    return _keys(seq, null)
+
+
+def trades_from_rows(rows: Rows, symbol: str) -> tuple[TradeCols, int]:
+    rows, foreign = _mine(rows, symbol)
+    n = len(rows)
+    if not n:
+        return empty_trades(), foreign
+    (evt, evt_null), (recv, recv_null), (tid, tid_null) = _int_block(
+        rows, ("event_time_ms", "recv_time_ms", "agg_trade_id"))
+    pq = [tuple(map(r.get, ("price", "qty"))) for r in rows]
+    try:
+        a = np.array(pq, dtype=np.float64)  # None -> NaN
+        price, qty = np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1])
+        price_null = (np.fromiter((p is None for p, _ in pq), np.bool_, n) if np.isnan(price).any()
+                      else np.zeros(n, np.bool_))
+    except (TypeError, ValueError):
+        price, price_null = _rows_f64([p for p, _ in pq], "price")
+        qty, _ = _rows_f64([q for _, q in pq], "qty")
+    maker, maker_null = _rows_bool([r.get("is_buyer_maker") for r in rows], "is_buyer_maker")
+    side = np.where(maker_null, -1, np.where(maker, 0, 1)).astype(np.int8)
+    vals = _optional(rows, "reconnect")
+    reconnect = np.zeros(n, np.bool_) if vals is None else _rows_bool(vals, "reconnect")[0]
+    vals = _optional(rows, "missing_msgs_rate")
+    missing = (np.zeros(n) if vals is None
+               else np.nan_to_num(_rows_f64(vals, "missing_msgs_rate")[0], nan=0.0, posinf=np.inf, neginf=-np.inf))
+    return TradeCols(evt, evt_null, recv, recv_null, tid, tid_null, price, price_null, qty, side, reconnect, missing,
+                     _seq(rows)), foreign
+
+
+def book_from_rows(rows: Rows, symbol: str) -> tuple[BookCols, int]:
+    rows, foreign = _mine(rows, symbol)
+    n = len(rows)
+    if not n:
+        return empty_book(), foreign
+    (evt, evt_null), (recv, recv_null), (uid, uid_null), (pu, pu_null) = _int_block(
+        rows, ("event_time_ms", "recv_time_ms", "last_update_id", "prev_last_update_id"))
+    grid = [tuple(map(r.get, LEVEL_COLUMNS)) for r in rows]
+    try:
+        lv = np.ascontiguousarray(np.array(grid, dtype=np.float64).T)  # (20, n); None -> NaN
+        nan = np.isnan(lv)
+        lvn = np.array([[v is None for v in row] for row in grid], dtype=np.bool_).T.copy() if nan.any() else nan
+    except (TypeError, ValueError):
+        lv = np.empty((20, n))
+        lvn = np.zeros((20, n), np.bool_)
+        for j, (col, name) in enumerate(zip(zip(*grid, strict=True), LEVEL_COLUMNS, strict=True)):
+            lv[j], lvn[j] = _rows_f64(list(col), name)
+    return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _seq(rows)), foreign
