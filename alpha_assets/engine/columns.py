@@ -101,6 +101,9 @@ def empty_book() -> BookCols:
 
 # --------------------------------------------------------------------------- from a polars frame
 
+# Only constructors and to_numpy below, unless a column holds some nulls: polars compute calls go
+# through its thread pool, whose wake-up costs milliseconds on a busy machine.
+
 def _np(s: pl.Series) -> np.ndarray:
     # writable arrays only: the compiled drivers are specialised on them (no read-only variants)
     a = s.to_numpy()
@@ -108,21 +111,33 @@ def _np(s: pl.Series) -> np.ndarray:
 
 
 def _frame_i64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name not in frame.columns:
-        return np.zeros(frame.height, np.int64), np.ones(frame.height, np.bool_)
+    n = frame.height
+    if name not in frame.columns or frame.get_column(name).null_count() == n:
+        return np.zeros(n, np.int64), np.ones(n, np.bool_)
     s = frame.get_column(name)
     if s.null_count():
         return _np(s.fill_null(0)), _np(s.is_null())
-    return _np(s), np.zeros(frame.height, np.bool_)
+    return _np(s), np.zeros(n, np.bool_)
 
 
 def _frame_f64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name not in frame.columns:
-        return np.full(frame.height, np.nan), np.ones(frame.height, np.bool_)
+    n = frame.height
+    if name not in frame.columns or frame.get_column(name).null_count() == n:
+        return np.full(n, np.nan), np.ones(n, np.bool_)
     s = frame.get_column(name)
     if s.null_count():
         return _np(s.fill_null(np.nan)), _np(s.is_null())
-    return _np(s), np.zeros(frame.height, np.bool_)
+    return _np(s), np.zeros(n, np.bool_)
+
+
+def _frame_bool(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    n = frame.height
+    if name not in frame.columns or frame.get_column(name).null_count() == n:
+        return np.zeros(n, np.bool_), np.ones(n, np.bool_)
+    s = frame.get_column(name)
+    if s.null_count():
+        return _np(s.fill_null(False)), _np(s.is_null())
+    return _np(s), np.zeros(n, np.bool_)
 
 
 def _canonical(frame: pl.DataFrame | None, schema: dict[str, Any], symbol: str) -> tuple[pl.DataFrame, int]:
@@ -146,14 +161,9 @@ def trades_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[TradeCol
     tid, tid_null = _frame_i64(f, "agg_trade_id")
     price, price_null = _frame_f64(f, "price")
     qty, _ = _frame_f64(f, "qty")
-    if "is_buyer_maker" in f.columns:
-        side = _np((~f.get_column("is_buyer_maker")).cast(pl.Int8).fill_null(-1))
-    else:
-        side = np.full(f.height, -1, np.int8)
-    if "reconnect" in f.columns:
-        reconnect = _np(f.get_column("reconnect").fill_null(False))
-    else:
-        reconnect = np.zeros(f.height, np.bool_)
+    maker, maker_null = _frame_bool(f, "is_buyer_maker")
+    side = np.where(maker_null, -1, np.where(maker, 0, 1)).astype(np.int8)
+    reconnect, _ = _frame_bool(f, "reconnect")
     missing, _ = _frame_f64(f, "missing_msgs_rate")
     seq, seq_null = _frame_i64(f, INGEST_SEQ)
     return TradeCols(evt, evt_null, recv, recv_null, tid, tid_null, price, price_null, qty, side, reconnect,

@@ -32,12 +32,11 @@ from alpha_assets.engine.columns import (
     trades_from_rows,
 )
 from alpha_assets.engine.config import EngineConfig, resolve_config
-from alpha_assets.engine.fusion import SIGNALS, label_series
+from alpha_assets.engine.fusion import SIGNALS
 from alpha_assets.engine.guards import DECISIONS
 from alpha_assets.engine.pipeline import (
     FORMATTED_GUARDS,
     _signal_schema,
-    guard_reason_series,
     guard_text,
 )
 from alpha_assets.engine.strategy_mode import REGIMES, schedule_active
@@ -133,30 +132,41 @@ def _nullable_series(name: str, vals: np.ndarray, null: np.ndarray) -> pl.Series
 
 
 def _frame(sa: SignalArrays | None, state: EngineState) -> pl.DataFrame:
+    """The rows as a frame built from constructors only (no polars compute call: see columns.py)."""
     if sa is None:
         return pl.DataFrame(schema=_signal_schema(False))
     tr, o, n = sa.trades, sa.out, sa.n
-    return pl.DataFrame([
-        pl.Series("run_id", [state.run_id] * n, dtype=pl.Utf8),
-        pl.Series("symbol", [state.symbol] * n, dtype=pl.Utf8),
+
+    def text(name: str, vals: list[str | None]) -> pl.Series:
+        return pl.Series(name, vals, dtype=pl.Utf8)
+
+    first = text("run_id", [state.run_id] * n).to_frame()
+    return first.hstack([
+        text("symbol", [state.symbol] * n),
         _nullable_series("seq", tr.tid, tr.tid_null),
         _nullable_series("ts_ms", tr.evt, tr.evt_null),
-        label_series("signal_type", o["sig"], SIGNALS),
-        pl.Series("score", o["score"]).fill_nan(None),
-        pl.Series("consistency", o["cons"]).fill_nan(None),
-        pl.Series("z_ofi", sa.z_ofi).fill_nan(None),
-        pl.Series("z_cvd", sa.z_cvd).fill_nan(None),
+        text("signal_type", [SIGNALS[c] for c in o["sig"].tolist()]),
+        pl.Series("score", o["score"], nan_to_null=True),
+        pl.Series("consistency", o["cons"], nan_to_null=True),
+        pl.Series("z_ofi", sa.z_ofi, nan_to_null=True),
+        pl.Series("z_cvd", sa.z_cvd, nan_to_null=True),
         pl.Series("confirm", o["confirm"]),
         pl.Series("gating", o["gating"]),
-        label_series("decision_code", o["decision"], DECISIONS),
-        guard_reason_series(o["guard"], o["gval"], state.cfg),
-        label_series("regime", o["regime"], REGIMES),
-        pl.Series("div_type", ["none"] * n, dtype=pl.Utf8),
+        text("decision_code", [DECISIONS[c] for c in o["decision"].tolist()]),
+        text("guard_reason", _guard_reasons(sa, state)),
+        text("regime", [REGIMES[c] for c in o["regime"].tolist()]),
+        text("div_type", ["none"] * n),
         pl.Series("warmup", o["warm"] | o["fwarm"]),
         _nullable_series("price", tr.price, tr.price_null),
-        pl.Series("spread_bps", sa.spread).fill_nan(None),
+        pl.Series("spread_bps", sa.spread, nan_to_null=True),
         _nullable_series("created_at", tr.recv, tr.recv_null),
-    ])
+    ], in_place=True)
+
+
+def _guard_reasons(sa: SignalArrays, state: EngineState) -> list[str | None]:
+    labels = state.stream["params"]["guard_labels"]
+    return [guard_text(c, v) if c in FORMATTED_GUARDS else (labels[c] or None)
+            for c, v in zip(sa.out["guard"].tolist(), sa.out["gval"].tolist(), strict=True)]
 
 
 def _listed(vals: np.ndarray, null: np.ndarray) -> list[Any]:
@@ -171,9 +181,7 @@ def _rows(sa: SignalArrays | None, state: EngineState) -> list[dict[str, Any]]:
     if sa is None:
         return []
     tr, o = sa.trades, sa.out
-    labels = state.stream["params"]["guard_labels"]
-    guard = [guard_text(c, v) if c in FORMATTED_GUARDS else (labels[c] or None)
-             for c, v in zip(o["guard"].tolist(), o["gval"].tolist(), strict=True)]
+    guard = _guard_reasons(sa, state)
     run_id, sym = state.run_id, state.symbol
     # one dict display per row, keys in SIGNAL_COLUMNS order; NaN floats are null (x != x)
     return [
