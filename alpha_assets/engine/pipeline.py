@@ -3,9 +3,11 @@
 Both are driven by explicit per-symbol state so that the batch functions here and the
 live `step()` run the very same code: batch = one step over everything, final.
 
-Book matching. Each trade is evaluated against the last book row (stream order) whose
-running-maximum event time is <= the running maximum of the trade times so far; for time-
-sorted inputs this is the plain as-of-backward join, and the book pointer never moves back.
+Book matching (EngineConfig.book_join). "event_time": each trade is evaluated against the last
+book row (stream order) whose running-maximum event time is <= the running maximum of the trade
+times so far; for time-sorted inputs this is the plain as-of-backward join, and the book pointer
+never moves back. "arrival": rows in arrival order (engine/arrival.py), each trade against the
+last book row received before it.
 `lag_ms` = trade time - book time is kept as data (v13 preferred a book <= 800 ms old).
 
 decision_code vocabulary (why a Signals row ended as it did), first match wins:
