@@ -10,8 +10,11 @@ null, which is how the arrival keys (engine/arrival.py) spell null.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -229,8 +232,11 @@ def _rows_bool(vals: list[Any], name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mine(rows: Rows, symbol: str) -> tuple[Rows, int]:
-    if all(r.get("symbol") == symbol for r in rows):
-        return rows, 0
+    try:
+        if list(map(itemgetter("symbol"), rows)).count(symbol) == len(rows):
+            return rows, 0
+    except KeyError:
+        pass
 
     def sym(r: Mapping[str, Any]) -> str:
         v = r.get("symbol")
@@ -240,13 +246,31 @@ def _mine(rows: Rows, symbol: str) -> tuple[Rows, int]:
     return mine, len(rows) - len(mine)
 
 
+def _grid(rows: Rows, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The named values of every row (absent keys are None)."""
+    try:
+        return list(map(itemgetter(*names), rows))  # the fast lookup when every key is there
+    except KeyError:
+        return [tuple(map(r.get, names)) for r in rows]
+
+
+def _block(grid: list[tuple[Any, ...]], code: str, dtype: Any) -> np.ndarray | None:
+    """(k, n) array of a grid of n rows of k values when every value is of the array module's type
+    `code` ("q": int, no None / float / str; "d": int or float, no None / str); else None."""
+    try:
+        flat = array(code, chain.from_iterable(grid)) if len(grid) > 1 else array(code, grid[0])
+    except (TypeError, OverflowError):
+        return None
+    return np.ascontiguousarray(np.frombuffer(flat, dtype=dtype).reshape(len(grid), -1).T)
+
+
 def _int_block(rows: Rows, names: tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Integer columns that are usually all present: one conversion for all of them."""
-    grid = [tuple(map(r.get, names)) for r in rows]
-    a = np.array(grid)
-    if a.dtype == np.int64 and a.ndim == 2:
+    grid = _grid(rows, names)
+    cols = _block(grid, "q", np.int64)
+    if cols is not None:
         no_null = np.zeros(len(rows), np.bool_)
-        return [(np.ascontiguousarray(a[:, j]), no_null) for j in range(len(names))]
+        return [(cols[j], no_null) for j in range(len(names))]
     return [_rows_i64(list(col), name) for col, name in zip(zip(*grid, strict=True), names, strict=True)]
 
 
@@ -256,39 +280,36 @@ def _optional(rows: Rows, name: str) -> list[Any] | None:
     return None if vals.count(None) == len(vals) else vals
 
 
-def _seq(rows: Rows) -> np.ndarray:
-    vals = _optional(rows, INGEST_SEQ)
-    if vals is None:
-        return np.full(len(rows), I64_MIN, np.int64)
-    seq, null = _rows_i64(vals, INGEST_SEQ)
-    return _keys(seq, null)
-
-
 def trades_from_rows(rows: Rows, symbol: str) -> tuple[TradeCols, int]:
     rows, foreign = _mine(rows, symbol)
     n = len(rows)
     if not n:
         return empty_trades(), foreign
-    (evt, evt_null), (recv, recv_null), (tid, tid_null) = _int_block(
-        rows, ("event_time_ms", "recv_time_ms", "agg_trade_id"))
-    pq = [tuple(map(r.get, ("price", "qty"))) for r in rows]
-    try:
-        a = np.array(pq, dtype=np.float64)  # None -> NaN
-        price, qty = np.ascontiguousarray(a[:, 0]), np.ascontiguousarray(a[:, 1])
-        price_null = (np.fromiter((p is None for p, _ in pq), np.bool_, n) if np.isnan(price).any()
-                      else np.zeros(n, np.bool_))
-    except (TypeError, ValueError):
+    (evt, evt_null), (recv, recv_null), (tid, tid_null), (seq, seq_null) = _int_block(
+        rows, ("event_time_ms", "recv_time_ms", "agg_trade_id", INGEST_SEQ))
+    pq = _grid(rows, ("price", "qty"))
+    a = _block(pq, "d", np.float64)
+    if a is not None:
+        price, qty, price_null = a[0], a[1], np.zeros(n, np.bool_)
+    else:  # a null or a string among them
         price, price_null = _rows_f64([p for p, _ in pq], "price")
         qty, _ = _rows_f64([q for _, q in pq], "qty")
-    maker, maker_null = _rows_bool([r.get("is_buyer_maker") for r in rows], "is_buyer_maker")
-    side = np.where(maker_null, -1, np.where(maker, 0, 1)).astype(np.int8)
+    makers = [r.get("is_buyer_maker") for r in rows]
+    try:
+        m = np.frombuffer(array("b", makers), dtype=np.int8)  # bools -> 1/0 (is_buy = not maker)
+        side = 1 - m if not (m & ~np.int8(1)).any() else None
+    except (TypeError, OverflowError):
+        side = None
+    if side is None:  # a null, or not a bool
+        maker, maker_null = _rows_bool(makers, "is_buyer_maker")
+        side = np.where(maker_null, -1, np.where(maker, 0, 1)).astype(np.int8)
     vals = _optional(rows, "reconnect")
     reconnect = np.zeros(n, np.bool_) if vals is None else _rows_bool(vals, "reconnect")[0]
     vals = _optional(rows, "missing_msgs_rate")
     missing = (np.zeros(n) if vals is None
                else np.nan_to_num(_rows_f64(vals, "missing_msgs_rate")[0], nan=0.0, posinf=np.inf, neginf=-np.inf))
     return TradeCols(evt, evt_null, recv, recv_null, tid, tid_null, price, price_null, qty, side, reconnect, missing,
-                     _seq(rows)), foreign
+                     _keys(seq, seq_null)), foreign
 
 
 def book_from_rows(rows: Rows, symbol: str) -> tuple[BookCols, int]:
@@ -296,11 +317,15 @@ def book_from_rows(rows: Rows, symbol: str) -> tuple[BookCols, int]:
     n = len(rows)
     if not n:
         return empty_book(), foreign
-    (evt, evt_null), (recv, recv_null), (uid, uid_null), (pu, pu_null) = _int_block(
-        rows, ("event_time_ms", "recv_time_ms", "last_update_id", "prev_last_update_id"))
-    grid = [tuple(map(r.get, LEVEL_COLUMNS)) for r in rows]
-    try:
-        lv = np.ascontiguousarray(np.array(grid, dtype=np.float64).T)  # (20, n); None -> NaN
+    (evt, evt_null), (recv, recv_null), (uid, uid_null), (pu, pu_null), (seq, seq_null) = _int_block(
+        rows, ("event_time_ms", "recv_time_ms", "last_update_id", "prev_last_update_id", INGEST_SEQ))
+    grid = _grid(rows, tuple(LEVEL_COLUMNS))
+    lv = _block(grid, "d", np.float64)  # (20, n)
+    if lv is not None:
+        lvn = np.zeros((20, n), np.bool_)
+        return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _keys(seq, seq_null)), foreign
+    try:  # a missing level (null) or a string among them
+        lv = np.ascontiguousarray(np.array(grid, dtype=np.float64).T)  # None -> NaN
         nan = np.isnan(lv)
         lvn = np.array([[v is None for v in row] for row in grid], dtype=np.bool_).T.copy() if nan.any() else nan
     except (TypeError, ValueError):
@@ -308,4 +333,4 @@ def book_from_rows(rows: Rows, symbol: str) -> tuple[BookCols, int]:
         lvn = np.zeros((20, n), np.bool_)
         for j, (col, name) in enumerate(zip(zip(*grid, strict=True), LEVEL_COLUMNS, strict=True)):
             lv[j], lvn[j] = _rows_f64(list(col), name)
-    return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _seq(rows)), foreign
+    return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _keys(seq, seq_null)), foreign

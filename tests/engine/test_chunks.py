@@ -236,7 +236,7 @@ def test_arrival_without_ingest_seq_step_equals_batch(day, cuts, seed) -> None:
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cuts=cuts_strategy, seed=st.integers(0, 10_000))
 def test_arrival_step_equals_batch_on_messy_input(day, cuts, seed) -> None:
-    """Bad quantities, unknown sides, null receive times, a book update-id gap, a price missing."""
+    """Bad quantities, unknown sides, null receive times and prices, a book update-id gap, a level missing."""
     rng = np.random.default_rng(seed)
     trades, book = with_ingest_seq(day["trades"].head(2500), day["book"].head(1600), seed=seed)
     n = trades.height
@@ -246,10 +246,14 @@ def test_arrival_step_equals_batch_on_messy_input(day, cuts, seed) -> None:
     for i in np.flatnonzero(rng.random(n) < 0.05):
         side[i] = None
     recv = trades["recv_time_ms"].to_list()
+    price = trades["price"].to_list()
     for i in np.flatnonzero(rng.random(n) < 0.02):
         recv[i] = None
+    for i in np.flatnonzero(rng.random(n) < 0.01):
+        price[i] = None
     trades = trades.with_columns(pl.Series("qty", qty), pl.Series("is_buyer_maker", side, dtype=pl.Boolean),
-                                 pl.Series("recv_time_ms", recv, dtype=pl.Int64))
+                                 pl.Series("recv_time_ms", recv, dtype=pl.Int64),
+                                 pl.Series("price", price, dtype=pl.Float64))
     gap = int(rng.integers(0, book.height))
     book = book.with_columns(
         pl.when(pl.int_range(pl.len()) == gap).then(pl.col("prev_last_update_id") - 3)
