@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -35,15 +35,18 @@ def _keys(vals: np.ndarray, null: np.ndarray) -> np.ndarray:
 
 
 class _Cols:
-    """Row selection and concatenation over every array field (axis 0; `lv`/`lvn` are (20, n))."""
+    """Row selection and concatenation over every array field (axis 0; `lv`/`lvn` are (20, n)).
+    Subclasses are slotted dataclasses, so `__slots__` lists the fields in order."""
+
+    __slots__ = ()
 
     def take(self, idx: np.ndarray | slice) -> Any:
         return type(self)(*(np.ascontiguousarray(a[:, idx]) if a.ndim == 2 else a[idx]
-                            for a in (getattr(self, f.name) for f in fields(self))))  # type: ignore[arg-type]
+                            for a in (getattr(self, name) for name in self.__slots__)))
 
     def extend(self, other: Any) -> Any:
-        return type(self)(*(np.concatenate((getattr(self, f.name), getattr(other, f.name)), axis=-1)
-                            for f in fields(self)))  # type: ignore[arg-type]
+        return type(self)(*(np.concatenate((getattr(self, name), getattr(other, name)), axis=-1)
+                            for name in self.__slots__))
 
 
 @dataclass(slots=True)
