@@ -116,78 +116,64 @@ def _np(s: pl.Series) -> np.ndarray:
     return a if a.flags.writeable else a.copy()
 
 
-def _frame_i64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    n = frame.height
-    if name not in frame.columns or frame.get_column(name).null_count() == n:
-        return np.zeros(n, np.int64), np.ones(n, np.bool_)
-    s = frame.get_column(name)
-    if s.null_count():
-        return _np(s.fill_null(0)), _np(s.is_null())
+def _col(cols: dict[str, pl.Series], n: int, name: str, fill: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(values with `fill` under nulls, null mask) of a column; absent = all null."""
+    s = cols.get(name)
+    nulls = n if s is None else s.null_count()
+    if nulls == n:
+        return np.full(n, fill, dtype), np.ones(n, np.bool_)
+    if nulls:
+        return _np(s.fill_null(fill)), _np(s.is_null())
     return _np(s), np.zeros(n, np.bool_)
 
 
-def _frame_f64(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    n = frame.height
-    if name not in frame.columns or frame.get_column(name).null_count() == n:
-        return np.full(n, np.nan), np.ones(n, np.bool_)
-    s = frame.get_column(name)
-    if s.null_count():
-        return _np(s.fill_null(np.nan)), _np(s.is_null())
-    return _np(s), np.zeros(n, np.bool_)
-
-
-def _frame_bool(frame: pl.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    n = frame.height
-    if name not in frame.columns or frame.get_column(name).null_count() == n:
-        return np.zeros(n, np.bool_), np.ones(n, np.bool_)
-    s = frame.get_column(name)
-    if s.null_count():
-        return _np(s.fill_null(False)), _np(s.is_null())
-    return _np(s), np.zeros(n, np.bool_)
-
-
-def _canonical(frame: pl.DataFrame | None, schema: dict[str, Any], symbol: str) -> tuple[pl.DataFrame, int]:
-    """This symbol's rows with canonical dtypes, and the count of other symbols' rows. Frames already
-    canonical (the usual case) are used as they are; anything else goes through `normalise`."""
+def _canonical(frame: pl.DataFrame | None, schema: dict[str, Any], symbol: str
+               ) -> tuple[dict[str, pl.Series], int, int]:
+    """This symbol's columns with canonical dtypes, its row count, and the count of other symbols'
+    rows. Frames already canonical (the usual case) are used as they are; anything else goes
+    through `normalise`."""
     if frame is None or frame.height == 0:
-        return pl.DataFrame(schema=schema), 0
-    ok = all(frame.schema.get(name) == dtype for name, dtype in schema.items() if name in frame.columns)
-    syms = frame.get_column("symbol") if "symbol" in frame.columns else None
+        return {}, 0, 0
+    have = frame.schema
+    ok = all(have[name] == dtype for name, dtype in schema.items() if name in have)
+    syms = frame.get_column("symbol") if "symbol" in have else None
     if ok and syms is not None and syms.dtype == pl.Utf8 and syms.null_count() == 0 and bool((syms == symbol).all()):
-        return frame, 0
-    norm = normalise(frame, schema)
-    mine = norm.filter(pl.col("symbol") == symbol)
-    return mine, norm.height - mine.height
+        mine, foreign = frame, 0
+    else:
+        norm = normalise(frame, schema)
+        mine = norm.filter(pl.col("symbol") == symbol)
+        foreign = norm.height - mine.height
+    return {s.name: s for s in mine.get_columns()}, mine.height, foreign
 
 
 def trades_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[TradeCols, int]:
-    f, foreign = _canonical(frame, TRADE_SCHEMA, symbol)
-    evt, evt_null = _frame_i64(f, "event_time_ms")
-    recv, recv_null = _frame_i64(f, "recv_time_ms")
-    tid, tid_null = _frame_i64(f, "agg_trade_id")
-    price, price_null = _frame_f64(f, "price")
-    qty, _ = _frame_f64(f, "qty")
-    maker, maker_null = _frame_bool(f, "is_buyer_maker")
+    cols, n, foreign = _canonical(frame, TRADE_SCHEMA, symbol)
+    evt, evt_null = _col(cols, n, "event_time_ms", 0, np.int64)
+    recv, recv_null = _col(cols, n, "recv_time_ms", 0, np.int64)
+    tid, tid_null = _col(cols, n, "agg_trade_id", 0, np.int64)
+    price, price_null = _col(cols, n, "price", np.nan, np.float64)
+    qty, _ = _col(cols, n, "qty", np.nan, np.float64)
+    maker, maker_null = _col(cols, n, "is_buyer_maker", False, np.bool_)
     side = np.where(maker_null, -1, np.where(maker, 0, 1)).astype(np.int8)
-    reconnect, _ = _frame_bool(f, "reconnect")
-    missing, _ = _frame_f64(f, "missing_msgs_rate")
-    seq, seq_null = _frame_i64(f, INGEST_SEQ)
+    reconnect, _ = _col(cols, n, "reconnect", False, np.bool_)
+    missing, _ = _col(cols, n, "missing_msgs_rate", np.nan, np.float64)
+    seq, seq_null = _col(cols, n, INGEST_SEQ, 0, np.int64)
     return TradeCols(evt, evt_null, recv, recv_null, tid, tid_null, price, price_null, qty, side, reconnect,
                      np.nan_to_num(missing, nan=0.0, posinf=np.inf, neginf=-np.inf),
                      _keys(seq, seq_null)), foreign
 
 
 def book_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[BookCols, int]:
-    f, foreign = _canonical(frame, BOOK_SCHEMA, symbol)
-    evt, evt_null = _frame_i64(f, "event_time_ms")
-    recv, recv_null = _frame_i64(f, "recv_time_ms")
-    uid, uid_null = _frame_i64(f, "last_update_id")
-    pu, pu_null = _frame_i64(f, "prev_last_update_id")
-    lv = np.empty((20, f.height))
-    lvn = np.zeros((20, f.height), np.bool_)
+    cols, n, foreign = _canonical(frame, BOOK_SCHEMA, symbol)
+    evt, evt_null = _col(cols, n, "event_time_ms", 0, np.int64)
+    recv, recv_null = _col(cols, n, "recv_time_ms", 0, np.int64)
+    uid, uid_null = _col(cols, n, "last_update_id", 0, np.int64)
+    pu, pu_null = _col(cols, n, "prev_last_update_id", 0, np.int64)
+    lv = np.empty((20, n))
+    lvn = np.zeros((20, n), np.bool_)
     for j, name in enumerate(LEVEL_COLUMNS):
-        lv[j], lvn[j] = _frame_f64(f, name)
-    seq, seq_null = _frame_i64(f, INGEST_SEQ)
+        lv[j], lvn[j] = _col(cols, n, name, np.nan, np.float64)
+    seq, seq_null = _col(cols, n, INGEST_SEQ, 0, np.int64)
     return BookCols(evt, evt_null, recv, recv_null, uid, uid_null, pu, pu_null, lv, lvn, _keys(seq, seq_null)), foreign
 
 

@@ -20,6 +20,7 @@ from alpha_assets.engine.ofi import K_MAX, ofi_kernel
 from alpha_assets.engine.pipeline import _match, _vol_kernel
 
 I64_MIN = np.iinfo(np.int64).min
+Arr = np.ndarray
 
 (S_BOOK_CM, S_TRADE_CM, S_UID_SEEN, S_UID_LAST, S_UID_LAST_NULL, S_BOOK_GAPCUM, S_MATCHED_GAPCUM, S_TAIL_START,
  S_TAIL_END, S_ARRIVAL_N, S_LAST_SEQ, S_REGRESSIONS) = range(12)
@@ -34,9 +35,11 @@ def scalar_state() -> np.ndarray:
 
 
 @njit(cache=True, error_model="numpy")
-def book_kernel(sst, ofi_f, ofi_i, ofi_hist, ofi_hs, tcm, tgap, tevt, tevtn, tbid, task, tz,
-                lv, lvn, evt, evt_null, uid, uid_null, pu, pu_null,
-                rank, use_rank, weights, k, gap_ms, day_reset, std_floor, winsor_k, z_clip, alpha, n0):  # noqa: ANN001
+def book_kernel(sst: Arr, ofi_f: Arr, ofi_i: Arr, ofi_hist: Arr, ofi_hs: Arr, tcm: Arr, tgap: Arr, tevt: Arr,
+                tevtn: Arr, tbid: Arr, task: Arr, tz: Arr, lv: Arr, lvn: Arr, evt: Arr, evt_null: Arr, uid: Arr,
+                uid_null: Arr, pu: Arr, pu_null: Arr, rank: Arr, use_rank: bool, weights: Arr, k: int,
+                gap_ms: float, day_reset: bool, std_floor: float, winsor_k: float, z_clip: float, alpha: float,
+                n0: int) -> tuple[Arr, Arr, Arr, Arr, Arr, Arr, Arr]:
     """OFI over new book rows (stream order), then each row onto the tail with its matching key
     (running-max event time, or the given arrival rank) and its update-id gap count. Returns the
     tail arrays (new ones when the capacity had to grow)."""
@@ -96,7 +99,7 @@ def book_kernel(sst, ofi_f, ofi_i, ofi_hist, ofi_hs, tcm, tgap, tevt, tevtn, tbi
 
 
 @njit(cache=True, error_model="numpy")
-def release_kernel(sst, evt, evt_null, final):  # noqa: ANN001
+def release_kernel(sst: Arr, evt: Arr, evt_null: Arr, final: bool) -> tuple[int, Arr]:
     """event_time mode: (number of trades the book has passed, their running-max times)."""
     n = evt.shape[0]
     tcm = np.empty(n, dtype=np.int64)
@@ -115,12 +118,12 @@ def release_kernel(sst, evt, evt_null, final):  # noqa: ANN001
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _key(seq, recv, recv_null, i):  # noqa: ANN001
+def _key(seq: Arr, recv: Arr, recv_null: Arr, i: int) -> tuple[int, int]:
     return seq[i], (I64_MIN if recv_null[i] else recv[i])
 
 
 @njit(cache=True, error_model="numpy")
-def _sorted_side(seq, recv, recv_null, evt, evt_null, ids, ids_null) -> bool:  # noqa: ANN001
+def _sorted_side(seq: Arr, recv: Arr, recv_null: Arr, evt: Arr, evt_null: Arr, ids: Arr, ids_null: Arr) -> bool:
     for i in range(1, seq.shape[0]):
         a = (seq[i - 1], I64_MIN if recv_null[i - 1] else recv[i - 1], I64_MIN if evt_null[i - 1] else evt[i - 1],
              I64_MIN if ids_null[i - 1] else ids[i - 1])
@@ -132,7 +135,7 @@ def _sorted_side(seq, recv, recv_null, evt, evt_null, ids, ids_null) -> bool:  #
 
 
 @njit(cache=True, error_model="numpy")
-def _regressions(sst, seq) -> int:  # noqa: ANN001
+def _regressions(sst: Arr, seq: Arr) -> int:
     """Count rows whose ingest_seq is not above every earlier chunk's (a redelivery, a bad
     counter); returns the largest ingest_seq of the chunk."""
     top = I64_MIN
@@ -145,7 +148,9 @@ def _regressions(sst, seq) -> int:  # noqa: ANN001
 
 
 @njit(cache=True, error_model="numpy")
-def merge_kernel(sst, bseq, brecv, brecvn, bevt, bevtn, bid, bidn, tseq, trecv, trecvn, tevt, tevtn, tid, tidn):  # noqa: ANN001
+def merge_kernel(sst: Arr, bseq: Arr, brecv: Arr, brecvn: Arr, bevt: Arr, bevtn: Arr, bid: Arr, bidn: Arr,
+                 tseq: Arr, trecv: Arr, trecvn: Arr, tevt: Arr, tevtn: Arr, tid: Arr, tidn: Arr
+                 ) -> tuple[bool, Arr, Arr]:
     """arrival mode, when each table is already in arrival order (the live case): the merged ranks
     of both (engine/arrival.py's order), continuing the stream's count. ok = False when a table is
     not in order (the caller sorts it first)."""
@@ -175,12 +180,15 @@ def merge_kernel(sst, bseq, brecv, brecvn, bevt, bevtn, bid, bidn, tseq, trecv, 
 
 
 @njit(cache=True, error_model="numpy")
-def evaluate_kernel(sst, tcm_tail, tgap, tevt, tevtn, tbid, task, tz,
-                    evt, evt_null, recv, recv_null, price, price_null, qty, side, reconnect, missing, tcm,
-                    cvd_f, cvd_i, cvd_b, cvd_bs, cvd_r, cvd_h, cp, vol_s, vol_tau,
-                    gi, gf, q, fi, ff, fp, mi, mt, mtr, msp, mvo, s_tr, s_sp, s_vo, mp, pass_lag, sched,
-                    o_zofi, o_zcvd, o_spread, o_score, o_sig, o_cons, o_reasons, o_fwarm, o_regime, o_market,
-                    o_confirm, o_gating, o_guard, o_gval, o_decision, o_warm, o_thr, o_cand):  # noqa: ANN001
+def evaluate_kernel(sst: Arr, tcm_tail: Arr, tgap: Arr, tevt: Arr, tevtn: Arr, tbid: Arr, task: Arr, tz: Arr,
+                    evt: Arr, evt_null: Arr, recv: Arr, recv_null: Arr, price: Arr, price_null: Arr, qty: Arr,
+                    side: Arr, reconnect: Arr, missing: Arr, tcm: Arr,
+                    cvd_f: Arr, cvd_i: Arr, cvd_b: Arr, cvd_bs: Arr, cvd_r: Arr, cvd_h: Arr, cp: tuple, vol_s: Arr,
+                    vol_tau: float, gi: Arr, gf: Arr, q: Arr, fi: Arr, ff: Arr, fp: Arr, mi: Arr, mt: Arr, mtr: Arr,
+                    msp: Arr, mvo: Arr, s_tr: Arr, s_sp: Arr, s_vo: Arr, mp: Arr, pass_lag: bool, sched: Arr,
+                    o_zofi: Arr, o_zcvd: Arr, o_spread: Arr, o_score: Arr, o_sig: Arr, o_cons: Arr, o_reasons: Arr,
+                    o_fwarm: Arr, o_regime: Arr, o_market: Arr, o_confirm: Arr, o_gating: Arr, o_guard: Arr,
+                    o_gval: Arr, o_decision: Arr, o_warm: Arr, o_thr: Arr, o_cand: Arr) -> Arr:
     """Released trades against the tail (match key `tcm`), CVD, volatility and the signal kernel.
     Writes the Signals outputs; returns the CVD rate buffer (grown when it had to)."""
     n = evt.shape[0]
