@@ -179,10 +179,18 @@ def book_from_frame(frame: pl.DataFrame | None, symbol: str) -> tuple[BookCols, 
 
 # --------------------------------------------------------------------------- from row mappings
 
+_PY_TYPES: dict[Any, tuple[type, ...]] = {pl.Int64: (int,), pl.Float64: (int, float), pl.Boolean: (bool,)}
+
+
 def _slow(vals: list[Any], name: str, dtype: Any) -> pl.Series:
-    """A column of unexpected Python types, read and normalised exactly as a frame would be."""
-    return normalise(pl.DataFrame({"symbol": [""] * len(vals), name: pl.Series(name, vals, strict=False)}),
-                     {"symbol": pl.Utf8, name: dtype}).get_column(name)
+    """A column of unexpected Python types, read and normalised exactly as a frame would be; where
+    polars has no such cast at all (text to Boolean), values not of the column's type are null."""
+    try:
+        return normalise(pl.DataFrame({"symbol": [""] * len(vals), name: pl.Series(name, vals, strict=False)}),
+                         {"symbol": pl.Utf8, name: dtype}).get_column(name)
+    except pl.exceptions.PolarsError:
+        ok = _PY_TYPES[dtype]
+        return pl.Series(name, [v if isinstance(v, ok) else None for v in vals], dtype=dtype, strict=False)
 
 
 def _rows_i64(vals: list[Any], name: str) -> tuple[np.ndarray, np.ndarray]:

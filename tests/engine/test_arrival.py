@@ -175,3 +175,15 @@ def test_flush_in_arrival_mode_has_nothing_left() -> None:
     state, rows = step(state, frame([trade_row(T0 + 5, T0 + 6, 1, 0)], RAW_TRADES), None)
     assert rows.height == 1 and np.isnan(rows["z_ofi"].fill_null(np.nan).to_numpy()).all()
     assert flush(state)[1].height == 0
+
+
+def test_garbage_values_are_bad_input_rows_not_exceptions() -> None:
+    state = initial_state("BTCUSDT", ARRIVAL, "r")
+    book = [book_row(T0 + 1000, T0 + 1001, 10, 5.0, seq=0)]
+    trades = [dict(trade_row(T0 + 1010, T0 + 1011, 1, seq=1), qty="abc"),  # (more than the 250 ms dedup apart)
+              dict(trade_row(T0 + 1510, T0 + 1511, 2, seq=2), is_buyer_maker="maybe", price=None),
+              dict(trade_row(T0 + 2010, T0 + 2011, 3, seq=3), event_time_ms=None)]
+    state, rows = step_rows(state, trades, book)
+    assert [r["decision_code"] for r in rows] == ["bad_input"] * 3
+    assert rows[1]["price"] is None and rows[2]["ts_ms"] is None
+    assert state.counters["trades_in"] == 3
