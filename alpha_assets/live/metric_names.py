@@ -60,13 +60,21 @@ OPEN_FILES = Metric("open_files", "gauge", "most open files of a worker", ("key"
 
 # -- Dagster -----------------------------------------------------------------------------------
 RUN_FAILURES = Metric("alpha_run_failures_total", "gauge",
-                      "failed Dagster runs recorded by run_failure_alert", ("failed_job",))
+                      "failed Dagster runs of a job recorded by run_failure_alert; run_id is the latest",
+                      ("failed_job", "run_id"))
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     TICK_TO_SIGNAL, TICK_TO_DURABLE, TICK_TO_ORDER, CONSUMER_LAG_SECONDS, CONSUMER_PENDING, SOAK_ACTIVE,
     SIGNALS_TOTAL, TRADES_LANDED, ORDERS, EXPORT_COUNT, ERROR_COUNT, PARITY_DIFF_RATIO, QUEUE_DROPPED,
     RECONNECT_COUNT, DEADLETTER, RESTARTS, RESTARTS_TOTAL, DEGRADED, HEALTHY, RSS_MB, OPEN_FILES, RUN_FAILURES,
 )}
+
+# -- series the servers add (the project pushes none of these; the alert rules read them) -----
+PUSH_TIME = Metric("push_time_seconds", "gauge",
+                   "set by the Pushgateway per group: unix time of the last successful push")
+SCRAPE_UP = Metric("up", "gauge", "set by Prometheus per target: 1 when its last scrape succeeded")
+
+SERVER_METRICS: dict[str, Metric] = {m.name: m for m in (PUSH_TIME, SCRAPE_UP)}
 
 # Buckets (seconds) of the latency histograms: fine below 10 ms where the arrival-mode targets
 # live, coarse up to the minute hand-over that the event stream replaced.
