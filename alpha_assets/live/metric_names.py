@@ -40,7 +40,7 @@ CONSUMER_PENDING = Metric("alpha_consumer_pending_entries", "gauge",
                           "entries of the stream not yet acknowledged by the group", ("group", "stream"))
 
 # -- run figures (v13 names) -------------------------------------------------------------------
-SOAK_ACTIVE = Metric("alpha_soak_active", "gauge", "1 while a soak runs, 0 in its final push")
+SOAK_ACTIVE = Metric("alpha_soak_active", "gauge", "1 while a soak's workers run, 0 from its shutdown on")
 SIGNALS_TOTAL = Metric("signals_total", "gauge", "signal rows written by the live signal worker")
 TRADES_LANDED = Metric("trades_landed", "gauge", "trades in the landing zone")
 ORDERS = Metric("orders", "gauge", "orders the broker sent to the executor")
@@ -54,7 +54,7 @@ DEADLETTER = Metric("deadletter", "gauge", "dead-lettered market messages")
 RESTARTS = Metric("restarts", "gauge", "restarts of a worker", ("key",))
 RESTARTS_TOTAL = Metric("restarts_total", "gauge", "restarts of all workers")
 DEGRADED = Metric("degraded", "gauge", "1 when the supervisor gave up restarting a worker", ("key",))
-HEALTHY = Metric("healthy", "gauge", "1 when the worker's health probe is green", ("key",))
+HEALTHY = Metric("healthy", "gauge", "1 when the worker runs and its last health probe passed", ("key",))
 RSS_MB = Metric("rss_mb", "gauge", "largest resident set size of a worker, MB", ("key",))
 OPEN_FILES = Metric("open_files", "gauge", "most open files of a worker", ("key",))
 
