@@ -50,6 +50,7 @@ ui: setup
 monitoring: setup servers
 	$(BIN)/python -m alpha_assets.monitoring
 	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/rules/*.yml
 	promtool test rules deploy/prometheus/tests/rules_test.yml
 	amtool check-config deploy/alertmanager/alertmanager.yml
 
