@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
@@ -228,7 +229,11 @@ def _collect(sup: Supervisor, data_root: Path) -> dict[str, Any]:
         "restarts_total": sum(v["restarts"] for v in st.values()),
         "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
         "open_files": {n: v["max_open_files"] for n, v in st.items()},
-        "healthy": {n: 1 if v["healthy"] else 0 for n, v in st.items()},
+        # green = running and its last probe passed; no verdict yet (starting) = no sample
+        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
+                       for n, v in st.items() if v["healthy"] is not None},
+        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
+        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from shutdown on: stopped workers page no one
     }
 
 
