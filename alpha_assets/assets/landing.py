@@ -6,9 +6,11 @@ partition it landed and marked complete, so the asset graph runs soak → landin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
-from alpha_assets.assets.common import OWNERS, tags
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.contracts import RawBook, RawTrades, column_schema
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.version import source_version
@@ -29,9 +31,15 @@ LANDING_ZONE = dg.AssetSpec(
 )
 
 
-def landed_partition(key: str, run_id: str, trades: int | None = None) -> dg.AssetMaterialization:
-    """The event a soak logs for a partition it landed and marked complete."""
-    metadata: dict[str, object] = {"landed_by_run": run_id}
-    if trades is not None:
-        metadata["trades"] = trades
-    return dg.AssetMaterialization(asset_key=LANDING_ZONE.key, partition=key, metadata=metadata)
+def landed_partition(root: Path, key: str, run_id: str) -> dg.AssetMaterialization:
+    """The event a soak logs for a partition it landed and marked complete: its rows as landed."""
+    import polars as pl
+
+    date, symbol = key.split("|", 1)
+    folder = root / "landing" / "raw" / f"date={date}" / f"symbol={symbol}"
+    counts = {kind: sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in folder.glob(f"{kind}_*.parquet"))
+              for kind in ("trades", "book")}
+    return dg.AssetMaterialization(asset_key=LANDING_ZONE.key, partition=key, metadata={
+        "landed_by_run": run_id, "trades": counts["trades"], "book_snapshots": counts["book"],
+        "minute_files": len(list(folder.glob("trades_*.parquet"))), "path": dg.MetadataValue.path(str(folder)),
+        ROW_COUNT: counts["trades"] + counts["book"]})

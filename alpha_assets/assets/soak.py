@@ -128,7 +128,7 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
     ended = dt.datetime.now(dt.UTC)
     landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, started.date(), ended.date())
     for key in landed:
-        yield landed_partition(key, context.run_id)
+        yield landed_partition(data_root.path, key, context.run_id)
     figures = result.figures()
     context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={rounded(figures)}")
     yield dg.MaterializeResult(metadata={
