@@ -29,7 +29,7 @@ def test_dg_launch_soak_one_minute(tmp_path: Path) -> None:
     done = dg_cli(["launch", "--job", "soak_60m", "--config", "examples/soak_1m.yaml"], tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     # Instance storage went to the data root given, not to the repository.
-    assert (tmp_path / "var" / "dagster" / "storage" / "runs.db").exists()
+    assert list((tmp_path / "var" / "dagster" / "storage").rglob("runs.db"))
     instance = repo_instance(tmp_path)
     [run] = instance.get_runs(dg.RunsFilter(job_name="soak_60m"))
     assert run.status == dg.DagsterRunStatus.SUCCESS
