@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export ALPHA_DATA_ROOT ?= $(CURDIR)/var
 
-.PHONY: setup servers demo test lint bench ui monitoring monitor clean
+.PHONY: setup servers demo test lint bench ui check monitoring monitor clean
 
 $(BIN)/dagster: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,8 +43,12 @@ lint: setup
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
+# dg dev = webserver + daemon (sensors, declarative automation, the run queue), DAGSTER_HOME = here.
 ui: setup
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+check: setup
+	$(BIN)/dg check defs
 
 # Regenerate deploy/{prometheus,alertmanager,grafana} and docs/runbook.md, then check them with the real tools.
 monitoring: setup servers
