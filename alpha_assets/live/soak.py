@@ -17,6 +17,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
@@ -239,7 +241,11 @@ def _collect(sup: Supervisor, data_root: Path) -> dict[str, Any]:
         "restarts_total": sum(v["restarts"] for v in st.values()),
         "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
         "open_files": {n: v["max_open_files"] for n, v in st.items()},
-        "healthy": {n: 1 if v["healthy"] else 0 for n, v in st.items()},
+        # green = running and its last probe passed; no verdict yet (starting) = no sample
+        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
+                       for n, v in st.items() if v["healthy"] is not None},
+        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
+        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from shutdown on: stopped workers page no one
     }
 
 
@@ -259,7 +265,30 @@ def _drain_signals(sup: Supervisor, data_root: Path, run_id: str, cfg_file: Path
             sup.event("Alert", "signal", reason="drain timed out")
 
 
-def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None) -> SoakResult:
+ProgressHook = Callable[[dict[str, Any]], None]
+PROGRESS_INTERVAL_S = 60.0
+
+
+def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, started: float,
+              cfg: SoakConfig) -> dict[str, Any]:
+    """The figures so far, for a progress line: signals, lag, restarts, exports."""
+    now = _collect(sup, data_root)
+    signal_beat = read_json(heartbeat_path(data_root, "signal"))
+    return {
+        "elapsed_s": round(time.time() - started, 1), "minutes": cfg.minutes,
+        "signals_total": int(now["signals_total"] or 0), "trades_landed": int(now["trades_landed"] or 0),
+        "orders": int(now["orders"] or 0), "lag_ms": signal_beat.get("last_latency_ms"),
+        "restarts_total": int(now["restarts_total"]), "exports": exporter.stats.export_count,
+        "export_errors": exporter.stats.error_count, "workers_healthy": sum(now["healthy"].values()),
+        "workers": len(now["healthy"]),
+    }
+
+
+def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
+             on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
+             stop: threading.Event | None = None) -> SoakResult:
+    """``on_progress`` gets the figures so far once the workers are ready and every
+    ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early in order."""
     data_root = Path(data_root).resolve()
     started = time.time()
     start_ms = int(started * 1000)
@@ -275,6 +304,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
     sup = Supervisor(_worker_specs(cfg, data_root, run_id, cfg_file), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
+    if stop is not None:
+        sup.stop_event = stop
     url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
     exporter = PushgatewayExporter(url, run_id=run_id)
     ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id)
@@ -289,7 +320,18 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         remaining = max(0.0, duration_s - (time.time() - started))
         # hook times count from the start of the run, not from readiness
         elapsed = time.time() - started
-        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=ctx.run_due_restores)
+        next_progress = [time.monotonic()]
+
+        def poll() -> None:
+            ctx.run_due_restores()
+            if on_progress is not None and time.monotonic() >= next_progress[0]:
+                next_progress[0] += progress_interval_s
+                try:
+                    on_progress(_progress(sup, data_root, exporter, started, cfg))
+                except Exception as exc:  # a progress reader must never stop the soak
+                    sup.alert("", "progress hook failed", error=f"{type(exc).__name__}: {exc}")
+
+        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
         if server is not None and server.injected:
             # no new malformed messages; those already sent reach the harvester before it stops

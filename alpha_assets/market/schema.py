@@ -9,6 +9,11 @@ import polars as pl
 
 LEVELS = 5
 
+# Per-symbol arrival counter the harvester stamps on every trade and book row as it receives
+# them (one counter shared by the symbol's trades and book). Nullable: simulated days and
+# replayed recordings have none. The engine's `arrival` book join orders by it (engine/arrival.py).
+INGEST_SEQ = "ingest_seq"
+
 TRADE_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.Utf8(),
     "event_time_ms": pl.Int64(),
@@ -18,6 +23,7 @@ TRADE_SCHEMA: dict[str, pl.DataType] = {
     "price": pl.Float64(),
     "qty": pl.Float64(),
     "is_buyer_maker": pl.Boolean(),
+    INGEST_SEQ: pl.Int64(),
 }
 
 BOOK_SCHEMA: dict[str, pl.DataType] = {
@@ -29,6 +35,7 @@ BOOK_SCHEMA: dict[str, pl.DataType] = {
     "prev_last_update_id": pl.Int64(),
     **{f"{side}_{kind}_{k}": pl.Float64() for side in ("bid", "ask") for k in range(1, LEVELS + 1)
        for kind in ("px", "qty")},
+    INGEST_SEQ: pl.Int64(),
 }
 
 # Dead letters: what could not be kept as a canonical row, and why. `symbol` is the symbol *as
