@@ -55,6 +55,8 @@ class FaultInjectionConfig(dg.Config):
     symbols: list[str] = Field(default_factory=lambda: list(settings().symbols))
     minutes: float | None = Field(None, gt=0, le=24 * 60, description="default: long enough for the plan")
     grace_s: float = Field(60.0, gt=0, le=3600, description="hard stop after minutes + grace")
+    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of simulator messages corrupted with a "
+                                  "malformed kind during the run (alpha_assets.market.malformed)")
 
 
 def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.run.Check]
@@ -100,7 +102,7 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
 
     plan = FaultPlan(faults=[f.model_dump(exclude_none=True) for f in config.faults],
                      recovery_limit_s=config.recovery_limit_s, recovery_target_s=config.recovery_target_s)
-    overrides: dict = {"symbols": config.symbols}
+    overrides: dict = {"symbols": config.symbols, "malformed_rate": config.malformed_rate}
     if config.minutes:
         overrides["minutes"] = config.minutes
     if pushgateway_url():

@@ -36,6 +36,8 @@ class SoakRunConfig(dg.Config):
     restart_backoff_s: list[float] = Field([10.0, 30.0], description="wait before restart 1, 2, ...; then degraded")
     restart_budget_reset_s: float = Field(300.0, gt=0, le=24 * 3600,
                                           description="healthy this long after a restart: the budget is whole again")
+    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of simulator messages corrupted with a "
+                                  "malformed kind; the soak then checks its dead letters against what was injected")
     progress_interval_s: float = Field(60.0, gt=0, le=3600,
                                        description="a progress line and a soak_report observation this often")
 

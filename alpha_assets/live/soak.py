@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
@@ -76,6 +76,15 @@ class SoakConfig(BaseModel):
     binance_ws: str = "wss://fstream.binance.com"
     paper: bool = True
     engine: dict[str, Any] = Field(default_factory=dict)
+    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of feed messages the simulator corrupts "
+                                  "(alpha_assets.market.malformed); dead letters must then equal what was injected")
+    malformed_seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _malformed_needs_simulator(self) -> SoakConfig:
+        if self.malformed_rate > 0 and self.feed == "binance":
+            raise ValueError("malformed_rate > 0 needs the loopback exchange (feed=simulator or replay), not feed=binance")
+        return self
 
     @field_validator("symbols")
     @classmethod
@@ -206,7 +215,9 @@ def _start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
         sources = replay_sources(cfg.replay_capture, cfg.symbols, now, cfg.replay_speed)
     else:
         sources = simulator_sources(cfg.symbols, cfg.seed, now)
-    server = ExchangeServer(sources).start()
+    from alpha_assets.market.injection import MalformedPlan
+
+    server = ExchangeServer(sources, malformed=MalformedPlan(rate=cfg.malformed_rate, seed=cfg.malformed_seed)).start()
     return server, server.stream_url(cfg.symbols), server.rest_url
 
 
@@ -322,6 +333,10 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
 
         sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
+        if server is not None and server.injected:
+            # no new malformed messages; those already sent reach the harvester before it stops
+            server.pause_malformed()
+            time.sleep(1.0)
         shutdown_order = sup.graceful_shutdown()
         sup.restore_signal_handlers()
         if server is not None:
@@ -374,6 +389,7 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
             con.close()
     dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
                   if p.stat().st_mtime >= started - 1]
+    injected, match = _deadletters_vs_injected(data_root, dead_files, server)
     duration = ended - started
     # one push at start, then one per interval while the exporter ran (the final push is extra)
     export_expected = 1 + math.floor(stats.active_s / cfg.export_interval_s) if stats.export_count or stats.error_count else 0
@@ -386,6 +402,8 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
         "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
         "reconnect_count": int(h.get("reconnect_count", 0) or 0),
         "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
+        "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
+        "malformed_not_dead_lettered": len(match.missing) + len(match.wrong_reason) + len(match.landed_as_dead),
         "trade_gaps": int(h.get("trade_gaps", 0) or 0), "gap_trades_unfilled": int(h.get("gap_trades_unfilled", 0) or 0),
         "late_rows": int(h.get("late_rows", 0) or 0),
         "trades_landed": int(h.get("trades_landed", 0) or 0), "minutes_landed": int(h.get("minutes_landed", 0) or 0),
@@ -404,7 +422,9 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
         "error_count_zero": stats.error_count == 0 or any(f.action == "pushgateway_outage" for f in cfg.fault_plan),
         "queue_dropped_zero": figures["queue_dropped"] == 0,
         f"reconnect_count_le_{RECONNECT_LIMIT}": figures["reconnect_count"] <= RECONNECT_LIMIT,
-        "deadletter_empty": figures["deadletter"] == 0 and not dead_files,
+        # every dead letter comes from an injected malformed message, every injection left its own
+        # (nothing injected: no dead letter at all)
+        "deadletters_as_injected": match.ok and (bool(injected) or (figures["deadletter"] == 0 and not dead_files)),
         f"rss_lt_{RSS_LIMIT_MB}mb": figures["max_rss_mb"] < RSS_LIMIT_MB,
         f"open_files_lt_{OPEN_FILES_LIMIT}": figures["max_open_files"] < OPEN_FILES_LIMIT,
         "signals_produced": figures["signals_total"] > 0,
@@ -419,6 +439,22 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
                                                      "gap_trades_unfilled", "book_gaps", "watchdog_timeouts",
                                                      "minutes_landed", "late_rows")} | {"latency_p99_ms": lat}}
     return figures, checks, extra
+
+
+def _deadletters_vs_injected(data_root: Path, dead_files: list[Path], server: Any | None) -> tuple[list, Any]:
+    """The simulator's record of malformed messages and its match against the landed dead letters."""
+    import polars as pl
+
+    from alpha_assets.market.injection import match_deadletters
+
+    injected = list(server.injected) if server is not None else []
+    rows: list[dict[str, Any]] = []
+    for f in dead_files:
+        try:
+            rows += pl.read_parquet(f).to_dicts()
+        except Exception:  # noqa: BLE001 - an unreadable file is a mismatch, reported as such
+            rows.append({"reason": "unreadable_file", "payload": str(f)})
+    return injected, match_deadletters(injected, rows)
 
 
 def _configured_pushgateway() -> str:
