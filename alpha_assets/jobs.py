@@ -1,4 +1,4 @@
-"""Jobs: the batch graph per partition, the soak, fault injection."""
+"""Jobs: the batch graph per partition, the date roll-up, the soak, fault injection."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ soak_60m = dg.define_asset_job(
     tags=live_tree_tags("soak", 60),
     # One long op supervising processes beside it: it runs where its run runs, on every deployment.
     executor_def=dg.in_process_executor,
+)
+
+daily_rollup = dg.define_asset_job(
+    "daily_rollup",
+    selection=dg.AssetSelection.assets("daily_summary_rollup"),
+    description="All symbols of a date in one report. Runs by itself (declarative automation) once every "
+    "symbol's partitions of the date are there, and again when one of them changes.",
 )
 
 fault_injection = dg.define_asset_job(

@@ -1,14 +1,20 @@
 """soak_report: one long op that runs the supervised live process tree for `minutes`."""
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
+from alpha_assets.assets.landing import landed_partition
+from alpha_assets.contracts import SoakFigures, column_schema
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
+from alpha_assets.progress import Background, TerminalBar, progress_line, progress_metadata
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL
 from alpha_assets.sensors.alerts import pushgateway_url
@@ -31,17 +37,22 @@ class SoakRunConfig(dg.Config):
     restart_backoff_s: list[float] = Field([10.0, 30.0], description="wait before restart 1, 2, ...; then degraded")
     restart_budget_reset_s: float = Field(300.0, gt=0, le=24 * 3600,
                                           description="healthy this long after a restart: the budget is whole again")
+    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of simulator messages corrupted with a "
+                                  "malformed kind; the soak then checks its dead letters against what was injected")
+    progress_interval_s: float = Field(60.0, gt=0, le=3600,
+                                       description="a progress line and a soak_report observation this often")
 
 
 def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:
     """Plottable numbers, the SLO checks, and a readable table."""
-    numbers = {k: v for k, v in figures.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    numbers = rounded({k: v for k, v in figures.items() if isinstance(v, int | float) and not isinstance(v, bool)})
     return {
         **numbers,
         "soak_passed": passed,
         "code_version": code_version(),
         "checks": dg.MetadataValue.json(checks),
         "summary": dg.MetadataValue.md(markdown_kv({**numbers, "soak_passed": passed})),
+        ROW_COUNT: 1,  # one SoakFigures record per run
     }
 
 
@@ -55,16 +66,30 @@ def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], star
     return done
 
 
-def stop_signal(timeline: list[dict]) -> str | None:
-    """The signal that ended the soak before its minutes were up, if one did."""
-    for event in timeline:
-        if event.get("event") == "SignalReceived":
-            return str(event.get("signal") or "a signal")
-    return None
+def progress_events(context: dg.AssetExecutionContext, asset: str, what: str, total_s: float,
+                    work: Background) -> Iterator[dg.AssetObservation]:
+    """While `work` runs: a log line, a terminal bar and an observation of `asset` per report.
+    An interrupted run (terminate in the UI, Ctrl-C) stops the work in order before it ends."""
+    bar = TerminalBar(total_s, what)
+    try:
+        for p in work.progress():
+            context.log.info(progress_line(p, what))
+            bar.update(p)
+            yield dg.AssetObservation(asset_key=asset, metadata={**progress_metadata(p), "progress": True})
+    except BaseException:
+        work.stop()
+        raise
+    finally:
+        bar.close()
 
 
 @dg.asset(
     group_name="live",
+    kinds={"python", "sqlite", "prometheus"},
+    owners=OWNERS,
+    tags=tags("live", "reliability"),
+    code_version=code_version(),  # the soak exercises all of the code
+    metadata=column_schema(SoakFigures),
     check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
                                    description="every soak SLO held: exports, no errors, nothing dropped, "
                                    "reconnects ≤ 3, RSS < 600 MB, open files < 256, parity 0")],
@@ -78,6 +103,7 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
     from alpha_assets.live.soak import run_soak, soak_config_from
 
     values = config.model_dump()
+    progress_interval_s = values.pop("progress_interval_s")
     values["pushgateway_url"] = values["pushgateway_url"] or pushgateway_url()
     gateway = None
     if not values["pushgateway_url"]:
@@ -92,18 +118,27 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
             context.log.warning(f"no Pushgateway configured and none could be started ({exc}); metrics not exported")
     soak_cfg = soak_config_from(values)
     # Orchestration may read the clock: the simulated exchange stamps its events with it.
-    start = dt.datetime.now(dt.UTC).date()
+    started = dt.datetime.now(dt.UTC)
+    work = Background(lambda on_progress, stop: run_soak(soak_cfg, data_root.path, context.run_id,
+                                                         on_progress=on_progress, stop=stop,
+                                                         progress_interval_s=progress_interval_s),
+                      name=f"soak-{context.run_id}")
     try:
-        result = run_soak(soak_cfg, data_root.path, context.run_id)
+        yield from progress_events(context, "soak_report", "soak", soak_cfg.minutes * 60, work)
+        result = work.result()
     finally:
         if gateway is not None:
             gateway.stop()
-    end = dt.datetime.now(dt.UTC).date()
-    landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, start, end)
+    ended = dt.datetime.now(dt.UTC)
+    landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, started.date(), ended.date())
+    for key in landed:
+        yield landed_partition(data_root.path, key, context.run_id)
     figures = result.figures()
-    context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={figures}")
+    context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={rounded(figures)}")
     yield dg.MaterializeResult(metadata={
         **soak_metadata(figures, result.checks, result.passed),
+        "started": dg.MetadataValue.timestamp(started),
+        "ended": dg.MetadataValue.timestamp(ended),
         "landed_partitions": dg.MetadataValue.json(landed),
         "run_manifest": dg.MetadataValue.path(str(result.run_manifest)),
         "source_manifest": dg.MetadataValue.path(str(result.source_manifest)),
@@ -113,9 +148,3 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
         check_name="soak_slo", passed=result.passed, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"failed": dg.MetadataValue.json(failed), **{k: bool(v) for k, v in result.checks.items()}},
     )
-    stopped_by = stop_signal(result.timeline)
-    if stopped_by:
-        # Terminating the run (the UI, run monitoring's max runtime) reaches the soak as a signal: it
-        # stops its process tree cleanly and reports what it saw, but the run is not a finished soak.
-        raise dg.Failure(description=f"soak stopped by {stopped_by} after {figures.get('duration_s')} s "
-                         f"of its {config.minutes} min", metadata={"landed_partitions": dg.MetadataValue.json(landed)})

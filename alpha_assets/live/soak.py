@@ -17,14 +17,16 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
@@ -74,6 +76,15 @@ class SoakConfig(BaseModel):
     binance_ws: str = "wss://fstream.binance.com"
     paper: bool = True
     engine: dict[str, Any] = Field(default_factory=dict)
+    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of feed messages the simulator corrupts "
+                                  "(alpha_assets.market.malformed); dead letters must then equal what was injected")
+    malformed_seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    @model_validator(mode="after")
+    def _malformed_needs_simulator(self) -> SoakConfig:
+        if self.malformed_rate > 0 and self.feed == "binance":
+            raise ValueError("malformed_rate > 0 needs the loopback exchange (feed=simulator or replay), not feed=binance")
+        return self
 
     @field_validator("symbols")
     @classmethod
@@ -204,7 +215,9 @@ def _start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
         sources = replay_sources(cfg.replay_capture, cfg.symbols, now, cfg.replay_speed)
     else:
         sources = simulator_sources(cfg.symbols, cfg.seed, now)
-    server = ExchangeServer(sources).start()
+    from alpha_assets.market.injection import MalformedPlan
+
+    server = ExchangeServer(sources, malformed=MalformedPlan(rate=cfg.malformed_rate, seed=cfg.malformed_seed)).start()
     return server, server.stream_url(cfg.symbols), server.rest_url
 
 
@@ -228,7 +241,11 @@ def _collect(sup: Supervisor, data_root: Path) -> dict[str, Any]:
         "restarts_total": sum(v["restarts"] for v in st.values()),
         "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
         "open_files": {n: v["max_open_files"] for n, v in st.items()},
-        "healthy": {n: 1 if v["healthy"] else 0 for n, v in st.items()},
+        # green = running and its last probe passed; no verdict yet (starting) = no sample
+        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
+                       for n, v in st.items() if v["healthy"] is not None},
+        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
+        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from shutdown on: stopped workers page no one
     }
 
 
@@ -248,7 +265,30 @@ def _drain_signals(sup: Supervisor, data_root: Path, run_id: str, cfg_file: Path
             sup.event("Alert", "signal", reason="drain timed out")
 
 
-def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None) -> SoakResult:
+ProgressHook = Callable[[dict[str, Any]], None]
+PROGRESS_INTERVAL_S = 60.0
+
+
+def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, started: float,
+              cfg: SoakConfig) -> dict[str, Any]:
+    """The figures so far, for a progress line: signals, lag, restarts, exports."""
+    now = _collect(sup, data_root)
+    signal_beat = read_json(heartbeat_path(data_root, "signal"))
+    return {
+        "elapsed_s": round(time.time() - started, 1), "minutes": cfg.minutes,
+        "signals_total": int(now["signals_total"] or 0), "trades_landed": int(now["trades_landed"] or 0),
+        "orders": int(now["orders"] or 0), "lag_ms": signal_beat.get("last_latency_ms"),
+        "restarts_total": int(now["restarts_total"]), "exports": exporter.stats.export_count,
+        "export_errors": exporter.stats.error_count, "workers_healthy": sum(now["healthy"].values()),
+        "workers": len(now["healthy"]),
+    }
+
+
+def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
+             on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
+             stop: threading.Event | None = None) -> SoakResult:
+    """``on_progress`` gets the figures so far once the workers are ready and every
+    ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early in order."""
     data_root = Path(data_root).resolve()
     started = time.time()
     start_ms = int(started * 1000)
@@ -264,6 +304,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
     sup = Supervisor(_worker_specs(cfg, data_root, run_id, cfg_file), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
+    if stop is not None:
+        sup.stop_event = stop
     url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
     exporter = PushgatewayExporter(url, run_id=run_id)
     ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id)
@@ -278,8 +320,23 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         remaining = max(0.0, duration_s - (time.time() - started))
         # hook times count from the start of the run, not from readiness
         elapsed = time.time() - started
-        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=ctx.run_due_restores)
+        next_progress = [time.monotonic()]
+
+        def poll() -> None:
+            ctx.run_due_restores()
+            if on_progress is not None and time.monotonic() >= next_progress[0]:
+                next_progress[0] += progress_interval_s
+                try:
+                    on_progress(_progress(sup, data_root, exporter, started, cfg))
+                except Exception as exc:  # a progress reader must never stop the soak
+                    sup.alert("", "progress hook failed", error=f"{type(exc).__name__}: {exc}")
+
+        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
+        if server is not None and server.injected:
+            # no new malformed messages; those already sent reach the harvester before it stops
+            server.pause_malformed()
+            time.sleep(1.0)
         shutdown_order = sup.graceful_shutdown()
         sup.restore_signal_handlers()
         if server is not None:
@@ -332,6 +389,7 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
             con.close()
     dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
                   if p.stat().st_mtime >= started - 1]
+    injected, match = _deadletters_vs_injected(data_root, dead_files, server)
     duration = ended - started
     # one push at start, then one per interval while the exporter ran (the final push is extra)
     export_expected = 1 + math.floor(stats.active_s / cfg.export_interval_s) if stats.export_count or stats.error_count else 0
@@ -344,6 +402,8 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
         "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
         "reconnect_count": int(h.get("reconnect_count", 0) or 0),
         "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
+        "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
+        "malformed_not_dead_lettered": len(match.missing) + len(match.wrong_reason) + len(match.landed_as_dead),
         "trade_gaps": int(h.get("trade_gaps", 0) or 0), "gap_trades_unfilled": int(h.get("gap_trades_unfilled", 0) or 0),
         "late_rows": int(h.get("late_rows", 0) or 0),
         "trades_landed": int(h.get("trades_landed", 0) or 0), "minutes_landed": int(h.get("minutes_landed", 0) or 0),
@@ -362,7 +422,9 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
         "error_count_zero": stats.error_count == 0 or any(f.action == "pushgateway_outage" for f in cfg.fault_plan),
         "queue_dropped_zero": figures["queue_dropped"] == 0,
         f"reconnect_count_le_{RECONNECT_LIMIT}": figures["reconnect_count"] <= RECONNECT_LIMIT,
-        "deadletter_empty": figures["deadletter"] == 0 and not dead_files,
+        # every dead letter comes from an injected malformed message, every injection left its own
+        # (nothing injected: no dead letter at all)
+        "deadletters_as_injected": match.ok and (bool(injected) or (figures["deadletter"] == 0 and not dead_files)),
         f"rss_lt_{RSS_LIMIT_MB}mb": figures["max_rss_mb"] < RSS_LIMIT_MB,
         f"open_files_lt_{OPEN_FILES_LIMIT}": figures["max_open_files"] < OPEN_FILES_LIMIT,
         "signals_produced": figures["signals_total"] > 0,
@@ -377,6 +439,22 @@ def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, sta
                                                      "gap_trades_unfilled", "book_gaps", "watchdog_timeouts",
                                                      "minutes_landed", "late_rows")} | {"latency_p99_ms": lat}}
     return figures, checks, extra
+
+
+def _deadletters_vs_injected(data_root: Path, dead_files: list[Path], server: Any | None) -> tuple[list, Any]:
+    """The simulator's record of malformed messages and its match against the landed dead letters."""
+    import polars as pl
+
+    from alpha_assets.market.injection import match_deadletters
+
+    injected = list(server.injected) if server is not None else []
+    rows: list[dict[str, Any]] = []
+    for f in dead_files:
+        try:
+            rows += pl.read_parquet(f).to_dicts()
+        except Exception:  # noqa: BLE001 - an unreadable file is a mismatch, reported as such
+            rows.append({"reason": "unreadable_file", "payload": str(f)})
+    return injected, match_deadletters(injected, rows)
 
 
 def _configured_pushgateway() -> str:

@@ -15,10 +15,10 @@ from alpha_assets.market.binance import (
     BOOK_TICKER_SCHEMA,
     DEADLETTER_SCHEMA,
     TRADES_SCHEMA,
-    DiffBookBuilder,
     ParseError,
     parse_message,
 )
+from alpha_assets.market.book_builder import DiffBookBuilder
 from alpha_assets.market.capture import read_ws_capture
 
 _LAZY = {

@@ -1,24 +1,30 @@
-"""Binance USD-M futures WebSocket/REST messages <-> canonical rows, and a diff-depth book builder.
+"""Binance USD-M futures WebSocket/REST messages <-> canonical rows.
 
 Every parser raises `ParseError(reason)` on malformed input and nothing else, so a caller can
 dead-letter the message with a short reason code ("bad_json", "missing_field:p", "bad_number:q").
+Fields are parsed strictly (fields.py): decimal strings for prices and quantities, JSON integers
+for ids and times, no repeated keys. The diff-depth book builder is in book_builder.py.
 """
 
 from __future__ import annotations
 
-import heapq
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import orjson
 import polars as pl
 
-# the canonical tables are defined once, in schema.py; re-exported here for parser users
+from alpha_assets.market import fields as f
+from alpha_assets.market.fields import ParseError as ParseError
+from alpha_assets.market.fields import loads as loads
+
+# the canonical tables and the dead-letter row are defined once, in schema.py; re-exported here
 from alpha_assets.market.schema import BOOK_SCHEMA as BOOK_SCHEMA
 from alpha_assets.market.schema import DEADLETTER_SCHEMA as DEADLETTER_SCHEMA
 from alpha_assets.market.schema import LEVELS, TRADE_SCHEMA
+from alpha_assets.market.schema import dead_letter as dead_letter
+from alpha_assets.market.streams import stream_spec
 
 TRADES_SCHEMA = TRADE_SCHEMA
 
@@ -34,123 +40,8 @@ BOOK_TICKER_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-class ParseError(ValueError):
-    """A message that cannot be turned into a canonical row; `reason` is a short code."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def dead_letter(
-    source: str,
-    reason: str,
-    symbol: str | None,
-    event_time_ms: int | None,
-    key: str | None,
-    payload: Any,
-) -> dict[str, Any]:
-    """One dead-letter row; `payload` is kept as text (JSON when it is not already a string)."""
-    if isinstance(payload, bytes):
-        text = payload.decode("utf-8", errors="replace")
-    elif isinstance(payload, str):
-        text = payload
-    else:
-        try:
-            text = orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
-        except TypeError:
-            text = repr(payload)
-    return {
-        "source": source,
-        "reason": reason,
-        "symbol": symbol,
-        "event_time_ms": event_time_ms,
-        "key": key,
-        "payload": text,
-    }
-
-
-# ---------------------------------------------------------------- field helpers
-
-
-def loads(raw: str | bytes) -> Any:
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError) as exc:
-        raise ParseError("bad_json") from exc
-
-
-def _get(data: dict[str, Any], key: str) -> Any:
-    if key not in data or data[key] is None:
-        raise ParseError(f"missing_field:{key}")
-    return data[key]
-
-
-def _int(data: dict[str, Any], key: str) -> int:
-    v = _get(data, key)
-    if isinstance(v, bool):
-        raise ParseError(f"bad_number:{key}")
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.strip().lstrip("-").isascii():
-        try:
-            return int(v)
-        except ValueError:
-            pass
-    raise ParseError(f"bad_number:{key}")
-
-
-def _num(v: Any, key: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, str | int | float):
-        raise ParseError(f"bad_number:{key}")
-    try:
-        x = float(v)
-    except (ValueError, OverflowError) as exc:
-        raise ParseError(f"bad_number:{key}") from exc
-    if not math.isfinite(x):
-        raise ParseError(f"bad_number:{key}")
-    return x
-
-
-def _positive(data: dict[str, Any], key: str) -> float:
-    x = _num(_get(data, key), key)
-    if x <= 0:
-        raise ParseError(f"bad_value:{key}")
-    return x
-
-
-def _non_negative(data: dict[str, Any], key: str) -> float:
-    x = _num(_get(data, key), key)
-    if x < 0:
-        raise ParseError(f"bad_value:{key}")
-    return x
-
-
-def _symbol(data: dict[str, Any]) -> str:
-    s = _get(data, "s")
-    if not isinstance(s, str) or not s:
-        raise ParseError("bad_value:s")
-    return s.upper()
-
-
-def _levels(data: dict[str, Any], key: str) -> list[tuple[float, float]]:
-    raw = _get(data, key)
-    if not isinstance(raw, list):
-        raise ParseError(f"bad_levels:{key}")
-    out: list[tuple[float, float]] = []
-    for lvl in raw:
-        if not isinstance(lvl, list | tuple) or len(lvl) < 2:
-            raise ParseError(f"bad_levels:{key}")
-        px = _num(lvl[0], key)
-        qty = _num(lvl[1], key)
-        if px <= 0 or qty < 0:
-            raise ParseError(f"bad_value:{key}")
-        out.append((px, qty))
-    return out
-
-
 def _as_dict(msg: Any) -> dict[str, Any]:
-    if isinstance(msg, str | bytes):
+    if isinstance(msg, str | bytes | bytearray | memoryview):
         msg = loads(msg)
     if not isinstance(msg, dict):
         raise ParseError("not_object")
@@ -160,9 +51,9 @@ def _as_dict(msg: Any) -> dict[str, Any]:
 def unwrap(msg: Any) -> tuple[str | None, dict[str, Any]]:
     """(stream name or None, payload) of a raw or combined-stream message."""
     msg = _as_dict(msg)
-    if "stream" in msg and "data" in msg:
-        stream = msg["stream"]
-        data = msg["data"]
+    if "stream" in msg or "data" in msg:
+        stream = msg.get("stream")
+        data = msg.get("data")
         if not isinstance(stream, str) or not isinstance(data, dict):
             raise ParseError("bad_envelope")
         return stream, data
@@ -178,26 +69,24 @@ def parse_trade(data: dict[str, Any], recv_time_ms: int | None = None) -> dict[s
     data = _as_dict(data)
     kind = data.get("e")
     if kind == "aggTrade":
-        trade_id = _int(data, "a")
+        trade_id = f.id_field(data, "a")
     elif kind == "trade":
-        trade_id = _int(data, "t")
+        trade_id = f.id_field(data, "t")
         # X: MARKET, or INSURANCE_FUND / ADL / NA for liquidation fills that no taker chose;
         # they carry no order-flow information, so they are dead-lettered, not counted in CVD
         if data.get("X", "MARKET") != "MARKET":
             raise ParseError("non_market_trade")
     else:
         raise ParseError("unknown_event")
-    m = _get(data, "m")
-    if not isinstance(m, bool):
-        raise ParseError("bad_value:m")
+    m = f.boolean(data, "m")
     return {
-        "symbol": _symbol(data),
-        "event_time_ms": _int(data, "E"),
-        "trade_time_ms": _int(data, "T"),
+        "symbol": f.symbol(data),
+        "event_time_ms": f.time_ms(data, "E"),
+        "trade_time_ms": f.time_ms(data, "T"),
         "recv_time_ms": recv_time_ms,
         "agg_trade_id": trade_id,
-        "price": _positive(data, "p"),
-        "qty": _positive(data, "q"),
+        "price": f.positive(data, "p"),
+        "qty": f.positive(data, "q"),
         "is_buyer_maker": m,
     }
 
@@ -217,23 +106,27 @@ class DepthDiff:
     recv_time_ms: int | None = None
 
 
-def parse_depth(data: dict[str, Any], recv_time_ms: int | None = None) -> DepthDiff:
+def parse_depth(data: dict[str, Any], recv_time_ms: int | None = None, partial: bool = False) -> DepthDiff:
+    """A `depthUpdate`. `partial`: levels of a partial book (quantities > 0)."""
     data = _as_dict(data)
     if data.get("e") != "depthUpdate":
         raise ParseError("unknown_event")
-    first = _int(data, "U")
-    last = _int(data, "u")
+    first = f.id_field(data, "U")
+    last = f.id_field(data, "u")
     if last < first:
         raise ParseError("bad_value:u")
+    prev = f.id_field(data, "pu") if data.get("pu") is not None else None
+    if prev is not None and prev >= first:
+        raise ParseError("bad_value:pu")
     return DepthDiff(
-        symbol=_symbol(data),
-        event_time_ms=_int(data, "E"),
-        transact_time_ms=_int(data, "T") if data.get("T") is not None else None,
+        symbol=f.symbol(data),
+        event_time_ms=f.time_ms(data, "E"),
+        transact_time_ms=f.time_ms(data, "T") if data.get("T") is not None else None,
         first_update_id=first,
         last_update_id=last,
-        prev_last_update_id=_int(data, "pu") if data.get("pu") is not None else None,
-        bids=_levels(data, "b"),
-        asks=_levels(data, "a"),
+        prev_last_update_id=prev,
+        bids=f.levels(data, "b", partial),
+        asks=f.levels(data, "a", partial),
         recv_time_ms=recv_time_ms,
     )
 
@@ -265,16 +158,27 @@ def book_row(
     return row
 
 
-def parse_partial_depth(data: dict[str, Any], recv_time_ms: int | None = None) -> dict[str, Any]:
-    """`<sym>@depth5@100ms` depthUpdate → canonical book row (levels sorted best first)."""
-    d = parse_depth(data, recv_time_ms)
-    bids = sorted((lv for lv in d.bids if lv[1] > 0), key=lambda lv: -lv[0])[:LEVELS]
-    asks = sorted((lv for lv in d.asks if lv[1] > 0), key=lambda lv: lv[0])[:LEVELS]
-    if bids and asks and bids[0][0] >= asks[0][0]:
+def check_book(bids: list[tuple[float, float]], asks: list[tuple[float, float]], max_levels: int = 0) -> None:
+    """A partial book as Binance sends it: ≥ 1 level per side (≤ `max_levels` when given), bids
+    strictly descending, asks strictly ascending, best bid below best ask."""
+    for key, side, sign in (("b", bids, -1), ("a", asks, 1)):
+        if not side:
+            raise ParseError(f"empty_book:{key}")
+        if max_levels and len(side) > max_levels:
+            raise ParseError(f"too_many_levels:{key}")
+        if any(sign * (side[i + 1][0] - side[i][0]) <= 0 for i in range(len(side) - 1)):
+            raise ParseError(f"unsorted_levels:{key}")
+    if bids[0][0] >= asks[0][0]:
         raise ParseError("crossed_book")
+
+
+def parse_partial_depth(data: dict[str, Any], recv_time_ms: int | None = None, max_levels: int = 0) -> dict[str, Any]:
+    """`<sym>@depth5@100ms` depthUpdate → canonical book row (the best LEVELS levels per side)."""
+    d = parse_depth(data, recv_time_ms, partial=True)
+    check_book(d.bids, d.asks, max_levels)
     return book_row(
         d.symbol, d.event_time_ms, recv_time_ms, d.first_update_id, d.last_update_id,
-        d.prev_last_update_id, bids, asks,
+        d.prev_last_update_id, d.bids[:LEVELS], d.asks[:LEVELS],
     )
 
 
@@ -283,15 +187,15 @@ def parse_book_ticker(data: dict[str, Any], recv_time_ms: int | None = None) -> 
     if data.get("e", "bookTicker") != "bookTicker":
         raise ParseError("unknown_event")
     return {
-        "symbol": _symbol(data),
-        "update_id": _int(data, "u"),
+        "symbol": f.symbol(data),
+        "update_id": f.id_field(data, "u"),
         # older bookTicker payloads carry only T
-        "event_time_ms": _int(data, "E") if data.get("E") is not None else _int(data, "T"),
+        "event_time_ms": f.time_ms(data, "E") if data.get("E") is not None else f.time_ms(data, "T"),
         "recv_time_ms": recv_time_ms,
-        "bid_px": _positive(data, "b"),
-        "bid_qty": _non_negative(data, "B"),
-        "ask_px": _positive(data, "a"),
-        "ask_qty": _non_negative(data, "A"),
+        "bid_px": f.positive(data, "b"),
+        "bid_qty": f.non_negative(data, "B"),
+        "ask_px": f.positive(data, "a"),
+        "ask_qty": f.non_negative(data, "A"),
     }
 
 
@@ -308,10 +212,10 @@ class DepthSnapshot:
 def parse_snapshot(data: dict[str, Any]) -> DepthSnapshot:
     data = _as_dict(data)
     return DepthSnapshot(
-        last_update_id=_int(data, "lastUpdateId"),
-        bids=_levels(data, "bids"),
-        asks=_levels(data, "asks"),
-        event_time_ms=_int(data, "E") if data.get("E") is not None else None,
+        last_update_id=f.id_field(data, "lastUpdateId"),
+        bids=f.levels(data, "bids"),
+        asks=f.levels(data, "asks"),
+        event_time_ms=f.int64(data, "E") if data.get("E") is not None else None,
     )
 
 
@@ -327,23 +231,38 @@ class Parsed:
 def parse_message(raw: str | bytes | dict[str, Any], recv_time_ms: int | None = None) -> Parsed:
     """Dispatch any supported message (raw or combined envelope) to its parser.
 
-    depth: a `DepthDiff` (diff streams and partial streams alike; use `parse_partial_depth`
-    or `DiffBookBuilder` to turn it into a book row). Subscription acks ({"result":..,"id":..})
-    are `ignored`.
+    With a stream name, the stream decides what the payload must be (a payload of another kind
+    on it is a ParseError, whatever its shape). Without one (REST answers, raw single streams),
+    the payload's `e` does; a bare `{"result", "id"}` is a subscription ack (`ignored`) and a bare
+    `lastUpdateId` object a REST snapshot. depth: a `DepthDiff` (use `parse_partial_depth` or
+    `DiffBookBuilder` for a book row). The stream-aware checks of a live connection (symbol of
+    the stream, plausible times) are the validator's (validation.py).
     """
     stream, data = unwrap(raw)
-    if "lastUpdateId" in data:
-        return Parsed("snapshot", stream, parse_snapshot(data))
-    if "result" in data and "id" in data:
-        return Parsed("ignored", stream, data)
-    e = data.get("e")
-    if e in ("aggTrade", "trade"):
+    if stream is not None:
+        spec = stream_spec(stream)
+        if spec is None:
+            raise ParseError("unknown_stream")
+        if data.get("e", spec.event if spec.kind == "ticker" else None) != spec.event:
+            raise ParseError("missing_field:e" if data.get("e") is None else "wrong_event")
+        kind = {"trade": "trade", "book": "depth", "diff": "depth", "ticker": "book_ticker"}[spec.kind]
+    elif set(data) == {"result", "id"}:
+        return Parsed("ignored", None, data)
+    elif "lastUpdateId" in data and "e" not in data:
+        return Parsed("snapshot", None, parse_snapshot(data))
+    else:
+        e = data.get("e")
+        if e is None:
+            raise ParseError("missing_field:e")
+        kind = {"aggTrade": "trade", "trade": "trade", "depthUpdate": "depth", "bookTicker": "book_ticker"}.get(
+            e if isinstance(e, str) else "", "")
+        if not kind:
+            raise ParseError("unknown_event")
+    if kind == "trade":
         return Parsed("trade", stream, parse_trade(data, recv_time_ms))
-    if e == "depthUpdate":
+    if kind == "depth":
         return Parsed("depth", stream, parse_depth(data, recv_time_ms))
-    if e == "bookTicker" or (e is None and stream is not None and stream.endswith("@bookTicker")):
-        return Parsed("book_ticker", stream, parse_book_ticker(data, recv_time_ms))
-    raise ParseError("unknown_event" if e is not None else "missing_field:e")
+    return Parsed("book_ticker", stream, parse_book_ticker(data, recv_time_ms))
 
 
 # ---------------------------------------------------------------- encoders
@@ -404,100 +323,10 @@ def dumps(msg: Any) -> bytes:
     return orjson.dumps(msg)
 
 
-# ---------------------------------------------------------------- order book from diffs
+def __getattr__(name: str) -> Any:
+    # the diff-depth book builder lives in book_builder.py; kept importable from here
+    if name == "DiffBookBuilder":
+        from alpha_assets.market.book_builder import DiffBookBuilder
 
-
-@dataclass
-class DiffBookBuilder:
-    """Full order book from a REST snapshot plus the `@depth` diff stream.
-
-    `apply` returns "applied", "stale" (u < snapshot id, dropped), "waiting" (no snapshot yet,
-    or the first diff does not bridge the snapshot) or "gap" (pu != previous u: the book is no
-    longer trustworthy; `needs_resync` stays True until the next `load_snapshot`).
-    """
-
-    symbol: str
-    bids: dict[float, float] = field(default_factory=dict)
-    asks: dict[float, float] = field(default_factory=dict)
-    snapshot_id: int | None = None
-    last_update_id: int | None = None
-    first_update_id: int | None = None
-    prev_last_update_id: int | None = None
-    event_time_ms: int | None = None
-    recv_time_ms: int | None = None
-    synced: bool = False
-    gaps: int = 0
-    stale: int = 0
-
-    @property
-    def needs_resync(self) -> bool:
-        return self.snapshot_id is None
-
-    def load_snapshot(self, snap: DepthSnapshot) -> None:
-        self.bids = {px: q for px, q in snap.bids if q > 0}
-        self.asks = {px: q for px, q in snap.asks if q > 0}
-        self.snapshot_id = snap.last_update_id
-        self.last_update_id = snap.last_update_id
-        self.first_update_id = None
-        self.prev_last_update_id = None
-        self.event_time_ms = snap.event_time_ms
-        self.synced = False
-
-    def apply(self, diff: DepthDiff) -> str:
-        if self.snapshot_id is None:
-            return "waiting"
-        if not self.synced:
-            if diff.last_update_id < self.snapshot_id:
-                self.stale += 1
-                return "stale"
-            if diff.first_update_id > self.snapshot_id:
-                # the stream started after the snapshot: it cannot be bridged
-                self._gap()
-                return "gap"
-            self.synced = True
-        elif diff.prev_last_update_id != self.last_update_id:
-            self._gap()
-            return "gap"
-        for book, levels in ((self.bids, diff.bids), (self.asks, diff.asks)):
-            for px, qty in levels:
-                if qty == 0:
-                    book.pop(px, None)
-                else:
-                    book[px] = qty
-        self.first_update_id = diff.first_update_id
-        self.prev_last_update_id = diff.prev_last_update_id
-        self.last_update_id = diff.last_update_id
-        self.event_time_ms = diff.event_time_ms
-        self.recv_time_ms = diff.recv_time_ms
-        return "applied"
-
-    def _gap(self) -> None:
-        self.gaps += 1
-        self.snapshot_id = None
-        self.synced = False
-
-    def best(self) -> tuple[float | None, float | None, float | None, float | None]:
-        """(bid_px, bid_qty, ask_px, ask_qty) of the top of book."""
-        bp = max(self.bids) if self.bids else None
-        ap = min(self.asks) if self.asks else None
-        return (
-            bp,
-            self.bids[bp] if bp is not None else None,
-            ap,
-            self.asks[ap] if ap is not None else None,
-        )
-
-    def top(self, n: int = LEVELS, event_time_ms: int | None = None) -> dict[str, Any]:
-        """A canonical book row of the current state (n ≤ 5 levels, the rest null)."""
-        bids = [(px, self.bids[px]) for px in heapq.nlargest(n, self.bids)]
-        asks = [(px, self.asks[px]) for px in heapq.nsmallest(n, self.asks)]
-        return book_row(
-            self.symbol,
-            event_time_ms if event_time_ms is not None else (self.event_time_ms or 0),
-            self.recv_time_ms,
-            self.first_update_id,
-            self.last_update_id,
-            self.prev_last_update_id,
-            bids,
-            asks,
-        )
+        return DiffBookBuilder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,13 +23,13 @@ from alpha_assets.market.binance import (
     TRADES_SCHEMA,
     DepthDiff,
     DepthSnapshot,
-    DiffBookBuilder,
     ParseError,
     dead_letter,
     parse_depth,
     parse_snapshot,
     parse_trade,
 )
+from alpha_assets.market.book_builder import DiffBookBuilder
 
 BOOK_STEP_MS = 100
 

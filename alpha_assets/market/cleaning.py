@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, LEVELS, TRADE_SCHEMA, empty
+from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, LEVELS, TRADE_SCHEMA, conform, empty
 
 GAP = "id_gap"
 
@@ -52,14 +52,14 @@ def _first_reason(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
 def _dead(frame: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
     if frame.is_empty():
         return empty(DEADLETTER_SCHEMA)
-    return frame.select(
+    return conform(frame.select(
         pl.lit(source).alias("source"),
         pl.col("__reason").alias("reason"),
         pl.col("symbol"),
         pl.col("event_time_ms"),
         pl.col(key).cast(pl.Utf8).alias("key"),
         pl.col("__payload").struct.json_encode().alias("payload"),
-    )
+    ), DEADLETTER_SCHEMA)
 
 
 def _counts(dead: pl.DataFrame) -> dict[str, int]:
@@ -168,5 +168,5 @@ def _update_gaps(rows: pl.DataFrame, source: str) -> pl.DataFrame:
 def _gap_records(holes: pl.DataFrame, source: str, key: pl.Expr, payload: pl.Expr) -> pl.DataFrame:
     if holes.is_empty():
         return empty(DEADLETTER_SCHEMA)
-    return holes.select(pl.lit(source).alias("source"), pl.lit(GAP).alias("reason"), pl.col("symbol"),
-                        pl.col("event_time_ms"), key.alias("key"), payload.alias("payload"))
+    return conform(holes.select(pl.lit(source).alias("source"), pl.lit(GAP).alias("reason"), pl.col("symbol"),
+                                pl.col("event_time_ms"), key.alias("key"), payload.alias("payload")), DEADLETTER_SCHEMA)

@@ -11,14 +11,15 @@ server's clock (the server stands for the exchange, outside our computation): ev
 ``tick_ms`` it advances the source to now and sends what happened.
 
 Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``stall(seconds)``,
-``send_malformed(n)``, ``reorder_next_trades(n)``. ``sent_trade_ids[symbol]`` logs every trade
-id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market produced, so
-tests can do loss accounting.
+``send_malformed(n, kinds)``, ``reorder_next_trades(n)``, and the ``malformed`` plan (a rate per
+message over the catalogue of malformed.py; ``injected`` is the record of what was sent, to be
+compared with the dead letters: injection.match_deadletters). ``sent_trade_ids[symbol]`` logs
+every trade id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market
+produced, so tests can do loss accounting.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import threading
@@ -27,51 +28,23 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-import polars as pl
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
+from alpha_assets.market.injection import Injector, MalformedPlan
+from alpha_assets.market.sources import MarketSource as MarketSource
+from alpha_assets.market.sources import ReplaySource as ReplaySource
+from alpha_assets.market.sources import replay_sources as replay_sources
+from alpha_assets.market.sources import simulator_sources as simulator_sources
 
 BACKFILL_LIMIT_MAX = 1000
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
-
-
-class MarketSource(Protocol):
-    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]: ...
-
-
-class ReplaySource:
-    """Replays recorded trades/book shifted so the first event lands at ``start_ms``, at ``speed``×."""
-
-    def __init__(self, trades: pl.DataFrame, book: pl.DataFrame, start_ms: int, speed: float = 1.0) -> None:
-        if speed <= 0:
-            raise ValueError(f"speed must be > 0, got {speed}")
-        first = min(int(f["event_time_ms"].min()) for f in (trades, book) if f.height)
-        self.start_ms, self.first, self.speed = start_ms, first, speed
-        self.position_ms = start_ms - 1  # windows are (lo, hi]: the first event lands at start_ms
-
-        def shifted(f: pl.DataFrame) -> pl.DataFrame:
-            if not f.height:
-                return f
-            t = ((pl.col("event_time_ms") - first) / speed).round().cast(pl.Int64) + start_ms
-            out = f.with_columns(t.alias("event_time_ms"))
-            if "trade_time_ms" in out.columns:
-                out = out.with_columns(pl.col("event_time_ms").alias("trade_time_ms"))
-            return out.sort("event_time_ms", maintain_order=True)
-
-        self.trades, self.book = shifted(trades), shifted(book)
-
-    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-        lo, hi = self.position_ms, int(t_ms)
-        self.position_ms = max(lo, hi)
-        window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
-        return self.trades.filter(window), self.book.filter(window)
 
 
 @dataclass
@@ -112,6 +85,7 @@ class ExchangeServer:
         tick_ms: int = 100,
         clock: Callable[[], float] = time.time,
         conn_queue_max: int = 50_000,
+        malformed: MalformedPlan | None = None,
     ) -> None:
         if not sources:
             raise ValueError("at least one symbol source is required")
@@ -128,7 +102,7 @@ class ExchangeServer:
         self._next_conn = 0
         self._lock = threading.Lock()
         self._stall_until = 0.0
-        self._malformed_pending = 0
+        self.injector = Injector(malformed or MalformedPlan(), list(self.sources))
         self._reorder_pending = 0
         self._drop_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,9 +135,25 @@ class ExchangeServer:
         with self._lock:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
 
-    def send_malformed(self, n: int = 1) -> None:
+    def resume(self) -> None:
+        """End a stall now (what the market produced meanwhile is sent on the next tick)."""
         with self._lock:
-            self._malformed_pending += n
+            self._stall_until = 0.0
+
+    def send_malformed(self, n: int = 1, kinds: list[str] | None = None) -> None:
+        """Corrupt the next ``n`` market messages, one kind each (in turn from ``kinds``)."""
+        with self._lock:
+            self.injector.force(n, kinds)
+
+    def pause_malformed(self) -> None:
+        """No more malformed messages (the record of those sent is kept)."""
+        with self._lock:
+            self.injector.set_plan(MalformedPlan())
+
+    @property
+    def injected(self) -> list[dict[str, Any]]:
+        """The record of every malformed message sent (malformed.py kinds)."""
+        return self.injector.record
 
     def reorder_next_trades(self, n: int = 1) -> None:
         """Swap the next ``n`` pairs of adjacent trade messages."""
@@ -223,6 +213,7 @@ class ExchangeServer:
             self._next_conn += 1
             conn = _Conn(ws, self._streams_of(ws.request.path), asyncio.Queue(self.conn_queue_max), self._next_conn)
             self._conns[conn.id] = conn
+            self.injector.on_connect()
         self.stats.connections += 1
         sender = asyncio.create_task(self._sender(conn))
         try:
@@ -257,7 +248,7 @@ class ExchangeServer:
     async def _sender(self, conn: _Conn) -> None:
         while True:
             data = await conn.queue.get()
-            await conn.ws.send(data.decode())
+            await conn.ws.send(data, text=True)  # bytes as a text frame: also invalid UTF-8, as sent
 
     # ------------------------------------------------------------- the market clock
     def _now_ms(self) -> int:
@@ -318,7 +309,6 @@ class ExchangeServer:
 
     def _broadcast(self, items: list[tuple[str, str, dict[str, Any], int | None]]) -> None:
         with self._lock:
-            n_bad, self._malformed_pending = self._malformed_pending, 0
             n_swap = self._reorder_pending
         if n_swap:
             idx = [i for i, it in enumerate(items) if it[3] is not None]
@@ -333,19 +323,21 @@ class ExchangeServer:
                 self._reorder_pending -= done
             self.stats.reordered += done
         conns = list(self._conns.values())
-        for i in range(n_bad):
-            bad = [b'{"stream":"x@aggTrade","data":{"e":"aggTrade","p":"nan"', b"not json at all",
-                   b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","a":"x"}}'][i % 3]
-            for conn in conns:
-                self._enqueue(conn, bad)
-            self.stats.malformed_sent += 1
+        now = self._now_ms()
         for symbol, stream, payload, tid in items:
-            data = dumps(combined(stream, payload))
+            frames = [dumps(combined(stream, payload))]
+            real = True
+            if any(stream in c.streams for c in conns):
+                with self._lock:
+                    before = len(self.injector.record)
+                    frames, real = self.injector.frames(stream, symbol, payload, frames[0], now)
+                    self.stats.malformed_sent += len(self.injector.record) - before
             sent = False
-            for conn in conns:
-                if stream in conn.streams:
-                    sent = self._enqueue(conn, data) or sent
-            if sent and tid is not None:
+            for data in frames:
+                for conn in conns:
+                    if stream in conn.streams:
+                        sent = self._enqueue(conn, data) or sent
+            if sent and real and tid is not None:
                 self.sent_trade_ids[symbol].append(tid)
 
     def _enqueue(self, conn: _Conn, data: bytes) -> bool:
@@ -396,60 +388,7 @@ class ExchangeServer:
             self._thread = None
 
 
-def simulator_sources(symbols: list[str], seed: int, start_ms: int) -> dict[str, MarketSource]:
-    import datetime as dt
+if __name__ == "__main__":  # python -m alpha_assets.market.exchange_server (the CLI lives in exchange_cli)
+    from alpha_assets.market.exchange_cli import main
 
-    from alpha_assets.market.simulator import SimulatorStream, simulate_day
-
-    date = dt.datetime.fromtimestamp(start_ms / 1000, tz=dt.UTC).date().isoformat()
-    out: dict[str, MarketSource] = {}
-    for s in symbols:
-        simulate_day(s.upper(), date, seed)  # warm the day cache now, not on the serving loop
-        out[s.upper()] = SimulatorStream(s.upper(), seed=seed, start_ms=start_ms)
-    return out
-
-
-def replay_sources(capture: str, symbols: list[str], start_ms: int, speed: float = 1.0) -> dict[str, MarketSource]:
-    """Sources replaying a real Binance WS capture (``read_ws_capture``) per symbol."""
-    from alpha_assets.market.capture import read_ws_capture
-
-    frames = read_ws_capture(capture)
-    out: dict[str, MarketSource] = {}
-    for s in symbols:
-        s = s.upper()
-        trades = frames["trades"].filter(pl.col("symbol") == s)
-        book = frames["book"].filter(pl.col("symbol") == s)
-        if trades.height or book.height:
-            out[s] = ReplaySource(trades, book, start_ms, speed)
-    if not out:
-        raise ValueError(f"capture {capture} has none of the symbols {symbols}")
-    return out
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Binance USD-M futures exchange simulator on loopback")
-    ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--replay", default="", help="path of a raw WS capture to replay instead of simulating")
-    ap.add_argument("--speed", type=float, default=1.0)
-    args = ap.parse_args(argv)
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    now = int(time.time() * 1000)
-    sources = replay_sources(args.replay, symbols, now, args.speed) if args.replay else \
-        simulator_sources(symbols, args.seed, now)
-    server = ExchangeServer(sources, port=args.port)
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve_forever())
-        while not server._ready.is_set():
-            await asyncio.sleep(0.05)
-        print(f"Server started {server.stream_url()}", flush=True)
-        await task
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
-
-
-if __name__ == "__main__":
     main()

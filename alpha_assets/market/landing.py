@@ -9,7 +9,15 @@ Layout under `<data_root>/landing/` (minute = minute of *event time*, UTC):
 Every file is written to a hidden temp file in the same directory and renamed into place, so a
 reader never sees half a file. Writing a minute that already exists merges the two (union,
 deduplicated on the row id, sorted): rewriting the same rows is a no-op and a late rewrite
-never loses rows already landed. One writer per (symbol) is assumed.
+never loses rows already landed; an existing file that cannot be read is renamed aside
+(`.<name>.unreadable-<n>`, kept for inspection) and reported, not allowed to block the minute.
+One writer per (symbol) is assumed.
+
+Row isolation (`LandingWriter.land_rows`): a row that cannot be landed (wrong type, missing id,
+another symbol, a time outside what a date can hold) becomes a dead letter with its reason and
+the rest of its minute lands; a minute whose write fails is handed back for a retry. Nothing
+raises out of it, so one bad row, file or minute never stops a harvester. Dead letters that
+belong to no configured symbol land in the `_UNROUTED` bucket (`deadletter/date=/symbol=_UNROUTED/`).
 
 `_COMPLETE` (JSON: date, symbol, stamp, files) marks a partition the harvester has finished;
 writing to the partition again removes it, so a re-landed partition must be marked anew (with a
@@ -21,13 +29,27 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import polars as pl
 
-from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA, conform, empty
+from alpha_assets.market.schema import (
+    BOOK_SCHEMA,
+    DEADLETTER_SCHEMA,
+    REST_STREAM,
+    TRADE_SCHEMA,
+    UNROUTED,
+    conform,
+    empty,
+)
+from alpha_assets.market.streams import symbol_of_stream
+
+if TYPE_CHECKING:
+    from alpha_assets.market.landing_rows import LandResult
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +68,11 @@ _RAW_MINUTE = re.compile(r"(?:trades|book)_((?:[01]\d|2[0-3])[0-5]\d)\.parquet")
 _HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
 
 
-def _check(date: str, symbol: str) -> None:
+def _check(date: str, symbol: str, kind: str = "") -> None:
     if not _DATE.match(date):
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    if symbol == UNROUTED and kind in ("", "deadletter"):
+        return
     if not _SYMBOL.match(symbol):
         raise ValueError(f"symbol must be 2-20 upper-case letters/digits, got {symbol!r}")
 
@@ -104,15 +128,18 @@ class LandingWriter:
     """Writes one symbol's minute files; see the module docstring for the layout."""
 
     def __init__(self, data_root: str | Path, symbol: str) -> None:
-        symbol = symbol.upper()
+        symbol = symbol if symbol == UNROUTED else symbol.upper()
         _check("2000-01-01", symbol)
         self.data_root = Path(data_root)
         self.symbol = symbol
+        self.quarantined: list[Path] = []  # unreadable minute files renamed aside
 
     def path(self, kind: str, date: str, hhmm: str) -> Path:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-        _check(date, self.symbol)
+        if self.symbol == UNROUTED and kind != "deadletter":
+            raise ValueError(f"the {UNROUTED} bucket holds dead letters only, not {kind}")
+        _check(date, self.symbol, kind)
         if not _HHMM.match(hhmm):
             raise ValueError(f"hhmm must be 0000..2359, got {hhmm!r}")
         zone, prefix, _, _ = KINDS[kind]
@@ -125,21 +152,27 @@ class LandingWriter:
         if frame.is_empty():
             return None
         if schema is not None:
-            missing = [c for c in schema if c not in frame.columns]
+            # dead letters written before stream/recv_time_ms existed are completed with nulls
+            missing = [c for c in schema if c not in frame.columns and not (kind == "deadletter" and c in (
+                "stream", "recv_time_ms"))]
             extra = [c for c in frame.columns if c not in schema]
             if missing or extra:
                 raise ValueError(f"{kind} frame: missing columns {missing}, unexpected columns {extra}")
             frame = conform(frame, schema)
-        if "symbol" in frame.columns and not (frame["symbol"] == self.symbol).all():
+        # a dead letter keeps the symbol as received; every other row must be this writer's
+        if kind != "deadletter" and "symbol" in frame.columns and not (frame["symbol"] == self.symbol).all():
             raise ValueError(f"{kind} frame holds rows of another symbol than {self.symbol}")
-        if "event_time_ms" in frame.columns and kind != "preview":
+        if "event_time_ms" in frame.columns and kind not in ("preview", "deadletter"):  # dead letters: receive time
             start, end = _minute_of(date, hhmm)
             t = frame["event_time_ms"].drop_nulls()
             if t.len() and (t.min() < start or t.max() >= end):  # type: ignore[operator]
                 raise ValueError(f"{kind} rows outside minute {date} {hhmm} (event time)")
         frames = [frame]
         if path.exists():
-            frames.insert(0, pl.read_parquet(path))
+            try:
+                frames.insert(0, pl.read_parquet(path))
+            except Exception as exc:  # noqa: BLE001 - an unreadable file must not block its minute
+                self._quarantine(path, exc)
         merged = _merge(kind, frames)
         if len(frames) > 1 and merged.equals(frames[0]):
             return path  # nothing new: leave the file (and any completion mark) alone
@@ -148,10 +181,47 @@ class LandingWriter:
         (partition_dir(self.data_root, "raw", date, self.symbol) / COMPLETE).unlink(missing_ok=True)
         return path
 
+    def _quarantine(self, path: Path, exc: Exception) -> None:
+        n = 0
+        while (aside := path.with_name(f".{path.name}.unreadable-{n}")).exists():
+            n += 1
+        os.replace(path, aside)
+        self.quarantined.append(aside)
+        log.warning("unreadable landing file %s moved to %s: %s", path, aside.name, exc)
+
+    def land_rows(self, kind: str, rows: list[dict[str, Any]], fallback_ms: int) -> LandResult:
+        """Land `rows` of `kind` (trades | book | deadletter), each row isolated: see landing_rows."""
+        from alpha_assets.market.landing_rows import land_rows
+
+        return land_rows(self, kind, rows, fallback_ms)
+
     def mark_complete(self, date: str, symbol: str, stamp: str) -> Path:
         if symbol.upper() != self.symbol:
             raise ValueError(f"this writer lands {self.symbol}, not {symbol}")
         return mark_complete(self.data_root, date, symbol, stamp)
+
+
+def minute_parts(minute_ms: int) -> tuple[str, str]:
+    """(YYYY-MM-DD, HHMM) of a minute start (UTC): the names of its landing files."""
+    t = time.gmtime(minute_ms // 1000)
+    return time.strftime("%Y-%m-%d", t), time.strftime("%H%M", t)
+
+
+def deadletter_bucket(row: dict[str, Any], symbols: Collection[str]) -> str:
+    """Where a dead letter lands: under the symbol of the stream it came on (a REST answer: the
+    symbol it was asked for) when that symbol is configured, else under UNROUTED — never under
+    a symbol the message merely claims."""
+    stream = row.get("stream")
+    owner = row.get("symbol") if stream == REST_STREAM else symbol_of_stream(stream)
+    return owner if owner in symbols else UNROUTED
+
+
+def load_deadletters(data_root: str | Path, date: str, bucket: str) -> pl.DataFrame:
+    """Every dead letter landed for `date` in `bucket` (a symbol or UNROUTED)."""
+    _check(date, bucket)
+    files = sorted(partition_dir(Path(data_root), "deadletter", date, bucket).glob("deadletter_*.parquet"))
+    frames = _read_all(files, [], "deadletter", bucket)
+    return _merge("deadletter", frames) if frames else empty(DEADLETTER_SCHEMA)
 
 
 def _partition_files(data_root: Path, date: str, symbol: str) -> list[str]:

@@ -1,16 +1,26 @@
 """Client of the Binance USD-M futures combined stream (the real endpoint or the local simulator).
 
-* ping/pong by the websockets library (``ping_interval_s``/``ping_timeout_s``) plus a read
-  watchdog: no message for ``read_timeout_s`` means a silent stall → reconnect;
-* reconnect with capped exponential back-off (reset after a connection that delivered data);
-* trade ids (``a``) per symbol: a jump opens a gap; ids that arrive late (out of order) close it;
-  after ``gap_grace_s`` the rest is fetched from REST ``/fapi/v1/aggTrades?fromId=`` (the real
-  exchange and the simulator both serve it); what cannot be fetched is reported as an
-  ``id_gap`` dead letter. Duplicates are dropped into the dead letters with reason
-  ``duplicate``. Book update ids: ``pu`` ≠ previous ``u`` is counted and reported as a gap;
-* every emitted item goes to a bounded queue; overflow is counted in ``queue_dropped``.
+* frames are read as bytes (``recv(decode=False)``): invalid UTF-8 is a dead letter, not a
+  dropped connection; a frame over ``validation.max_frame_bytes`` is dead-lettered with its head;
+  one over ``ws_max_size_bytes`` makes the library close the connection — counted
+  (``oversize_disconnects``), dead-lettered, and followed by an immediate reconnect whose gap is
+  backfilled like any other;
+* every frame is validated by its stream, then its content (validation.py); ids are kept
+  continuous per symbol (continuity.py): duplicates are dead letters, gaps (ranges) are fetched
+  from REST ``/fapi/v1/aggTrades?fromId=`` after ``gap_grace_s``, a jump beyond
+  ``max_trade_id_jump`` is held until the next trade confirms it (a counted resync) or shows it
+  bogus (dead letter ``id_jump``); what cannot be fetched is an ``id_gap`` dead letter;
+* REST backfill is bounded: ``max_backfill_pages`` pages per attempt, every page must advance,
+  ``backfill_attempts`` attempts with back-off; a gap still open at stop is an ``id_gap`` dead
+  letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
+* ping/pong by the websockets library plus a read watchdog (``read_timeout_s``); reconnect with
+  capped exponential back-off (at once after a long-lived connection);
+* every emitted item goes to a queue of ``queue_max``; a trade that finds it full is not
+  recorded as received, so it comes back as a gap (``queue_dropped`` counts it).
 
 Items are ``("trade", row)``, ``("book", row)``, ``("deadletter", row)`` with canonical rows.
+Resuming: ``seed(symbol, last_trade_id, last_update_id, ledger=...)`` with the ledger of what is
+durable (its contiguous prefix and the ranges above it); ``ledger(symbol)`` is what was emitted.
 """
 
 from __future__ import annotations
@@ -18,28 +28,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidHandshake, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
-from alpha_assets.market.binance import (
-    ParseError,
-    dead_letter,
-    parse_message,
-    parse_partial_depth,
-    parse_trade,
-    unwrap,
-)
+from alpha_assets.market.backfill import backfill_gap
+from alpha_assets.market.continuity import BookTracker, Bounds, Emit, TrackerLog, TradeTracker
+from alpha_assets.market.id_ledger import IdLedger
+from alpha_assets.market.schema import dead_letter
+from alpha_assets.market.streams import stream_spec, url_streams
+from alpha_assets.market.validation import Accepted, MessageValidator, Rejected, ValidationConfig
 
 BINANCE_UM_WS = "wss://fstream.binance.com"
 BINANCE_UM_REST = "https://fapi.binance.com"
+_MESSAGE_TOO_BIG = 1009
 
 Item = tuple[str, dict[str, Any]]
 
@@ -62,6 +71,16 @@ class WsClientConfig(BaseModel):
     gap_grace_s: float = Field(0.5, ge=0, le=60)
     backfill: bool = True
     backfill_attempts: int = Field(5, ge=1, le=100)
+    max_backfill_pages: int = Field(20, ge=1, le=10_000, description="REST pages per backfill attempt")
+    max_trade_id_jump: int = Field(100_000, ge=1, le=10**12,
+                                   description="a larger trade-id jump needs confirmation; confirmed, it is a resync")
+    max_update_id_jump: int = Field(500_000, ge=1, le=10**15, description="the same for book update ids")
+    max_open_gaps: int = Field(256, ge=1, le=100_000, description="open gaps per symbol (beyond: oldest given up)")
+    max_ledger_fragments: int = Field(10_000, ge=1, le=10_000_000, description="id ranges held per symbol")
+    jump_confirm_s: float = Field(5.0, gt=0, le=600, description="how long a jumped message waits for confirmation")
+    ws_max_size_bytes: int = Field(16 << 20, ge=1024, le=1 << 31,
+                                   description="frames above this close the connection (library limit)")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @model_validator(mode="after")
     def _check(self) -> WsClientConfig:
@@ -69,6 +88,12 @@ class WsClientConfig(BaseModel):
             raise ValueError(f"url must start with ws:// or wss://, got {self.url!r}")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be ≥ backoff_initial_s")
+        if self.ws_max_size_bytes < self.validation.max_frame_bytes:
+            raise ValueError("ws_max_size_bytes must be ≥ validation.max_frame_bytes")
+        streams, _ = url_streams(self.url)
+        bad = [s for s in streams if (spec := stream_spec(s)) is None or spec.kind not in ("trade", "book")]
+        if bad:
+            raise ValueError(f"url: streams {bad} are not supported (<sym>@aggTrade, <sym>@trade, <sym>@depth<5|10|20>)")
         return self
 
     def backfill_base(self) -> str:
@@ -90,10 +115,12 @@ class ClientCounters:
     messages: int = 0
     trades: int = 0
     books: int = 0
+    acks: int = 0
     connects: int = 0
     reconnect_count: int = 0
     connect_failures: int = 0
     watchdog_timeouts: int = 0
+    oversize_disconnects: int = 0
     queue_dropped: int = 0
     deadletter: int = 0
     duplicates: int = 0
@@ -102,28 +129,16 @@ class ClientCounters:
     gap_trades_missing: int = 0
     gap_trades_filled: int = 0
     gap_trades_unfilled: int = 0
+    gap_overflow: int = 0
+    id_jumps: int = 0
+    resyncs: int = 0
     book_gaps: int = 0
     backfill_errors: int = 0
+    backfill_pages: int = 0
+    backfill_unserved: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
-
-
-@dataclass
-class _Gap:
-    symbol: str
-    missing: set[int]
-    first: int
-    last: int
-    due: float  # monotonic time when backfill starts
-    attempts: int = 0
-
-
-@dataclass
-class _SymbolState:
-    last_trade_id: int | None = None
-    last_update_id: int | None = None
-    gaps: list[_Gap] = field(default_factory=list)
 
 
 class MarketWsClient:
@@ -131,10 +146,23 @@ class MarketWsClient:
         self.cfg = cfg
         self.clock = clock  # receive time is recorded as data; it is never used to compute
         self.counters = ClientCounters()
-        self.gap_reports: list[dict[str, Any]] = []
+        self.deadletter_reasons: Counter[str] = Counter()
+        self._log = TrackerLog(self.counters)
         self._items: deque[Item] = deque()
-        self._state: dict[str, _SymbolState] = {}
+        streams, is_combined = url_streams(cfg.url)
+        self.validator = MessageValidator(streams or None, cfg.validation, combined=is_combined)
+        self._trades: dict[str, TradeTracker] = {}
+        self._books: dict[str, BookTracker] = {}
+        gap = dict(max_open_gaps=cfg.max_open_gaps, max_fragments=cfg.max_ledger_fragments,
+                   gap_grace_s=cfg.gap_grace_s, backfill_attempts=cfg.backfill_attempts,
+                   jump_confirm_s=cfg.jump_confirm_s, backfill_skew_ms=cfg.validation.max_trade_skew_ms)
+        self._trade_bounds = Bounds(max_id_jump=cfg.max_trade_id_jump, **gap)
+        self._book_bounds = Bounds(max_id_jump=cfg.max_update_id_jump, **gap)
         self._ws: Any = None
+
+    @property
+    def gap_reports(self) -> list[dict[str, Any]]:
+        return self._log.reports
 
     # ------------------------------------------------------------- output
     def drain(self, max_items: int | None = None) -> list[Item]:
@@ -144,156 +172,110 @@ class MarketWsClient:
     def pending(self) -> int:
         return len(self._items)
 
-    def _emit(self, kind: str, row: dict[str, Any]) -> None:
+    def _emit(self, kind: str, row: dict[str, Any]) -> bool:
         if len(self._items) >= self.cfg.queue_max:
             self.counters.queue_dropped += 1
-            return
+            return False
+        if kind == "deadletter":
+            self.deadletter_reasons[row["reason"]] += 1
         self._items.append((kind, row))
+        return True
 
-    def _dead(self, reason: str, payload: Any, symbol: str | None = None, t: int | None = None,
-              key: str | None = None, source: str = "ws") -> None:
+    def _dead(self, row: dict[str, Any]) -> None:
         self.counters.deadletter += 1
-        self._emit("deadletter", dead_letter(source, reason, symbol, t, key, payload))
+        self._emit("deadletter", row)
 
     # ------------------------------------------------------------- message handling
     def handle(self, raw: str | bytes, recv_ms: int | None = None) -> None:
         """Process one raw frame (public so it can be driven without a socket)."""
         recv_ms = int(self.clock() * 1000) if recv_ms is None else recv_ms
         self.counters.messages += 1
-        try:
-            parsed = parse_message(raw, recv_ms)
-            if parsed.kind == "trade":
-                self._on_trade(parsed.value, raw)
-            elif parsed.kind == "depth":
-                _, data = unwrap(raw)
-                self._on_book(parse_partial_depth(data, recv_ms), raw)
-            # acks, snapshots and tickers are not part of the landing contract
-        except ParseError as exc:
-            self._dead(exc.reason, raw)
-
-    def _sym(self, symbol: str) -> _SymbolState:
-        st = self._state.get(symbol)
-        if st is None:
-            st = self._state[symbol] = _SymbolState()
-        return st
-
-    def _on_trade(self, row: dict[str, Any], raw: Any) -> None:
-        st = self._sym(row["symbol"])
-        tid = row["agg_trade_id"]
-        last = st.last_trade_id
-        if last is None or tid == last + 1:
-            st.last_trade_id = tid
-        elif tid > last + 1:
-            missing = set(range(last + 1, tid))
-            self.counters.trade_gaps += 1
-            self.counters.gap_trades_missing += len(missing)
-            st.gaps.append(_Gap(row["symbol"], missing, last + 1, tid - 1, time.monotonic() + self.cfg.gap_grace_s))
-            st.last_trade_id = tid
-        elif self._fill(st, tid):
-            self.counters.out_of_order += 1
+        out = self.validator.validate(raw, recv_ms)
+        if isinstance(out, Rejected):
+            self._dead(out.deadletter)
+        elif isinstance(out, Accepted):
+            now = time.monotonic()
+            sym = out.row["symbol"]
+            if out.kind == "trade":
+                self._trade(sym, out.spec.name).on_trade(out.row, raw, now)
+            else:
+                self._book(sym, out.spec.name).on_book(out.row, raw, now)
         else:
-            self.counters.duplicates += 1
-            self._dead("duplicate", raw, row["symbol"], row["event_time_ms"], str(tid), source="trades")
-            return
-        self.counters.trades += 1
-        self._emit("trade", row)
+            self.counters.acks += 1
 
-    def _fill(self, st: _SymbolState, tid: int) -> bool:
-        for gap in st.gaps:
-            if tid in gap.missing:
-                gap.missing.discard(tid)
-                self.counters.gap_trades_filled += 1
-                if not gap.missing:
-                    st.gaps.remove(gap)
-                    self.gap_reports.append({"symbol": gap.symbol, "from_id": gap.first, "to_id": gap.last,
-                                             "filled": True, "attempts": gap.attempts})
-                return True
-        return False
+    def _trade(self, symbol: str, stream: str | None = None) -> TradeTracker:
+        t = self._trades.get(symbol)
+        if t is None:
+            emit: Emit = self._emit
+            t = self._trades[symbol] = TradeTracker(symbol, stream or f"{symbol.lower()}@aggTrade",
+                                                    self._trade_bounds, self._log, emit)
+        return t
 
-    def _on_book(self, row: dict[str, Any], raw: Any) -> None:
-        st = self._sym(row["symbol"])
-        u, pu = row["last_update_id"], row["prev_last_update_id"]
-        if st.last_update_id is not None:
-            if u <= st.last_update_id:
-                self._dead("duplicate", raw, row["symbol"], row["event_time_ms"], str(u), source="book")
-                return
-            if pu is not None and pu != st.last_update_id:
-                # A 5-level snapshot is self-contained: the gap is reported, the row is kept.
-                self.counters.book_gaps += 1
-                self.gap_reports.append({"symbol": row["symbol"], "kind": "book", "from_id": st.last_update_id,
-                                         "to_id": pu, "filled": False})
-        st.last_update_id = u
-        self.counters.books += 1
-        self._emit("book", row)
+    def _book(self, symbol: str, stream: str | None = None) -> BookTracker:
+        b = self._books.get(symbol)
+        if b is None:
+            b = self._books[symbol] = BookTracker(symbol, stream or f"{symbol.lower()}@depth5@100ms",
+                                                  self._book_bounds, self._log, self._emit)
+        return b
+
+    # ------------------------------------------------------------- resume / state
+    def seed(self, symbol: str, last_trade_id: int | None, last_update_id: int | None = None, *,
+             ledger: IdLedger | None = None) -> None:
+        """Resume after a restart. `ledger`: the trade ids known durable (contiguous prefix plus
+        ranges above it); its holes are backfilled at once. Without it, `last_trade_id` is taken
+        as the contiguous prefix. The first live trade then reveals (and backfills) what was missed."""
+        symbol = symbol.upper()
+        if ledger is None and last_trade_id is not None:
+            ledger = IdLedger(last_trade_id)
+        if ledger is not None:
+            self._trade(symbol).seed(ledger, time.monotonic())
+        if last_update_id is not None:
+            self._book(symbol).last = last_update_id
+
+    def ledger(self, symbol: str) -> IdLedger:
+        """A copy of the ids emitted (or given up and reported) for `symbol`."""
+        t = self._trades.get(symbol.upper())
+        return t.ledger.copy() if t is not None else IdLedger()
+
+    def last_ids(self) -> dict[str, dict[str, int | None]]:
+        syms = set(self._trades) | set(self._books)
+        return {s: {"last_trade_id": self._trades[s].ledger.head if s in self._trades else None,
+                    "contiguous_trade_id": self._trades[s].ledger.prefix if s in self._trades else None,
+                    "last_update_id": self._books[s].last if s in self._books else None} for s in syms}
+
+    def bounds_in_use(self) -> dict[str, int]:
+        """How full the bounded structures are (largest per symbol): open gaps, ledger ranges,
+        held messages, gap reports, queued items."""
+        trades = list(self._trades.values())
+        return {"gaps": max((len(t.gaps) for t in trades), default=0),
+                "fragments": max((t.ledger.fragments() for t in trades), default=0),
+                "held": sum(t.held is not None for t in trades) + sum(b.held is not None for b in self._books.values()),
+                "gap_reports": len(self.gap_reports), "pending": self.pending()}
+
+    def open_gaps(self, symbol: str | None = None) -> int:
+        """Trade ids still missing in open gaps (+1 for a held jump) — of one symbol or all."""
+        if symbol is not None:
+            t = self._trades.get(symbol)
+            return t.open_ids() if t is not None else 0
+        return sum(t.open_ids() for t in self._trades.values())
 
     # ------------------------------------------------------------- backfill
     async def backfill_due(self, http: httpx.AsyncClient, force: bool = False) -> None:
         now = time.monotonic()
-        for st in self._state.values():
-            for gap in list(st.gaps):
-                if force or gap.due <= now:
-                    await self._backfill(http, st, gap)
+        for t in list(self._trades.values()):
+            t.expire(now)
+            for gap in t.due(now, force):
+                await backfill_gap(self, http, t, gap)
+                t.after_attempt(gap, time.monotonic())
+        for b in self._books.values():
+            b.expire(now)
 
-    async def _backfill(self, http: httpx.AsyncClient, st: _SymbolState, gap: _Gap) -> None:
-        gap.attempts += 1
-        if self.cfg.backfill:
-            try:
-                while gap.missing:
-                    lo = min(gap.missing)
-                    limit = min(1000, max(gap.missing) - lo + 1)
-                    resp = await http.get(f"{self.cfg.backfill_base()}/fapi/v1/aggTrades",
-                                          params={"symbol": gap.symbol, "fromId": lo, "limit": limit})
-                    resp.raise_for_status()
-                    got = resp.json()
-                    if not got:
-                        break
-                    recv_ms = int(self.clock() * 1000)
-                    for item in got:
-                        data = {"e": "aggTrade", "s": gap.symbol, "E": item.get("E", item.get("T")), **item}
-                        try:
-                            row = parse_trade(data, recv_ms)
-                        except ParseError as exc:
-                            self._dead(exc.reason, data, gap.symbol, None, str(item.get("a")), source="trades")
-                            continue
-                        if row["agg_trade_id"] in gap.missing:
-                            gap.missing.discard(row["agg_trade_id"])
-                            self.counters.gap_trades_filled += 1
-                            self.counters.trades += 1
-                            self._emit("trade", row)
-                    if max(int(i["a"]) for i in got) < lo:
-                        break
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                self.counters.backfill_errors += 1
-        if not gap.missing:
-            st.gaps.remove(gap)
-            self.gap_reports.append({"symbol": gap.symbol, "from_id": gap.first, "to_id": gap.last,
-                                     "filled": True, "attempts": gap.attempts})
-        elif gap.attempts >= self.cfg.backfill_attempts or not self.cfg.backfill:
-            st.gaps.remove(gap)
-            lost = sorted(gap.missing)
-            self.counters.gap_trades_unfilled += len(lost)
-            self.gap_reports.append({"symbol": gap.symbol, "from_id": gap.first, "to_id": gap.last,
-                                     "filled": False, "unfilled": len(lost)})
-            self._dead("id_gap", {"missing_from": lost[0], "missing_to": lost[-1], "count": len(lost)},
-                       gap.symbol, None, f"{lost[0]}-{lost[-1]}", source="trades")
-        else:
-            gap.due = time.monotonic() + self.cfg.gap_grace_s * (2 ** gap.attempts)
-
-    def seed(self, symbol: str, last_trade_id: int | None, last_update_id: int | None = None) -> None:
-        """Resume after a restart: the first trade then reveals (and backfills) what was missed."""
-        st = self._sym(symbol.upper())
-        st.last_trade_id = last_trade_id
-        st.last_update_id = last_update_id
-
-    def last_ids(self) -> dict[str, dict[str, int | None]]:
-        return {s: {"last_trade_id": st.last_trade_id, "last_update_id": st.last_update_id}
-                for s, st in self._state.items()}
-
-    def open_gaps(self, symbol: str | None = None) -> int:
-        if symbol is not None:
-            st = self._state.get(symbol)
-            return sum(len(g.missing) for g in st.gaps) if st else 0
-        return sum(len(g.missing) for st in self._state.values() for g in st.gaps)
+    def close(self) -> None:
+        """End of the run: held messages and gaps still open become dead letters."""
+        for t in self._trades.values():
+            t.close()
+        for b in self._books.values():
+            b.expire(time.monotonic(), final=True)
 
     # ------------------------------------------------------------- connection loop
     async def run(self, stop: asyncio.Event) -> None:
@@ -304,10 +286,10 @@ class MarketWsClient:
             try:
                 while not stop.is_set():
                     opened = time.monotonic()
-                    got_data = await self._session(stop)
+                    got_data, oversize = await self._session(stop)
                     if stop.is_set():
                         break
-                    if got_data and time.monotonic() - opened >= self.cfg.immediate_reconnect_after_s:
+                    if oversize or (got_data and time.monotonic() - opened >= self.cfg.immediate_reconnect_after_s):
                         attempt, delay = 0, 0.0
                     else:
                         attempt = 0 if got_data else attempt + 1
@@ -320,19 +302,20 @@ class MarketWsClient:
                 with contextlib.suppress(asyncio.CancelledError):
                     await backfiller
                 await self.backfill_due(http, force=True)
+                self.close()
 
     async def _backfill_loop(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(max(0.05, self.cfg.gap_grace_s / 2))
             await self.backfill_due(http)
 
-    async def _session(self, stop: asyncio.Event) -> bool:
-        """One connection; True when it delivered at least one message."""
+    async def _session(self, stop: asyncio.Event) -> tuple[bool, bool]:
+        """One connection: (delivered at least one message, closed for an oversize frame)."""
         got = False
         try:
             async with connect(self.cfg.url, open_timeout=self.cfg.open_timeout_s,
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
-                               max_size=2**24, max_queue=None) as ws:
+                               max_size=self.cfg.ws_max_size_bytes, max_queue=None) as ws:
                 self._ws = ws
                 self.counters.connects += 1
                 if self.counters.connects > 1:
@@ -340,7 +323,7 @@ class MarketWsClient:
                 stopper = asyncio.create_task(stop.wait())
                 try:
                     while not stop.is_set():
-                        recv = asyncio.create_task(ws.recv())
+                        recv = asyncio.create_task(ws.recv(decode=False))
                         done, _ = await asyncio.wait({recv, stopper}, timeout=self.cfg.read_timeout_s,
                                                      return_when=asyncio.FIRST_COMPLETED)
                         if recv not in done:
@@ -355,7 +338,16 @@ class MarketWsClient:
                 finally:
                     stopper.cancel()
                     self._ws = None
+        except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == _MESSAGE_TOO_BIG:
+                self.counters.oversize_disconnects += 1
+                self._dead(dead_letter("ws", "frame_too_large", None, None, None,
+                                       {"closed": exc.sent.reason[:200], "limit": self.cfg.ws_max_size_bytes},
+                                       recv_time_ms=int(self.clock() * 1000)))
+                return got, True
+            if not got:
+                self.counters.connect_failures += 1
         except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
             if not got:
                 self.counters.connect_failures += 1
-        return got
+        return got, False

@@ -90,7 +90,8 @@ class ScaleStack:
             "DAGSTER_HOME": str(self.home),
             S.DEPLOYMENT: "scale",
             S.DATA_ROOT: str(data_root),
-            S.DAGSTER_STORAGE: str(data_root / "dagster"),
+            # beside the embedded instance's <data root>/dagster: two instances never share a directory
+            S.DAGSTER_STORAGE: str(data_root / "dagster-scale"),
             S.CELERY_BROKER: self.redis.url(0),
             S.CELERY_BACKEND: self.redis.url(1),
             S.CELERY_VISIBILITY_TIMEOUT: str(self.options.visibility_timeout_s),

@@ -123,7 +123,8 @@ def test_dead_letters_land_and_load(tmp_path: Path) -> None:
     w = LandingWriter(tmp_path, "ETHUSDT")
     dl = pl.DataFrame({"source": ["trades", "book"], "reason": ["bad_number:q", "gap"],
                        "symbol": ["ETHUSDT", "ETHUSDT"], "event_time_ms": [None, 1723161601000],
-                       "key": ["1", "2"], "payload": ["{}", "{}"]}, schema=DEADLETTER_SCHEMA)
+                       "key": ["1", "2"], "payload": ["{}", "{}"], "stream": [None, "ethusdt@depth5@100ms"],
+                       "recv_time_ms": [None, 1723161601100]}, schema=DEADLETTER_SCHEMA)
     w.write_minute("deadletter", "2024-08-09", "0000", dl)
     w.write_minute("deadletter", "2024-08-09", "0000", dl)
     out = load_landing(tmp_path, "2024-08-09", "ETHUSDT")

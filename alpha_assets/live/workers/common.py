@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpha_assets.market.landing import minute_parts as minute_parts  # the landing zone names minutes
 from alpha_assets.reports.atomic import write_text_atomic
 
 READY_KEYWORD = "Server started"
@@ -38,6 +39,7 @@ class WorkerConfig(BaseModel):
     poll_s: float = Field(0.5, gt=0, le=60)
     lateness_ms: int = Field(3000, ge=0, le=120_000, description="harvest: how long a minute stays open")
     read_timeout_s: float = Field(10.0, gt=0, le=600)
+    ws_client: dict[str, Any] = Field(default_factory=dict, description="harvest: WsClientConfig overrides")
     report_interval_s: float = Field(15.0, gt=0, le=3600)
     engine: dict[str, Any] = Field(default_factory=dict, description="EngineConfig overrides")
 
@@ -127,7 +129,3 @@ def ready(name: str, detail: str = "") -> None:
     print(f"{READY_KEYWORD}: {name} {detail}".rstrip(), flush=True)
 
 
-def minute_parts(minute_ms: int) -> tuple[str, str]:
-    """(YYYY-MM-DD, HHMM) of a minute start (UTC)."""
-    t = time.gmtime(minute_ms // 1000)
-    return time.strftime("%Y-%m-%d", t), time.strftime("%H%M", t)
