@@ -4,9 +4,9 @@ workers. One scenario, recorded by the module fixture, asserted by the tests bel
 
 * a backfill of 7 days x 2 symbols of `daily_pipeline` through the queued coordinator, its steps
   on the Celery workers; one worker is SIGKILLed while it runs a step;
-* two `soak_60m` launched at once; the second carries a 30 s `dagster/max_runtime`;
-* `landing_sensor` and `soak_sensor` started through GraphQL, `run_failure_alert` running by default,
-  all evaluated by the daemon;
+* two `soak_60m` launched at once; the second carries a 20 s `dagster/max_runtime`;
+* `landing_sensor` and `soak_sensor` started through GraphQL; `run_failure_alert` and the declarative
+  automation of `daily_summary_rollup` running by default; all evaluated by the daemon;
 * a `harvest_job` run that fails (a replay partition with no recording), for run retries.
 
 Data: each partition is a window of the seeded simulator's day landed in the landing zone as a
@@ -40,8 +40,12 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 PARTITIONS = [f"{d}|{s}" for d in DATES for s in SYMBOLS]
 WINDOW_MIN, HEAVY, HEAVY_MIN = 10, "2024-03-01|BTCUSDT", 120
 KILL_STEP = "signals"  # writes both sinks: the step where a double would show
-VISIBILITY_TIMEOUT_S = 30  # a step whose worker died is delivered again after this (profile default 900)
+# A step whose worker died is delivered again after this (profile default 900 s). It must exceed the
+# longest step, or a step still running is delivered twice: with 30 s, a first `features` step that
+# compiled the engine's kernels on a loaded machine took 56 s and was materialised twice.
+VISIBILITY_TIMEOUT_S = 120
 SOAK_B_MAX_RUNTIME_S = 20
+AUTOMATION = "follow_upstream_automation"
 FAILING = "2024-03-08|BTCUSDT"  # harvested from `replay`: no recording exists for it
 DEADLINE_S = 20 * 60
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(DEADLINE_S + 600)]
@@ -74,6 +78,7 @@ class Scenario:
     alerts: list[dict] = field(default_factory=list)
     leftovers: list[tuple[int, str]] = field(default_factory=list)
     failing: list[dg.DagsterRun] = field(default_factory=list)  # the failing run, then its retries
+    rollups: dict[str, dg.DagsterRun] = field(default_factory=dict)  # date -> automation's rollup run
     killed_alive_after: list[int] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     reference_error: str = ""
@@ -148,7 +153,7 @@ def run_scenario(sc: Scenario, root: Path) -> None:
         instance = stack.instance()
         started = time.monotonic()
         sc.backfill_id = gql.launch_backfill("daily_pipeline", PARTITIONS, title="scale acceptance")
-        # Two soaks at once: A runs (a 15 s soak); B waits, then overruns its 30 s limit.
+        # Two soaks at once: A runs (a 15 s soak); B waits, then overruns its SOAK_B_MAX_RUNTIME_S.
         soak_a = gql.launch_run("soak_60m", soak_config(0.25))
         soak_b = gql.launch_run("soak_60m", soak_config(5), tags={"dagster/max_runtime": str(SOAK_B_MAX_RUNTIME_S)})
         failing = gql.launch_run("harvest_job", {"resources": {"market_source": {"config": {"kind": "replay"}}}},
@@ -191,7 +196,10 @@ def run_scenario(sc: Scenario, root: Path) -> None:
             alerted = alerts_file.exists() and soak_b in alerts_file.read_text()
             retried = instance.get_runs(dg.RunsFilter(tags={"dagster/root_run_id": failing}))
             retry_done = bool(retried) and all(r.status not in ACTIVE for r in retried)
-            if backfill_done_at and soaks_done and landing_done and alerted and retry_done:
+            automated = instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": AUTOMATION}))
+            rolled = {r.tags.get("dagster/partition") for r in automated if r.status not in ACTIVE}
+            rollups_done = set(DATES) <= rolled
+            if backfill_done_at and soaks_done and landing_done and alerted and retry_done and rollups_done:
                 break
             time.sleep(1.0)
         sc.timings["scenario_s"] = time.monotonic() - started
@@ -212,6 +220,9 @@ def run_scenario(sc: Scenario, root: Path) -> None:
         sc.failing = ([first] if first else []) + sorted(
             instance.get_runs(dg.RunsFilter(tags={"dagster/root_run_id": failing})),
             key=lambda r: int(r.tags.get("dagster/retry_number", "0")))
+        sc.rollups = {r.tags["dagster/partition"]: r
+                      for r in instance.get_runs(dg.RunsFilter(tags={"dagster/sensor_name": AUTOMATION}))
+                      if r.tags.get("dagster/partition") in DATES}
         sc.landing_runs = list(instance.get_runs(dg.RunsFilter(job_name="daily_pipeline",
                                                                tags={"alpha/trigger": "landing"})))
         sc.ticks = {name: gql.sensor_ticks(name) for name in ("landing_sensor", "soak_sensor", "run_failure_alert")}
@@ -392,6 +403,15 @@ def test_sensors_run_in_the_daemon_and_a_landed_soak_partition_runs_the_pipeline
     others_end = max(sc.soak_windows[sc.soak_a.run_id][1], sc.soak_windows[sc.soak_b.run_id][1])
     assert all(sc.soak_windows[run_id][0] >= others_end for run_id in sc.sensor_soaks)
     assert sc.ticks["run_failure_alert"], "run_failure_alert was never evaluated by the daemon"
+
+
+def test_declarative_automation_runs_in_the_daemon(scenario: Scenario) -> None:
+    # daily_summary_rollup follows every symbol's daily_summary of its date: the backfill's dates.
+    assert sorted(scenario.rollups) == DATES
+    for date, run in scenario.rollups.items():
+        assert run.status == dg.DagsterRunStatus.SUCCESS, date
+        assert run.tags.get("dagster/from_automation_condition") == "true"
+        assert run.asset_selection == {dg.AssetKey("daily_summary_rollup")}
 
 
 def test_a_failed_run_is_retried_once_from_its_failed_step(scenario: Scenario) -> None:
