@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import tempfile
 import threading
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
     parser.add_argument("--visibility-timeout", type=int, default=900,
                         help="seconds before a step whose worker died is delivered again (default 900)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs after Ctrl-C")
     args = parser.parse_args(argv)
 
     from alpha_assets.scale.stack import ScaleStack, StackOptions
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     with ScaleStack(options) as stack:
         env = stack.env
         names = [S.DEPLOYMENT, S.DATA_ROOT, S.DAGSTER_STORAGE, S.CELERY_BROKER, S.CELERY_BACKEND,
+                 S.CELERY_VISIBILITY_TIMEOUT, S.CODE_SERVER_HOST, S.CODE_SERVER_PORT,
                  S.PG_HOST, S.PG_PORT, S.PG_USER, S.PG_PASSWORD, S.PG_DB, "DAGSTER_HOME"]
         print(f"\nUI: {stack.webserver_url}   (runs queue for dagster-daemon; steps run on the Celery workers)")
         print("To talk to this instance from another shell:")
@@ -42,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\nCtrl-C stops everything (the Postgres cluster and Redis data are thrown away).", flush=True)
         stop.wait()
         print("stopping …", flush=True)
+    if stack.leftovers:
+        print(f"killed {len(stack.leftovers)} process(es) that outlived their server: {stack.leftovers}")
+    if args.keep_logs:
+        print(f"logs: {root / 'logs'}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
