@@ -9,13 +9,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export ALPHA_DATA_ROOT ?= $(CURDIR)/var
+# Optional dependency groups the venv gets (CI: dev,scale,k8s; see .ci/run).
+EXTRAS ?= dev
 
 .PHONY: setup servers demo test lint bench ui check monitoring monitor clean scale scale-setup scale-servers
 
 $(BIN)/dagster: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	@touch $@
 
 setup: $(BIN)/dagster

@@ -145,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-minutes", type=int, default=60,
                         help="simulated minutes landed per partition; 0 = full simulated days (default 60)")
     args = parser.parse_args(argv)
+    from alpha_assets.scale.stack import missing_requirements
+
+    missing = missing_requirements()
+    if missing:  # could not measure: a failure with its reason
+        print("bench/backfill_scale.py cannot run: " + "; ".join(missing), file=sys.stderr)
+        return 2
     keys = partitions(args.start, args.days, [s.strip().upper() for s in args.symbols.split(",") if s.strip()])
     results = []
     for workers in [int(w) for w in args.workers.split(",")]:

@@ -12,6 +12,7 @@ host; only the addresses and the shared mount change.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -28,14 +29,25 @@ import httpx
 from alpha_assets.paths import REPO_ROOT
 from alpha_assets.scale import settings as S
 from alpha_assets.scale.graphql import LOCATION, DagsterGraphQL
-from alpha_assets.scale.postgres import ThrowawayPostgres
+from alpha_assets.scale.postgres import ThrowawayPostgres, postgres_bindir
 from alpha_assets.scale.processes import STACK_ID_ENV, ManagedProcess, free_port, sweep, wait_until
-from alpha_assets.scale.redis_server import ManagedRedis
+from alpha_assets.scale.redis_server import ManagedRedis, redis_binary
 
 INSTANCE_YAML = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
 WORKSPACE_YAML = REPO_ROOT / "deploy" / "workspace.scale.yaml"
 WORKER_APP = "alpha_assets.scale.celery_worker"
 READY_TIMEOUT_S = 180.0  # each Python process imports the code location (seconds each on a busy machine)
+
+
+def missing_requirements() -> list[str]:
+    """What this machine lacks to run the profile (empty: nothing)."""
+    missing = [f"python package {mod} (pip install -e '.[scale]')"
+               for mod in ("dagster_celery", "dagster_postgres", "psycopg2") if importlib.util.find_spec(mod) is None]
+    if postgres_bindir() is None:
+        missing.append("Postgres server (apt-get install -y postgresql)")
+    if redis_binary() is None:
+        missing.append("redis-server (apt-get install -y redis-server)")
+    return missing
 
 
 @dataclass

@@ -6,27 +6,14 @@ CI (CI=true), where `.ci/run` installs them.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from alpha_assets.scale.postgres import postgres_bindir
 from alpha_assets.scale.processes import STACK_ID_ENV, marked_processes
-from alpha_assets.scale.redis_server import redis_binary
-
-
-def missing_requirements() -> list[str]:
-    missing = [f"python package {mod} (pip install -e '.[scale]')"
-               for mod in ("dagster_celery", "dagster_postgres", "psycopg2")
-               if importlib.util.find_spec(mod) is None]
-    if postgres_bindir() is None:
-        missing.append("Postgres server (apt-get install -y postgresql)")
-    if redis_binary() is None:
-        missing.append("redis-server (apt-get install -y redis-server)")
-    return missing
+from alpha_assets.scale.stack import missing_requirements
 
 
 def require_scale() -> None:
