@@ -52,7 +52,10 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from alpha_assets.sinks.keyindex import KeyIndex, MinuteKeyIndex
+
 FsyncPolicy = Literal["always", "rotate", "never"]
+IndexScope = Literal["all", "minute"]
 FSYNC_POLICIES: tuple[str, ...] = ("always", "rotate", "never")
 MINUTE_MS = 60_000
 Key = tuple[Any, ...]
@@ -104,34 +107,7 @@ class _OpenPart:
     dirty: bool = False  # written since the last fsync
     flushed_size: int = 0  # bytes known to have reached the OS
     unflushed: list[Key] = field(default_factory=list)  # keys written after flushed_size
-
-
-class _KeyIndex:
-    """Set of keys, stored as {key[:-1]: set(key[-1])} so run-wide prefixes are shared."""
-
-    def __init__(self) -> None:
-        self._by_prefix: dict[Key, set[Any]] = {}
-        self.size = 0
-
-    def add_if_new(self, key: Key) -> bool:
-        bucket = self._by_prefix.get(key[:-1])
-        if bucket is None:
-            bucket = self._by_prefix[key[:-1]] = set()
-        if key[-1] in bucket:
-            return False
-        bucket.add(key[-1])
-        self.size += 1
-        return True
-
-    def __contains__(self, key: Key) -> bool:
-        bucket = self._by_prefix.get(key[:-1])
-        return bucket is not None and key[-1] in bucket
-
-    def discard(self, key: Key) -> None:
-        bucket = self._by_prefix.get(key[:-1])
-        if bucket is not None and key[-1] in bucket:
-            bucket.discard(key[-1])
-            self.size -= 1
+    unflushed_groups: list[tuple[Key, list[Any]]] = field(default_factory=list)  # bulk writes: (prefix, lasts)
 
 
 def minute_label(minute: int) -> str:
@@ -158,7 +134,7 @@ class MinuteSpool:
 
     def __init__(self, spool_dir: Path, ready_dir: Path, prefix: str, time_field: str,
                  key_fields: tuple[str, ...], fsync: str = "rotate", *, lateness_minutes: int = 0,
-                 auto_recover: bool = True) -> None:
+                 auto_recover: bool = True, index_scope: IndexScope = "all") -> None:
         if fsync not in FSYNC_POLICIES:
             raise SpoolError(f"fsync: {fsync!r} is not one of {'|'.join(FSYNC_POLICIES)}")
         if not prefix or not re.fullmatch(r"[A-Za-z0-9_\-]+", prefix):
@@ -167,6 +143,8 @@ class MinuteSpool:
             raise SpoolError("key_fields: at least one field is needed for idempotence")
         if not 0 <= lateness_minutes <= 60:
             raise SpoolError(f"lateness_minutes: {lateness_minutes} must be in [0, 60]")
+        if index_scope not in ("all", "minute"):
+            raise SpoolError(f"index_scope: {index_scope!r} is not one of all|minute")
         self.spool_dir = Path(spool_dir)
         self.ready_dir = Path(ready_dir)
         self.prefix = prefix
@@ -177,7 +155,10 @@ class MinuteSpool:
         self.counters = SpoolCounters()
         self.last_recovery = RecoveryReport()
         self._name_re = re.compile(rf"^{re.escape(prefix)}_(\d{{8}}_\d{{4}})(?:\.(\d+))?\.(part|jsonl)$")
-        self._index = _KeyIndex()
+        self._index = KeyIndex()
+        # "minute": keys are looked up among the records of their own event-time minute only (for
+        # records whose key fixes their time); see alpha_assets.sinks.keyindex
+        self._mindex = MinuteKeyIndex(self._minute_files, self._key_of_line) if index_scope == "minute" else None
         self._open: dict[int, _OpenPart] = {}
         self._next_seq: dict[int, int] = {}  # minute -> next free file number
         self._published: set[int] = set()  # minutes with at least one ready file
@@ -231,13 +212,18 @@ class MinuteSpool:
         if self._open:
             raise SpoolError("recover() while parts are open: call it on start, before append()")
         report = RecoveryReport()
-        self._index = _KeyIndex()
+        self._index = KeyIndex()
+        if self._mindex is not None:
+            self._mindex = MinuteKeyIndex(self._minute_files, self._key_of_line)
         self._next_seq.clear()
         self._published.clear()
         for path in self.ready_files():
             minute, seq, _ = self._parse(path.name)  # type: ignore[misc]
             self._note_file(minute, seq)
             self._published.add(minute)
+            if self._mindex is not None:
+                self._mindex.on_disk.add(minute)  # keys read when the minute is next written
+                continue
             with open(path, "rb") as fh:
                 for line in fh:
                     try:
@@ -257,7 +243,7 @@ class MinuteSpool:
         self.counters.recovered_lines += report.lines
         self.counters.torn_lines_truncated += report.torn_lines
         self.counters.duplicates_skipped += report.duplicates
-        self.counters.index_keys = self._index.size
+        self.counters.index_keys = self._index_size()
         self.last_recovery = report
         self._recovered = True
         return report
@@ -278,7 +264,7 @@ class MinuteSpool:
                 report.corrupt_lines += 1
                 self._deadletter({"reason": "corrupt_line", "file": path.name, "raw": line.decode("utf-8", "replace")})
                 continue
-            if not self._index.add_if_new(key):
+            if not self._index_for(minute).add_if_new(key):
                 report.duplicates += 1  # e.g. a crash between publishing and removing the part
                 continue
             keep.append(line)
@@ -310,6 +296,19 @@ class MinuteSpool:
         seq = self._next_seq.get(minute, 0)
         self._next_seq[minute] = seq + 1
         return seq
+
+    def _index_for(self, minute: int, prefixes: Any = None) -> KeyIndex:
+        return self._index if self._mindex is None else self._mindex.for_minute(minute, prefixes)
+
+    def _index_size(self) -> int:
+        return self._index.size if self._mindex is None else self._mindex.size
+
+    def _minute_files(self, minute: int) -> list[Path]:
+        names = (self._name(minute, seq, "jsonl") for seq in range(self._next_seq.get(minute, 1)))
+        return [p for p in (self.ready_dir / n for n in names) if p.exists()]
+
+    def _key_of_line(self, line: bytes) -> Key:
+        return self._key(orjson.loads(line))
 
     # ------------------------------------------------------------------ writing
     def _key(self, rec: Mapping[str, Any]) -> Key:
@@ -347,17 +346,19 @@ class MinuteSpool:
         if not self._recovered:
             raise SpoolError("call recover() before append() (auto_recover=False was given)")
         new = 0
+        index_for = self._index_for
         try:
             for key, minute, line in items:
                 self.counters.records_in += 1
-                if key in self._index:
+                index = self._index if self._mindex is None else index_for(minute, (key[:-1],))
+                if key in index:
                     self.counters.duplicates_skipped += 1
                     continue
                 part = self._open.get(minute)
                 if part is None:
                     part = self._open_part(minute)
                 # the key is indexed only together with its line: an I/O error forgets both
-                self._index.add_if_new(key)
+                index.add_if_new(key)
                 part.unflushed.append(key)
                 part.fh.write(line + b"\n")
                 if minute in self._published:
@@ -375,7 +376,50 @@ class MinuteSpool:
         except OSError as exc:
             self._io_failed(exc)
         finally:
-            self.counters.index_keys = self._index.size
+            self.counters.index_keys = self._index_size()
+        return new
+
+    def append_blocks(self, prefix: Key, blocks: list[tuple[int, list[Any], bytes | memoryview]]) -> int | None:
+        """Bulk fast path: each block is (minute, last key fields, the block's JSON lines), one
+        newline-terminated line per key, all keys under `prefix` (the other key fields) and the last
+        fields distinct across all blocks (the caller checks). Writes every
+        block and returns the row count when none of the keys is known yet; otherwise writes nothing
+        and returns None, and the caller takes `append_encoded`, which skips exactly the known keys.
+        Files, bytes and counters are those `append_encoded` produces for the same lines in order."""
+        if self._closed:
+            raise SpoolError("append after close()")
+        if not self._recovered:
+            raise SpoolError("call recover() before append() (auto_recover=False was given)")
+        for minute, lasts, _ in blocks:
+            if not self._index_for(minute, (prefix,)).bucket(prefix).isdisjoint(lasts):
+                return None
+        new = 0
+        try:
+            for minute, lasts, data in blocks:
+                part = self._open.get(minute)
+                if part is None:
+                    part = self._open_part(minute)
+                self._index_for(minute, (prefix,)).add_all_new(prefix, lasts)
+                part.unflushed_groups.append((prefix, lasts))
+                part.fh.write(data)
+                n = len(lasts)
+                if minute in self._published:
+                    self.counters.late_records += n
+                part.lines += n
+                part.dirty = True
+                self.counters.records_in += n
+                self.counters.bytes_written += len(data)
+                self.counters.records_written += n
+                new += n
+                if self._watermark is None or minute > self._watermark:
+                    self._watermark = minute
+            if self.fsync == "always":
+                self._sync_open()
+            self._rotate()
+        except OSError as exc:
+            self._io_failed(exc)
+        finally:
+            self.counters.index_keys = self._index_size()
         return new
 
     def _io_failed(self, exc: OSError) -> None:
@@ -392,10 +436,15 @@ class MinuteSpool:
                     os.truncate(part.path, part.flushed_size)
             except OSError:
                 pass  # left for recover(): a torn tail is cut there
+            index = self._index_for(minute)
             for key in part.unflushed:
-                self._index.discard(key)
+                index.discard(key)
+            for prefix, lasts in part.unflushed_groups:
+                index.discard_many(prefix, lasts)
+                dropped += len(lasts)
             dropped += len(part.unflushed)
             part.unflushed = []
+            part.unflushed_groups = []
             del self._open[minute]  # the cut part is an orphan now; a new part takes the next number
             self._orphans.append(part.path)
         self.counters.io_errors += 1
@@ -407,6 +456,7 @@ class MinuteSpool:
     def _mark_flushed(self, part: _OpenPart) -> None:
         part.flushed_size = part.fh.tell()
         part.unflushed.clear()
+        part.unflushed_groups.clear()
 
     def _open_part(self, minute: int) -> _OpenPart:
         seq = self._take_seq(minute)
@@ -455,6 +505,8 @@ class MinuteSpool:
         if part.seq and part.minute in self._published:
             self.counters.late_files_published += 1
         self._published.add(part.minute)
+        if self._mindex is not None:
+            self._mindex.forget(part.minute)
 
     def advance_to(self, event_time_ms: int) -> None:
         """Move the event-time watermark (e.g. from a heartbeat) so idle minutes get published."""
@@ -503,7 +555,10 @@ class MinuteSpool:
         self.close()
 
     def __contains__(self, key: Key) -> bool:
-        return tuple(key) in self._index
+        key = tuple(key)
+        if self._mindex is None:
+            return key in self._index
+        return any(key in self._mindex.for_minute(m, (key[:-1],)) for m in sorted(self._mindex.minutes()))
 
     @property
     def open_minutes(self) -> list[int]:
