@@ -3,6 +3,7 @@
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import dagster as dg
 import polars as pl
@@ -39,8 +40,10 @@ def parity_diff(
     run_ids = signals["run_id"].unique().to_list() if signals.height else [context.run_id]
     run_id = run_ids[0]
     runtime = sinks.runtime_dir(data_root.runtime)
-    jsonl = read_jsonl_signals(runtime, run_id=run_id, symbol=symbol, date=date)
-    sqlite = read_sqlite_signals(runtime / "signals.db", run_id=run_id, symbol=symbol, date=date)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # both sinks read at once: polars and sqlite3 release the GIL
+        sqlite_read = pool.submit(read_sqlite_signals, runtime / "signals.db", run_id=run_id, symbol=symbol, date=date)
+        jsonl = read_jsonl_signals(runtime, run_id=run_id, symbol=symbol, date=date)
+        sqlite = sqlite_read.result()
     result = compare_sinks(jsonl, sqlite)
     worst = float(result.max_rel_diff)
     passed = result.passed(PARITY_THRESHOLD)
