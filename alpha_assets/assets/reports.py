@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from alpha_assets.assets.orders import ROUTING_BOOK
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import DATE, daily_partitions, date_symbol_partitions, split_key
 from alpha_assets.reports.hard_metrics import MetricResult, backtest_vs_paper, evaluate_hard_metrics
@@ -15,6 +16,7 @@ from alpha_assets.reports.pnl import mids_from_book
 from alpha_assets.reports.render import write_report
 from alpha_assets.reports.summary import build_summary, headline_figures
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.settings import settings
 from executors.batch import route_signals
 
@@ -75,6 +77,7 @@ def _summary_metadata(summary: dict, paths: object) -> dict:
                                    partitions_def=date_symbol_partitions,
                                    description="BacktestExecutor vs MockExecutor on the same signals: fills and "
                                    "PnL within 10 %, or insufficient_observation")],
+    ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"book": ROUTING_BOOK, "deadletters": None}))},
     description="The morning read: signal counts and ratios, rhythm, guards, orders, fills, PnL, Sharpe, "
     "max drawdown, reject rate, parity — JSON + Markdown + charts under logs/report/.",
 )
@@ -117,7 +120,8 @@ def daily_summary(
     ins={
         "signals": dg.AssetIn(partition_mapping=PER_DATE),
         "mock_orders": dg.AssetIn(partition_mapping=PER_DATE),
-        "harvest_raw": dg.AssetIn(partition_mapping=PER_DATE),
+        "harvest_raw": dg.AssetIn(partition_mapping=PER_DATE,
+                                  metadata=read_only(tables={"book": ROUTING_BOOK, "deadletters": None})),
     },
     deps=["daily_summary"],
     description="All symbols of a date in one report (recomputed from the concatenated tables).",

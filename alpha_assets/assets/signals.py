@@ -7,11 +7,11 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.contracts import Features, Signals, contract_check_spec, contract_result
-from alpha_assets.engine import compute_features, compute_signals
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
+from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.signal_stats import signal_figures
 
@@ -23,11 +23,14 @@ IO = "parquet_io"
     io_manager_key=IO,
     group_name="signals",
     check_specs=[contract_check_spec("features", Features, date_symbol_partitions)],
+    ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"trades": None, "book": None}))},
     description="One row per trade evaluation: OFI and CVD features against the latest book at or before the trade.",
 )
 def features(
     context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    from alpha_assets.engine.pipeline import compute_features  # numba loads in the step, not at code load
+
     frame = compute_features(harvest_raw["trades"], harvest_raw["book"], engine.config())
     figures = {
         "rows": frame.height,
@@ -55,6 +58,8 @@ def signals(
     context: dg.AssetExecutionContext, features: pl.DataFrame, engine: SignalEngine, sinks: SignalSinks,
     data_root: DataRoot,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    from alpha_assets.engine.pipeline import compute_signals
+
     frame = compute_signals(features, engine.config(), run_id=context.run_id)
     counters = sinks.write(frame, data_root.runtime)
     figures = signal_figures(frame)

@@ -6,12 +6,28 @@ Stable entry points (DESIGN.md §5, docs/interfaces.md):
   initial_state(symbol, cfg), step(state, trades_chunk, book_chunk, final=False), flush(state).
 """
 
+from importlib import import_module
+from typing import Any
+
 from alpha_assets.engine.config import EngineConfig, EngineConfigError, resolve_config
-from alpha_assets.engine.cvd import cvd_features
-from alpha_assets.engine.fusion import fuse
-from alpha_assets.engine.ofi import ofi_features
-from alpha_assets.engine.pipeline import SIGNAL_COLUMNS, compute_features, compute_signals
-from alpha_assets.engine.step import EngineState, flush, initial_state, step
+
+# The numba kernels load on first use, not with the package: `alpha_assets.engine.config` (what a
+# code location needs to validate its resources) then costs no JIT machinery at import.
+_LAZY = {
+    "cvd_features": "cvd", "fuse": "fusion", "ofi_features": "ofi", "SIGNAL_COLUMNS": "pipeline",
+    "compute_features": "pipeline", "compute_signals": "pipeline", "EngineState": "step", "flush": "step",
+    "initial_state": "step", "step": "step",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'alpha_assets.engine' has no attribute {name!r}")
+    value = getattr(import_module(f"alpha_assets.engine.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EngineConfig", "EngineConfigError", "EngineState", "SIGNAL_COLUMNS", "compute_features", "compute_signals",

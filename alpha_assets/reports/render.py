@@ -21,7 +21,6 @@ import polars as pl
 
 from alpha_assets.markdown import markdown_table
 from alpha_assets.reports.atomic import to_json, write_bytes_atomic, write_text_atomic
-from alpha_assets.reports.charts import pnl_chart, signal_rate_chart
 from alpha_assets.reports.hard_metrics import MetricResult
 
 MARKS = {
@@ -55,6 +54,9 @@ def write_report(
     hard_metrics: list[MetricResult] | None = None,
 ) -> ReportPaths:
     """Write charts, JSON and Markdown; returns their paths."""
+    # matplotlib loads here, when a report is drawn, not when the code location loads (~1-3 s)
+    from alpha_assets.reports.charts import pnl_chart, signal_rate_chart
+
     out = report_dir(data_root)
     base = report_base(summary)
     charts = {
