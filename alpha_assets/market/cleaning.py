@@ -40,6 +40,8 @@ def _cast_lenient(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> tuple[
         cast = pl.col(name).cast(dtype, strict=False)
         exprs.append(cast.alias(name))
         broken = broken | (pl.col(name).is_not_null() & cast.is_null())
+    # (collect may hand back several chunks; the clean frame is rechunked before it is returned, since
+    # parquet bytes follow the chunk layout)
     cast_frame = frame.lazy().with_row_index("__row").select(pl.col("__row"), *exprs, broken.alias("__unparseable"))
     return cast_frame.collect(), pl.col("__unparseable")
 
@@ -147,7 +149,7 @@ def clean_trades(raw: pl.DataFrame, source: str = "trades") -> CleanResult:
     seen = frame.filter((pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
     gaps = _id_gaps(_sorted_ids(seen, "agg_trade_id", []), "agg_trade_id", source)
     dead = pl.concat([_dead(bad, raw, source, "agg_trade_id"), _dead(dups, raw, source, "agg_trade_id"), gaps])
-    return CleanResult(good.select(list(TRADE_SCHEMA)), dead, _counts(dead))
+    return CleanResult(good.select(list(TRADE_SCHEMA)).rechunk(), dead, _counts(dead))
 
 
 def _id_gaps(good: pl.DataFrame, id_col: str, source: str) -> pl.DataFrame:
@@ -185,7 +187,7 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
     seen = frame.filter((pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
     gaps = _update_gaps(_sorted_ids(seen, "last_update_id", ["prev_last_update_id"]), source)
     dead = pl.concat([_dead(bad, raw, source, "last_update_id"), _dead(dups, raw, source, "last_update_id"), gaps])
-    return CleanResult(good.select(list(BOOK_SCHEMA)), dead, _counts(dead))
+    return CleanResult(good.select(list(BOOK_SCHEMA)).rechunk(), dead, _counts(dead))
 
 
 def _bad_levels() -> pl.Expr:
