@@ -38,100 +38,36 @@ or the DESIGN.md layout ``root/{spool,ready}/<kind>/<SYM>/`` via ``MinuteSpool.f
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
 import fcntl
 import numbers
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 import orjson
 
 from alpha_assets.sinks.keyindex import KeyIndex, MinuteKeyIndex
-
-FsyncPolicy = Literal["always", "rotate", "never"]
-IndexScope = Literal["all", "minute"]
-FSYNC_POLICIES: tuple[str, ...] = ("always", "rotate", "never")
-MINUTE_MS = 60_000
-FSYNC_THREADS = 16  # parts fsynced side by side when many minutes are published at once
-Key = tuple[Any, ...]
-
-
-class SpoolError(RuntimeError):
-    """Raised on misuse of a spool (bad arguments, a second writer, writing after close)."""
-
-
-@dataclass
-class SpoolCounters:
-    records_in: int = 0  # records offered to append()
-    records_written: int = 0  # lines written to .part files
-    duplicates_skipped: int = 0  # key already spooled/published (replays)
-    late_records: int = 0  # records for a minute already published → numbered file
-    deadletter: int = 0  # records that could not be keyed/timed/encoded, corrupt recovered lines
-    files_published: int = 0
-    late_files_published: int = 0  # numbered (.<n>) files among files_published
-    bytes_written: int = 0
-    fsyncs: int = 0
-    recovered_files: int = 0  # orphaned .part files finalised by recover()
-    recovered_lines: int = 0  # lines published from orphaned parts
-    torn_lines_truncated: int = 0  # incomplete last lines cut off by recover()
-    index_keys: int = 0  # keys in the idempotence index
-    io_errors: int = 0  # failed writes/flushes/publishes (disk full, EIO): SpoolError raised
-    rejected_on_error: int = 0  # unflushed records cut back after an I/O error (caller must replay)
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+from alpha_assets.sinks.spool_disk import SpoolDisk
+from alpha_assets.sinks.spool_files import (  # noqa: F401 - re-exported: the spool's public vocabulary
+    FSYNC_POLICIES,
+    FSYNC_THREADS,
+    MINUTE_MS,
+    FsyncPolicy,
+    IndexScope,
+    Key,
+    OpenPart,
+    RecoveryReport,
+    SpoolCounters,
+    SpoolError,
+    fsync_dir,
+    label_minute,
+    minute_label,
+)
 
 
-@dataclass
-class RecoveryReport:
-    files: list[str] = field(default_factory=list)  # ready files written from orphaned parts
-    lines: int = 0
-    torn_lines: int = 0
-    corrupt_lines: int = 0
-    duplicates: int = 0
-    empty_parts_removed: int = 0
-
-
-@dataclass
-class _OpenPart:
-    minute: int
-    seq: int
-    path: Path
-    fh: IO[bytes]
-    lines: int = 0
-    dirty: bool = False  # written since the last fsync
-    flushed_size: int = 0  # bytes known to have reached the OS
-    unflushed: list[Key] = field(default_factory=list)  # keys written after flushed_size
-    unflushed_groups: list[tuple[Key, list[Any]]] = field(default_factory=list)  # bulk writes: (prefix, lasts)
-
-
-def minute_label(minute: int) -> str:
-    """`YYYYMMDD_HHMM` (UTC) of a minute number (epoch ms // 60000)."""
-    return dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC).strftime("%Y%m%d_%H%M")
-
-
-def label_minute(label: str) -> int:
-    t = dt.datetime.strptime(label, "%Y%m%d_%H%M").replace(tzinfo=dt.UTC)
-    return int(t.timestamp()) // 60
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename durable: fsync the directory entry."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class MinuteSpool:
+class MinuteSpool(SpoolDisk):
     """Append JSON lines per event-time minute; publish each minute atomically; idempotent on a key."""
 
     def __init__(self, spool_dir: Path, ready_dir: Path, prefix: str, time_field: str,
@@ -161,7 +97,7 @@ class MinuteSpool:
         # "minute": keys are looked up among the records of their own event-time minute only (for
         # records whose key fixes their time); see alpha_assets.sinks.keyindex
         self._mindex = MinuteKeyIndex(self._minute_files, self._key_of_line) if index_scope == "minute" else None
-        self._open: dict[int, _OpenPart] = {}
+        self._open: dict[int, OpenPart] = {}
         self._next_seq: dict[int, int] = {}  # minute -> next free file number
         self._published: set[int] = set()  # minutes with at least one ready file
         self._watermark: int | None = None  # newest minute seen (event time)
@@ -187,117 +123,6 @@ class MinuteSpool:
         parts = [p for p in (kind, symbol.upper()) if p]
         return cls(Path(root, "spool", *parts), Path(root, "ready", *parts), prefix, time_field,
                    key_fields, fsync, **kw)
-
-    # ------------------------------------------------------------------ naming
-    def _name(self, minute: int, seq: int, ext: str) -> str:
-        suffix = f".{seq}" if seq else ""
-        return f"{self.prefix}_{minute_label(minute)}{suffix}.{ext}"
-
-    def _parse(self, name: str) -> tuple[int, int, str] | None:
-        m = self._name_re.match(name)
-        if not m:
-            return None
-        return label_minute(m.group(1)), int(m.group(2) or 0), m.group(3)
-
-    def ready_files(self) -> list[Path]:
-        """Published files of this prefix, ordered by (minute, number)."""
-        items = []
-        for p in self.ready_dir.iterdir():
-            parsed = self._parse(p.name)
-            if parsed and parsed[2] == "jsonl":
-                items.append((parsed[0], parsed[1], p))
-        return [p for _, _, p in sorted(items)]
-
-    # ------------------------------------------------------------------ recovery
-    def recover(self) -> RecoveryReport:
-        """Rebuild the key index from ready files and finalise orphaned `.part` files."""
-        if self._open:
-            raise SpoolError("recover() while parts are open: call it on start, before append()")
-        report = RecoveryReport()
-        self._index = KeyIndex()
-        if self._mindex is not None:
-            self._mindex = MinuteKeyIndex(self._minute_files, self._key_of_line)
-        self._next_seq.clear()
-        self._published.clear()
-        for path in self.ready_files():
-            minute, seq, _ = self._parse(path.name)  # type: ignore[misc]
-            self._note_file(minute, seq)
-            self._published.add(minute)
-            if self._mindex is not None:
-                self._mindex.on_disk.add(minute)  # keys read when the minute is next written
-                continue
-            with open(path, "rb") as fh:
-                for line in fh:
-                    try:
-                        self._index.add_if_new(self._key(orjson.loads(line)))
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        report.corrupt_lines += 1  # published files are immutable: count, never rewrite
-        parts = []
-        for p in self.spool_dir.iterdir():
-            parsed = self._parse(p.name)
-            if parsed and parsed[2] == "part":
-                parts.append((parsed[0], parsed[1], p))
-        for minute, seq, _ in parts:
-            self._note_file(minute, seq)
-        for minute, seq, path in sorted(parts):
-            self._recover_part(minute, seq, path, report)
-        self.counters.recovered_files += len(report.files)
-        self.counters.recovered_lines += report.lines
-        self.counters.torn_lines_truncated += report.torn_lines
-        self.counters.duplicates_skipped += report.duplicates
-        self.counters.index_keys = self._index_size()
-        self.last_recovery = report
-        self._recovered = True
-        return report
-
-    def _recover_part(self, minute: int, seq: int, path: Path, report: RecoveryReport) -> None:
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # a crash mid-write leaves a line without its newline
-            report.torn_lines += 1
-            self._deadletter({"reason": "torn_line", "file": path.name, "raw": data[end:].decode("utf-8", "replace")})
-        keep: list[bytes] = []
-        for line in data[:end].splitlines():
-            if not line.strip():
-                continue
-            try:
-                key = self._key(orjson.loads(line))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                report.corrupt_lines += 1
-                self._deadletter({"reason": "corrupt_line", "file": path.name, "raw": line.decode("utf-8", "replace")})
-                continue
-            if not self._index_for(minute).add_if_new(key):
-                report.duplicates += 1  # e.g. a crash between publishing and removing the part
-                continue
-            keep.append(line)
-        if keep:
-            # the part may be published under its own number unless that ready name exists
-            target_seq = seq if not (self.ready_dir / self._name(minute, seq, "jsonl")).exists() else self._take_seq(minute)
-            target = self.ready_dir / self._name(minute, target_seq, "jsonl")
-            tmp = self.ready_dir / (target.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(b"\n".join(keep) + b"\n")
-                fh.flush()
-                if self.fsync != "never":
-                    os.fsync(fh.fileno())
-                    self.counters.fsyncs += 1
-            os.replace(tmp, target)
-            if self.fsync != "never":
-                fsync_dir(self.ready_dir)
-            self._published.add(minute)
-            report.files.append(target.name)
-            report.lines += len(keep)
-        else:
-            report.empty_parts_removed += 1
-        path.unlink()
-
-    def _note_file(self, minute: int, seq: int) -> None:
-        self._next_seq[minute] = max(self._next_seq.get(minute, 0), seq + 1)
-
-    def _take_seq(self, minute: int) -> int:
-        seq = self._next_seq.get(minute, 0)
-        self._next_seq[minute] = seq + 1
-        return seq
 
     def _index_for(self, minute: int, prefixes: Any = None) -> KeyIndex:
         return self._index if self._mindex is None else self._mindex.for_minute(minute, prefixes)
@@ -455,81 +280,12 @@ class MinuteSpool:
         raise SpoolError(f"spool {self.spool_dir}: {exc}; {dropped} unflushed records were not spooled "
                          "(their keys are forgotten: replay them)") from exc
 
-    def _mark_flushed(self, part: _OpenPart) -> None:
-        part.flushed_size = part.fh.tell()
-        part.unflushed.clear()
-        part.unflushed_groups.clear()
-
-    def _open_part(self, minute: int) -> _OpenPart:
+    def _open_part(self, minute: int) -> OpenPart:
         seq = self._take_seq(minute)
         path = self.spool_dir / self._name(minute, seq, "part")
-        part = _OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
+        part = OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
         self._open[minute] = part
         return part
-
-    def _sync_open(self) -> None:
-        for part in self._open.values():
-            if part.dirty:
-                part.fh.flush()
-                self._mark_flushed(part)
-                os.fsync(part.fh.fileno())
-                part.dirty = False
-                self.counters.fsyncs += 1
-
-    def _rotate(self) -> None:
-        if self._watermark is None:
-            return
-        limit = self._watermark - self.lateness_minutes
-        self._publish_minutes(sorted(m for m in self._open if m < limit))
-
-    def _publish_minutes(self, minutes: list[int]) -> None:
-        """Publish these open minutes. Several at once (a batch write's day): every part is fsynced
-        before its rename as always, but the fsyncs run side by side (the filesystem commits them
-        together) and the directory is fsynced once after the renames instead of once per file."""
-        if len(minutes) <= 1 or self.fsync == "never":
-            for minute in minutes:
-                self._publish(self._open[minute])
-                del self._open[minute]  # only once published: a failed publish is cut back by _io_failed
-            return
-        parts = [self._open[m] for m in minutes]
-        for part in parts:
-            part.fh.flush()
-            self._mark_flushed(part)
-        due = [p for p in parts if p.dirty or self.fsync == "rotate"]
-        with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(due) or 1)) as pool:
-            list(pool.map(lambda p: os.fsync(p.fh.fileno()), due))
-        self.counters.fsyncs += len(due)
-        for part in parts:
-            part.dirty = False
-            self._publish(part, sync_dir=False)
-            del self._open[part.minute]
-        fsync_dir(self.ready_dir)
-
-    def _publish(self, part: _OpenPart, *, sync_dir: bool = True) -> None:
-        part.fh.flush()
-        self._mark_flushed(part)
-        if self.fsync != "never" and (part.dirty or (self.fsync == "rotate" and sync_dir)):
-            os.fsync(part.fh.fileno())
-            self.counters.fsyncs += 1
-        part.fh.close()
-        target = self.ready_dir / self._name(part.minute, part.seq, "jsonl")
-        try:
-            os.replace(part.path, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            tmp = self.ready_dir / (target.name + ".tmp")  # different filesystem: copy, then rename
-            shutil.copyfile(part.path, tmp)
-            os.replace(tmp, target)
-            part.path.unlink()
-        if self.fsync != "never" and sync_dir:
-            fsync_dir(self.ready_dir)
-        self.counters.files_published += 1
-        if part.seq and part.minute in self._published:
-            self.counters.late_files_published += 1
-        self._published.add(part.minute)
-        if self._mindex is not None:
-            self._mindex.forget(part.minute)
 
     def advance_to(self, event_time_ms: int) -> None:
         """Move the event-time watermark (e.g. from a heartbeat) so idle minutes get published."""
