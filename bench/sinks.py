@@ -84,8 +84,8 @@ def run_adbc(frame, chunk: int, fsync: str, root: Path) -> float | None:  # type
     db = root / "adbc.db"
     fresh_table(db, fsync, PAGE_SIZE).close()
     conn = adbc.connect(str(db), autocommit=True)
-    cur = conn.cursor()
-    stmt = cur.adbc_statement
+    cur, ctl = conn.cursor(), conn.cursor()
+    stmt = ctl.adbc_statement  # a cursor of its own: the insert's statement keeps its parameters
 
     def run(sql: str) -> None:  # DB-API execute() defers the step of a statement without rows
         stmt.set_sql_query(sql)
@@ -99,6 +99,7 @@ def run_adbc(frame, chunk: int, fsync: str, root: Path) -> float | None:  # type
         run("COMMIT")
     secs = time.perf_counter() - t
     cur.close()
+    ctl.close()
     conn.close()
     return secs
 
