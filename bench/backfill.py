@@ -38,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the packages before bench/ (whose executors.py would shadow `executors`)
 Partition = tuple[str, str]  # (date, symbol)
 
 

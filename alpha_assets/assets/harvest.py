@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.contracts import PreviewBars, RawBook, RawTrades, contract_check_spec, contract_result
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.cleaning import clean_book, clean_trades
@@ -69,6 +70,8 @@ def harvest_raw(
         "dead_letters": dead.height,
         "median_spread_bps": spread if spread is not None else float("nan"),
     }
+    checks = [contract_result_soon("harvest_raw", RawTrades, trades.frame),
+              contract_result_soon("harvest_raw", RawBook, book.frame)]
     yield dg.Output(
         {"trades": trades.frame, "book": book.frame, "deadletters": dead},
         metadata={
@@ -79,8 +82,8 @@ def harvest_raw(
             "dagster/row_count": trades.frame.height + book.frame.height,
         },
     )
-    yield contract_result("harvest_raw", RawTrades, trades.frame)
-    yield contract_result("harvest_raw", RawBook, book.frame)
+    for check in checks:
+        yield check.result()
 
 
 @dg.asset(

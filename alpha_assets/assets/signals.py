@@ -6,7 +6,8 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.contracts import Features, Signals, contract_check_spec, contract_result
+from alpha_assets.assets.background import contract_result_soon
+from alpha_assets.contracts import Features, Signals, contract_check_spec
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.data_root import DataRoot
@@ -41,9 +42,10 @@ def features(
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     }
+    check = contract_result_soon("features", Features, frame)
     yield dg.Output(frame, metadata={**figures, "summary": dg.MetadataValue.md(markdown_kv(figures)),
                                      "dagster/row_count": frame.height})
-    yield contract_result("features", Features, frame)
+    yield check.result()
 
 
 @dg.asset(
@@ -61,6 +63,7 @@ def signals(
     from alpha_assets.engine.pipeline import compute_signals
 
     frame = compute_signals(features, engine.config(), run_id=context.run_id)
+    check = contract_result_soon("signals", Signals, frame)  # validates while the sinks write
     counters = sinks.write(frame, data_root.runtime)
     figures = signal_figures(frame)
     types = frame.group_by("signal_type").len().sort("signal_type")
@@ -80,4 +83,4 @@ def signals(
             "dagster/row_count": frame.height,
         },
     )
-    yield contract_result("signals", Signals, frame)
+    yield check.result()
