@@ -99,6 +99,8 @@ def _ordered_unique(good: pl.DataFrame, id_col: str) -> tuple[pl.DataFrame, pl.D
     if not _in_order(good, id_col):
         good = good.sort(["symbol", "event_time_ms", id_col, "__row"])
     single = good.height and good.get_column("symbol").n_unique() == 1
+    if single and bool((good.get_column(id_col).diff().slice(1) > 0).all()):
+        return good, good.clear()  # ids strictly increasing: none repeats
     first = (good.get_column(id_col).is_first_distinct() if single
              else good.select(pl.struct("symbol", id_col).is_first_distinct()).to_series())
     if first.all():
@@ -146,7 +148,8 @@ def clean_trades(raw: pl.DataFrame, source: str = "trades") -> CleanResult:
                                  pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
     # Gaps are ids never received: a dead-lettered row's id is not a gap.
     # Negative ids are surrogates for id-less recordings (market.replay): no sequence to check.
-    seen = frame.filter((pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
+    seen = frame.select("symbol", "event_time_ms", "agg_trade_id").filter(
+        (pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
     gaps = _id_gaps(_sorted_ids(seen, "agg_trade_id", []), "agg_trade_id", source)
     dead = pl.concat([_dead(bad, raw, source, "agg_trade_id"), _dead(dups, raw, source, "agg_trade_id"), gaps])
     return CleanResult(good.select(list(TRADE_SCHEMA)).rechunk(), dead, _counts(dead))
@@ -184,7 +187,8 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
     dups = dups.with_columns(pl.lit("duplicate").alias("__reason"))
     if good.get_column("recv_time_ms").null_count():
         good = good.with_columns(pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
-    seen = frame.filter((pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
+    seen = frame.select("symbol", "event_time_ms", "last_update_id", "prev_last_update_id").filter(
+        (pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
     gaps = _update_gaps(_sorted_ids(seen, "last_update_id", ["prev_last_update_id"]), source)
     dead = pl.concat([_dead(bad, raw, source, "last_update_id"), _dead(dups, raw, source, "last_update_id"), gaps])
     return CleanResult(good.select(list(BOOK_SCHEMA)).rechunk(), dead, _counts(dead))
