@@ -24,7 +24,7 @@ from alpha_assets.sinks import rows
 from alpha_assets.sinks.base import FlushPolicy, SinkWriteError, dead_letter
 from alpha_assets.sinks.config import SinkConfig
 from alpha_assets.sinks.schema import conform, split_bad_keys
-from alpha_assets.sinks.spool import MINUTE_MS, MinuteSpool, RecoveryReport
+from alpha_assets.sinks.spool import MINUTE_MS, MinuteSpool, RecoveryReport, SpoolBusyError
 
 KIND, PREFIX = "signal", "signals"
 BULK_ROWS = 100_000
@@ -47,7 +47,10 @@ class JsonlSignalSink:
         if spool_root.is_dir():  # recover every symbol's orphaned parts now, not when it next trades
             for sym_dir in sorted(p for p in spool_root.iterdir() if p.is_dir()):
                 if any(sym_dir.glob(f"{PREFIX}_*.part")):
-                    self.recovered[sym_dir.name] = self._spool(sym_dir.name).last_recovery
+                    try:
+                        self.recovered[sym_dir.name] = self._spool(sym_dir.name).last_recovery
+                    except SpoolBusyError:
+                        continue  # another process is writing that symbol now: its parts are not orphans
 
     def _spool(self, symbol: str) -> MinuteSpool:
         sym = symbol.upper()

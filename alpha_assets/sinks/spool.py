@@ -59,6 +59,7 @@ from alpha_assets.sinks.spool_files import (  # noqa: F401 - re-exported: the sp
     Key,
     OpenPart,
     RecoveryReport,
+    SpoolBusyError,
     SpoolCounters,
     SpoolError,
     fsync_dir,
@@ -111,7 +112,7 @@ class MinuteSpool(SpoolDisk):
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_fh.close()
-            raise SpoolError(f"spool {self.spool_dir} ({prefix}) is already held by another writer") from None
+            raise SpoolBusyError(f"spool {self.spool_dir} ({prefix}) is already held by another writer") from None
         self._recovered = False
         if auto_recover:
             self.recover()

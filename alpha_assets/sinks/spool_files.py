@@ -21,6 +21,10 @@ class SpoolError(RuntimeError):
     """Raised on misuse of a spool (bad arguments, a second writer, writing after close)."""
 
 
+class SpoolBusyError(SpoolError):
+    """Another writer holds the spool directory (its parts are being written, not orphaned)."""
+
+
 @dataclass
 class SpoolCounters:
     records_in: int = 0  # records offered to append()

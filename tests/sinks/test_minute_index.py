@@ -46,3 +46,41 @@ def test_replay_after_restart_is_deduplicated_minute_by_minute(tmp_path: Path) -
     assert c["jsonl"]["spool_duplicates_skipped"] == 10_000 == c["sqlite"]["duplicates_skipped"]
     j, s = read_jsonl_signals(tmp_path), read_sqlite_signals(tmp_path / "signals.db")
     assert j.height == 30_000 and j.equals(df.sort(KEY)) and s.equals(j)
+
+
+def test_a_symbol_being_written_elsewhere_is_not_recovered_as_orphaned(tmp_path: Path) -> None:
+    """Two partitions of different symbols in parallel (a backfill over 2 processes): the second sink
+    must leave the first one's open parts alone instead of failing on its lock."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from alpha_assets.sinks import SinkConfig, make_sink
+        from alpha_assets.sinks.synthetic import synthetic_signals
+        cfg = SinkConfig(kind="jsonl", fsync="never", batch_n=1_000_000, flush_ms=5000)
+        sink = make_sink(cfg, Path({str(tmp_path)!r}))
+        sink.write(synthetic_signals(500, seed=1, symbols=("ETHUSDT",)))
+        sink.flush()
+        print("writing", flush=True)
+        sys.stdin.readline()
+        sink.close()
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
+        assert list((tmp_path / "spool" / "signal" / "ETHUSDT").glob("*.part"))
+        sink = make_sink(SinkConfig(kind="dual", fsync="never"), tmp_path)  # ETHUSDT is held: not an orphan
+        assert "ETHUSDT" not in sink.jsonl.recovered  # type: ignore[attr-defined]
+        sink.write(synthetic_signals(300, seed=2, symbols=("BTCUSDT",)))
+        sink.close()
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0
+    assert read_jsonl_signals(tmp_path, symbol="ETHUSDT").height == 500
+    assert read_jsonl_signals(tmp_path, symbol="BTCUSDT").height == 300
