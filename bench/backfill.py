@@ -52,8 +52,11 @@ def prune(root: Path, date: str, symbol: str, run_id: str) -> None:
     db = root / "runtime" / "signals.db"
     if db.exists():
         con = sqlite3.connect(db, timeout=60, isolation_level=None)
-        try:
-            con.execute("DELETE FROM signals WHERE run_id = ?", (run_id,))
+        try:  # in slices: the other worker's signals step needs the write lock too
+            sql = ("DELETE FROM signals WHERE run_id = ?1 AND symbol = ?2 AND seq IN "
+                   "(SELECT seq FROM signals WHERE run_id = ?1 AND symbol = ?2 LIMIT 100000)")
+            while con.execute(sql, (run_id, symbol)).rowcount:
+                pass
         finally:
             con.close()
 

@@ -112,7 +112,7 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         conn.close()
     if not parts:
         return empty_signals()
-    df = pl.concat(parts, rechunk=True)
+    df = pl.concat(parts, rechunk=False)  # chunked is fine downstream; a rechunk would copy the day once more
     del parts
     df = df.with_columns([pl.col(k).cast(pl.Boolean) for k, v in SIGNAL_SCHEMA.items() if v == pl.Boolean])
     return key_ordered(df)  # same collation as the JSONL reader, whatever SQLite's is

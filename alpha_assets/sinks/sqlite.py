@@ -29,6 +29,7 @@ TABLE = "signals"
 RETRIABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
 SYNCHRONOUS = {"always": "FULL", "rotate": "NORMAL", "never": "OFF"}
 INSERT_CHUNK = 50_000  # rows converted to Python values at a time inside one transaction (bounds memory)
+COMMIT_ROWS = 200_000  # a big flush commits this many rows at a time (see flush)
 ROWS_PER_STATEMENT = 50  # multi-row VALUES: one statement step per 50 rows (950 parameters, limit 32766)
 PAGE_SIZE = 16_384  # new databases: fewer, larger B-tree pages make bulk inserts ~1.5x cheaper
 CACHE_KIB = 65_536  # page cache of the writer connection
@@ -161,7 +162,7 @@ class SqliteSignalSink:
             self.flush()
 
     def flush(self) -> None:
-        """Write every pending row in one transaction (retrying a locked/full database)."""
+        """Write every pending row, in one transaction up to COMMIT_ROWS rows (retrying a locked/full database)."""
         if not self._pending:
             return
         if all(isinstance(p, list) for p in self._pending):  # only small writes pending: stay in Python
@@ -169,15 +170,27 @@ class SqliteSignalSink:
             values: Any = [v for r in pending for v in r]
             n = len(pending)
         else:
-            frame = pl.concat([rows.frame_of(p) if isinstance(p, list) else p for p in self._pending], how="vertical")
-            values, n = key_sorted(frame), frame.height
+            frame = key_sorted(pl.concat([rows.frame_of(p) if isinstance(p, list) else p for p in self._pending],
+                                         how="vertical"))
+            # A day's flush commits COMMIT_ROWS at a time so another writer of the file (a parallel
+            # partition, the live worker) gets the lock between commits instead of waiting out its retry
+            # budget; rows not committed yet stay pending, and a replay of committed ones is ignored.
+            done = 0
+            while frame.height - done > COMMIT_ROWS:
+                part = frame.slice(done, COMMIT_ROWS)
+                self._pending = [frame.slice(done)]  # kept until the commit
+                self._count(self._with_retry(lambda part=part: self._insert(part)), part.height)
+                done += COMMIT_ROWS
+            values, n = frame.slice(done), frame.height - done
         self._pending = [values if isinstance(values, pl.DataFrame) else pending]  # kept until the commit
-        inserted = self._with_retry(lambda: self._insert(values))
-        self._c["rows_written"] += inserted
-        self._c["duplicates_skipped"] += n - inserted
+        self._count(self._with_retry(lambda: self._insert(values)), n)
         self._c["batches"] += 1
         self._pending = []
         self._policy.reset()
+
+    def _count(self, inserted: int, offered: int) -> None:
+        self._c["rows_written"] += inserted
+        self._c["duplicates_skipped"] += offered - inserted
 
     def _insert(self, data: pl.DataFrame | list[Any]) -> int:
         """One transaction: a frame converted INSERT_CHUNK rows at a time, or ready row-major values."""
