@@ -65,6 +65,7 @@ def worker(partitions: list[Partition], select: str, keep: bool) -> None:
     """Runs the partitions in this process, one Dagster run each; one JSON line per partition."""
     t0 = time.perf_counter()
     import dagster as dg
+    import psutil
 
     from alpha_assets.definitions import ASSETS, default_resources
     from alpha_assets.partitions import partition_key
@@ -83,7 +84,8 @@ def worker(partitions: list[Partition], select: str, keep: bool) -> None:
             prune(root, date, symbol, result.run_id)
         print(json.dumps({"event": "partition", "date": date, "symbol": symbol, "ok": result.success,
                           "seconds": seconds, "prune_seconds": time.perf_counter() - t,
-                          "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}), flush=True)
+                          "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                          "rss_after": psutil.Process().memory_info().rss}), flush=True)
 
 
 # ----------------------------------------------------------------------------------------- profiles
@@ -166,7 +168,8 @@ def main() -> None:
         secs = [p["seconds"] for p in r["partitions"]]
         print(f"  worker {r['worker']}: start-up {r['startup']:.1f}s, {len(secs)} partitions, "
               f"mean {sum(secs) / max(len(secs), 1):.1f}s, max {max(secs, default=0):.1f}s, "
-              f"peak RSS {max((p['peak_rss'] for p in r['partitions']), default=0) / 2**20:,.0f} MB")
+              f"peak RSS {max((p['peak_rss'] for p in r['partitions']), default=0) / 2**20:,.0f} MB, RSS after each "
+              f"partition {[round(p['rss_after'] / 2**20) for p in r['partitions']]} MB")
     print(f"wall {wall:.1f}s (of which prune {prune_s:.1f}s summed over workers); "
           f"{per_min:.2f} partitions/min without prune")
     print(f"a year x {len(symbols)} symbols = {year} partitions -> {year / per_min:.0f} min extrapolated")
