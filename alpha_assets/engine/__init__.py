@@ -6,6 +6,8 @@ Stable entry points (DESIGN.md §5, docs/interfaces.md):
   initial_state(symbol, cfg), step(state, trades_chunk, book_chunk, final=False), flush(state).
 """
 
+import importlib.util
+import sys
 from importlib import import_module
 from typing import Any
 
@@ -20,13 +22,33 @@ _LAZY = {
 }
 
 
+def _register_lazy_submodule(name: str) -> None:
+    """`alpha_assets.engine.step` is both a submodule and a function of this package. Importing a
+    submodule binds it on its package, which would hide the function; registered here (executed on
+    first attribute use), the submodule is never "first imported" later, so `step` stays the function."""
+    full = f"{__name__}.{name}"
+    if full in sys.modules:
+        return
+    spec = importlib.util.find_spec(full)
+    assert spec is not None and spec.loader is not None
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+
+
+_register_lazy_submodule("step")
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'alpha_assets.engine' has no attribute {name!r}")
-    value = getattr(import_module(f"alpha_assets.engine.{module}"), name)
-    globals()[name] = value
-    return value
+    loaded = import_module(f"{__name__}.{module}")
+    for other, home in _LAZY.items():  # bind every name of that module at once
+        if home == module:
+            globals()[other] = getattr(loaded, other)
+    return globals()[name]
 
 
 __all__ = [
