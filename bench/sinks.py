@@ -1,7 +1,16 @@
 """Signal sink throughput: rows/s for jsonl, sqlite and dual over synthetic Signals rows, and a bare
-`sqlite3.executemany` into an equivalent table as the baseline; prints the ratios.
+`sqlite3.executemany` into an equivalent table as the baseline; prints the ratios, the read-back +
+parity rate, the SQLite writer candidates, and the cost of one small (live-sized) write.
 
     .venv/bin/python bench/sinks.py [--rows 2000000] [--chunk 50000] [--fsync rotate] [--seed 7]
+
+SQLite candidates (same rows, same table, one transaction per chunk): the baseline; the sink's
+writer (key order, multi-row VALUES, 16 KiB pages); and ADBC's SQLite driver (`executemany` bound to
+an Arrow batch) when `adbc-driver-sqlite` is installed. ADBC is faster but not used by the sink: it
+bundles its own SQLite library, and two SQLite libraries in one process do not see each other's
+POSIX locks (they are per process; each library keeps its own table), so a reader or lock holder on
+Python's sqlite3 in the same process would be invisible to it. DuckDB's sqlite extension is a
+download (none offline; the PyPI wheel duckdb-ext-sqlite is built for DuckDB 1.4, refused by 2.x).
 
 Each sink gets the frame in `--chunk`-row writes (like a batch asset or a busy live worker;
 batch_n=500 so every write is flushed as one transaction). The baseline gets the same rows as
@@ -32,7 +41,14 @@ from alpha_assets.sinks import (  # noqa: E402
     read_jsonl_signals,
     read_sqlite_signals,
 )
-from alpha_assets.sinks.sqlite import SYNCHRONOUS, TABLE, create_table_sql, insert_sql  # noqa: E402
+from alpha_assets.sinks.sqlite import (  # noqa: E402
+    PAGE_SIZE,
+    SYNCHRONOUS,
+    TABLE,
+    create_table_sql,
+    insert_sql,
+    key_sorted,
+)
 from alpha_assets.sinks.synthetic import synthetic_signals  # noqa: E402
 
 
@@ -46,14 +62,50 @@ def run_sink(kind: str, frame, chunk: int, fsync: str, root: Path) -> float:  # 
     return time.perf_counter() - t
 
 
-def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(seconds converting to tuples, seconds in executemany + commit); one chunk in memory at a time."""
-    db = root / "baseline.db"
+def fresh_table(db: Path, fsync: str, page_size: int = 4096) -> sqlite3.Connection:
     conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute(f"PRAGMA page_size={page_size}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
     conn.execute(create_table_sql())
     conn.execute(f"CREATE INDEX {TABLE}_run_ts ON {TABLE} (run_id, ts_ms)")  # the sink's table has it too
+    return conn
+
+
+def run_adbc(frame, chunk: int, fsync: str, root: Path) -> float | None:  # type: ignore[no-untyped-def]
+    """ADBC's SQLite driver: INSERT OR IGNORE bound to each Arrow chunk (key order, 16 KiB pages)."""
+    try:
+        import adbc_driver_sqlite.dbapi as adbc
+    except ImportError:
+        return None
+    import polars as pl
+
+    db = root / "adbc.db"
+    fresh_table(db, fsync, PAGE_SIZE).close()
+    conn = adbc.connect(str(db), autocommit=True)
+    cur, ctl = conn.cursor(), conn.cursor()
+    stmt = ctl.adbc_statement  # a cursor of its own: the insert's statement keeps its parameters
+
+    def run(sql: str) -> None:  # DB-API execute() defers the step of a statement without rows
+        stmt.set_sql_query(sql)
+        stmt.execute_update()
+
+    run(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
+    t = time.perf_counter()
+    for part in frame.iter_slices(chunk):
+        run("BEGIN IMMEDIATE")
+        cur.executemany(insert_sql(), key_sorted(part).to_arrow(compat_level=pl.CompatLevel.oldest()))
+        run("COMMIT")
+    secs = time.perf_counter() - t
+    cur.close()
+    ctl.close()
+    conn.close()
+    return secs
+
+
+def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(seconds converting to tuples, seconds in executemany + commit); one chunk in memory at a time."""
+    conn = fresh_table(root / "baseline.db", fsync)
     sql = insert_sql()
     convert = insert = 0.0
     for part in frame.iter_slices(chunk):
@@ -68,6 +120,24 @@ def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, floa
         insert += t2 - t1
     conn.close()
     return convert, insert
+
+
+def small_writes(frame, fsync: str, root: Path, n_writes: int = 2_000) -> None:  # type: ignore[no-untyped-def]
+    """Mean cost of one live-sized write (the signal worker writes 1-50 rows at a time; batch_n=500,
+    flush_ms=500 decide when SQLite commits), per sink kind and write size."""
+    for size in (1, 20, 50):
+        parts = list(frame.head(size * n_writes).iter_slices(size))
+        cells = []
+        for kind in ("jsonl", "sqlite", "dual"):
+            rt = root / f"small_{kind}_{size}"
+            sink = make_sink(SinkConfig(kind=kind, fsync=fsync), rt)
+            t = time.perf_counter()
+            for part in parts:
+                sink.write(part)
+            sink.close()
+            cells.append(f"{kind} {(time.perf_counter() - t) / len(parts) * 1e6:7.0f} us")
+            shutil.rmtree(rt, ignore_errors=True)
+        print(f"{f'write of {size} rows':<24}" + "   ".join(cells) + "   (mean per write, incl. commits)")
 
 
 def main() -> None:
@@ -95,6 +165,12 @@ def main() -> None:
             rps = frame.height / secs
             print(f"{kind + ' sink':<24}{rps:>14,.0f} rows/s   {secs:6.2f}s   "
                   f"ratio to baseline insert {rps / base_rps:5.2f}  (incl. conversion {rps / base_all_rps:5.2f})")
+        adbc = run_adbc(frame, args.chunk, args.fsync, root)
+        if adbc is not None:
+            print(f"{'candidate: adbc sqlite':<24}{frame.height / adbc:>14,.0f} rows/s   {adbc:6.2f}s   "
+                  f"ratio to baseline insert {frame.height / adbc / base_rps:5.2f}  (not used: see the docstring)")
+        small_writes(frame, args.fsync, root)
+        rows = frame.height
         del frame  # read-back and parity hold two copies; keep peak memory down
         t = time.perf_counter()
         j = read_jsonl_signals(root / "dual")
@@ -107,6 +183,8 @@ def main() -> None:
         tp = time.perf_counter() - t
         print(f"read back: jsonl {tj:.2f}s, sqlite {ts:.2f}s; parity {tp:.2f}s -> "
               f"max_rel_diff={res.max_rel_diff} matched={res.matched:,} passed={res.passed(0.0)}")
+        print(f"{'read-back + parity':<24}{rows / (tj + ts + tp):>14,.0f} rows/s   as parity_diff runs it: "
+              f"both sinks read one after the other, then compared ({tj + ts + tp:.2f}s)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
 from alpha_assets.assets.landing import LANDING_ZONE
 from alpha_assets.contracts import (
@@ -80,6 +81,8 @@ def harvest_raw(
         "median_spread_bps": spread if spread is not None else float("nan"),
     })
     tables = {"trades": trades.frame, "book": book.frame, "deadletters": dead}
+    checks = [contract_result_soon("harvest_raw", RawTrades, trades.frame),
+              contract_result_soon("harvest_raw", RawBook, book.frame)]
     yield dg.Output(
         tables,
         data_version=data_version(tables),
@@ -91,8 +94,8 @@ def harvest_raw(
             ROW_COUNT: trades.frame.height + book.frame.height,
         },
     )
-    yield contract_result("harvest_raw", RawTrades, trades.frame)
-    yield contract_result("harvest_raw", RawBook, book.frame)
+    for check in checks:
+        yield check.result()
 
 
 @dg.asset(

@@ -12,8 +12,12 @@ from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.executor import SignalExecutor
+from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.version import source_version
 from executors.batch import route_signals
+from executors.book import BOOK_COLS
+
+ROUTING_BOOK = ["symbol", *BOOK_COLS]  # the book columns routing reads (executors.book)
 
 
 def order_figures(orders: pl.DataFrame) -> dict[str, float | int]:
@@ -44,6 +48,7 @@ def order_figures(orders: pl.DataFrame) -> dict[str, float | int]:
     code_version=source_version("alpha_assets.assets.orders", "executors"),
     metadata=column_schema(Orders),
     check_specs=[contract_check_spec("mock_orders", Orders, date_symbol_partitions)],
+    ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"book": ROUTING_BOOK}))},
     description="Every order the executor was asked for and its result (backtest executor by default).",
 )
 def mock_orders(

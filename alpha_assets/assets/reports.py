@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
+from alpha_assets.assets.orders import ROUTING_BOOK
 from alpha_assets.contracts import SummaryFigures, column_schema
 from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_table
@@ -19,6 +20,7 @@ from alpha_assets.reports.pnl import mids_from_book
 from alpha_assets.reports.render import write_report
 from alpha_assets.reports.summary import build_summary, headline_figures
 from alpha_assets.resources.data_root import DataRoot
+from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.settings import settings
 from alpha_assets.version import source_version
 from executors.batch import route_signals
@@ -132,6 +134,7 @@ def _summary_metadata(summary: dict, paths: object, metrics: list[MetricResult])
                                    partitions_def=date_symbol_partitions,
                                    description="BacktestExecutor vs MockExecutor on the same signals: fills and "
                                    "PnL within 10 % (WARN); fewer than 30 fills a side fails as insufficient_observation")],
+    ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"book": ROUTING_BOOK, "deadletters": None}))},
     description="The morning read: signal counts and ratios, rhythm, guards, orders, fills, PnL, Sharpe, "
     "max drawdown, reject rate, parity — JSON + Markdown + charts under logs/report/.",
 )
@@ -171,7 +174,8 @@ def daily_summary(
     ins={
         "signals": dg.AssetIn(partition_mapping=PER_DATE),
         "mock_orders": dg.AssetIn(partition_mapping=PER_DATE),
-        "harvest_raw": dg.AssetIn(partition_mapping=PER_DATE),
+        "harvest_raw": dg.AssetIn(partition_mapping=PER_DATE,
+                                  metadata=read_only(tables={"book": ROUTING_BOOK, "deadletters": None})),
     },
     deps=["daily_summary"],
     description="All symbols of a date in one report (recomputed from the concatenated tables).",

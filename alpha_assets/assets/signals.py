@@ -6,14 +6,15 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
-from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec, contract_result
-from alpha_assets.engine import compute_features, compute_signals
+from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec
 from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
+from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL, SignalSinks
 from alpha_assets.signal_stats import signal_figures
 from alpha_assets.version import source_version
@@ -31,12 +32,15 @@ IO = "parquet_io"
     code_version=source_version("alpha_assets.assets.signals", "alpha_assets.engine"),
     metadata=column_schema(Features),
     check_specs=[contract_check_spec("features", Features, date_symbol_partitions)],
+    ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"trades": None, "book": None}))},
     description="One row per trade evaluation: OFI and CVD features against the book row the engine's book_join "
     "picks (event_time: latest at or before the trade's event time; arrival: latest received before it).",
 )
 def features(
     context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    from alpha_assets.engine.pipeline import compute_features  # numba loads in the step, not at code load
+
     frame = compute_features(harvest_raw["trades"], harvest_raw["book"], engine.config())
     figures = rounded({
         "rows": frame.height,
@@ -47,10 +51,11 @@ def features(
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     })
+    check = contract_result_soon("features", Features, frame)
     yield dg.Output(frame, data_version=data_version(frame),
                     metadata={**figures, **event_span(frame), "book_join": engine.book_join,
                               "summary": dg.MetadataValue.md(markdown_kv(figures)), ROW_COUNT: frame.height})
-    yield contract_result("features", Features, frame)
+    yield check.result()
 
 
 @dg.asset(
@@ -72,7 +77,10 @@ def signals(
     context: dg.AssetExecutionContext, features: pl.DataFrame, engine: SignalEngine, sinks: SignalSinks,
     data_root: DataRoot,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    from alpha_assets.engine.pipeline import compute_signals
+
     frame = compute_signals(features, engine.config(), run_id=context.run_id)
+    check = contract_result_soon("signals", Signals, frame)  # validates while the sinks write
     counters = sinks.write(frame, data_root.runtime)
     figures = rounded(signal_figures(frame))
     types = frame.group_by("signal_type").len().sort("signal_type")
@@ -95,4 +103,4 @@ def signals(
             ROW_COUNT: frame.height,
         },
     )
-    yield contract_result("signals", Signals, frame)
+    yield check.result()

@@ -26,20 +26,29 @@ class CleanResult:
 
 
 def _cast_lenient(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> tuple[pl.DataFrame, pl.Expr]:
-    """Cast to the canonical schema; a value that does not cast becomes null and marks the row
-    unparseable (a value that was null before the cast is not unparseable)."""
+    """Cast to the canonical schema (`__row` = input position); a value that does not cast becomes null
+    and marks the row unparseable (a value that was null before the cast is not unparseable). Columns
+    already of the canonical type are taken as they are: no cast, no check."""
     exprs, broken = [], pl.lit(False)
     for name, dtype in schema.items():
         if name not in frame.columns:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
             continue
+        if frame.schema[name] == dtype:
+            exprs.append(pl.col(name))
+            continue
         cast = pl.col(name).cast(dtype, strict=False)
         exprs.append(cast.alias(name))
         broken = broken | (pl.col(name).is_not_null() & cast.is_null())
-    original = frame.with_row_index("__row")
-    cast_frame = original.select(pl.col("__row"), *exprs, broken.alias("__unparseable"),
-                                 pl.struct(frame.columns).alias("__payload"))
-    return cast_frame, pl.col("__unparseable")
+    # (collect may hand back several chunks; the clean frame is rechunked before it is returned, since
+    # parquet bytes follow the chunk layout)
+    cast_frame = frame.lazy().with_row_index("__row").select(pl.col("__row"), *exprs, broken.alias("__unparseable"))
+    return cast_frame.collect(), pl.col("__unparseable")
+
+
+def _payloads(raw: pl.DataFrame, rows: pl.Series) -> pl.Series:
+    """The input rows at positions `rows`, each as a JSON object of its original values."""
+    return raw[rows].select(pl.struct(raw.columns).struct.json_encode()).to_series()
 
 
 def _first_reason(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
@@ -49,7 +58,7 @@ def _first_reason(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
     return expr
 
 
-def _dead(frame: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
+def _dead(frame: pl.DataFrame, raw: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
     if frame.is_empty():
         return empty(DEADLETTER_SCHEMA)
     return conform(frame.select(
@@ -58,8 +67,55 @@ def _dead(frame: pl.DataFrame, source: str, key: str) -> pl.DataFrame:
         pl.col("symbol"),
         pl.col("event_time_ms"),
         pl.col(key).cast(pl.Utf8).alias("key"),
-        pl.col("__payload").struct.json_encode().alias("payload"),
-    ), DEADLETTER_SCHEMA)
+    ).with_columns(_payloads(raw, frame.get_column("__row")).alias("payload")), DEADLETTER_SCHEMA)
+
+
+def _split_bad(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows with a reason, rows without), without copying when every row is good."""
+    bad = frame.get_column("__reason").is_not_null()
+    if not bad.any():
+        return frame.clear(), frame
+    return frame.filter(bad), frame.filter(~bad)
+
+
+def _in_order(frame: pl.DataFrame, id_col: str) -> bool:
+    """Already sorted by (symbol, event_time_ms, id, __row)? One symbol, time non-decreasing and ids
+    non-decreasing within equal times (__row increases by construction): the sort would be a no-op."""
+    if frame.height < 2:
+        return True
+    sym = frame.get_column("symbol")
+    if sym.null_count() or sym.n_unique() != 1:
+        return False
+    ok = frame.select(
+        ((pl.col("event_time_ms").diff() > 0)
+         | ((pl.col("event_time_ms").diff() == 0) & (pl.col(id_col).diff() >= 0))).slice(1).all()
+        & pl.col("event_time_ms").is_not_null().all() & pl.col(id_col).is_not_null().all()
+    ).item()
+    return bool(ok)
+
+
+def _ordered_unique(good: pl.DataFrame, id_col: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(good rows sorted by symbol, time, id, input position; the later repeats of a (symbol, id))."""
+    if not _in_order(good, id_col):
+        good = good.sort(["symbol", "event_time_ms", id_col, "__row"])
+    single = good.height and good.get_column("symbol").n_unique() == 1
+    if single and bool((good.get_column(id_col).diff().slice(1) > 0).all()):
+        return good, good.clear()  # ids strictly increasing: none repeats
+    first = (good.get_column(id_col).is_first_distinct() if single
+             else good.select(pl.struct("symbol", id_col).is_first_distinct()).to_series())
+    if first.all():
+        return good, good.clear()
+    return good.filter(first), good.filter(~first)
+
+
+def _sorted_ids(seen: pl.DataFrame, id_col: str, extra: list[str]) -> pl.DataFrame:
+    """Distinct (symbol, id) rows sorted by symbol and id; a one-symbol strictly increasing id column
+    (every recording and simulated day) is that already."""
+    ids = seen.get_column(id_col)
+    if (seen.height and seen.get_column("symbol").n_unique() == 1 and ids.null_count() == 0
+            and bool((ids.diff().slice(1) > 0).all())):
+        return seen.select("symbol", "event_time_ms", id_col, *extra)
+    return seen.unique(["symbol", id_col]).select("symbol", "event_time_ms", id_col, *extra).sort("symbol", id_col)
 
 
 def _counts(dead: pl.DataFrame) -> dict[str, int]:
@@ -83,26 +139,25 @@ def clean_trades(raw: pl.DataFrame, source: str = "trades") -> CleanResult:
         ("non_positive_price", pl.col("price") <= 0),
     ])
     frame = frame.with_columns(reason.alias("__reason"))
-    bad = frame.filter(pl.col("__reason").is_not_null())
-    good = frame.filter(pl.col("__reason").is_null()).sort(["symbol", "event_time_ms", "agg_trade_id", "__row"])
-    dup = good.select(pl.struct("symbol", "agg_trade_id").is_first_distinct().not_()).to_series()
-    dups = good.filter(dup).with_columns(pl.lit("duplicate").alias("__reason"))
-    good = good.filter(~dup)
+    bad, good = _split_bad(frame)
+    good, dups = _ordered_unique(good, "agg_trade_id")
+    dups = dups.with_columns(pl.lit("duplicate").alias("__reason"))
     # Fill receive/trade time from event time only where the recording lacks them.
-    good = good.with_columns(pl.col("trade_time_ms").fill_null(pl.col("event_time_ms")),
-                             pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
+    if good.get_column("trade_time_ms").null_count() or good.get_column("recv_time_ms").null_count():
+        good = good.with_columns(pl.col("trade_time_ms").fill_null(pl.col("event_time_ms")),
+                                 pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
     # Gaps are ids never received: a dead-lettered row's id is not a gap.
     # Negative ids are surrogates for id-less recordings (market.replay): no sequence to check.
-    seen = frame.filter((pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
-    gaps = _id_gaps(seen.unique(["symbol", "agg_trade_id"]), "agg_trade_id", source)
-    dead = pl.concat([_dead(bad, source, "agg_trade_id"), _dead(dups, source, "agg_trade_id"), gaps])
-    return CleanResult(good.select(list(TRADE_SCHEMA)), dead, _counts(dead))
+    seen = frame.select("symbol", "event_time_ms", "agg_trade_id").filter(
+        (pl.col("agg_trade_id") >= 0) & pl.col("symbol").is_not_null())
+    gaps = _id_gaps(_sorted_ids(seen, "agg_trade_id", []), "agg_trade_id", source)
+    dead = pl.concat([_dead(bad, raw, source, "agg_trade_id"), _dead(dups, raw, source, "agg_trade_id"), gaps])
+    return CleanResult(good.select(list(TRADE_SCHEMA)).rechunk(), dead, _counts(dead))
 
 
 def _id_gaps(good: pl.DataFrame, id_col: str, source: str) -> pl.DataFrame:
-    """One record per hole in a per-symbol id sequence (ids sorted), naming the missing range."""
-    ids = good.select("symbol", "event_time_ms", id_col).sort("symbol", id_col)
-    holes = ids.with_columns(pl.col(id_col).shift(1).over("symbol").alias("__prev")).filter(
+    """One record per hole in a per-symbol id sequence (`good`: distinct ids sorted per symbol)."""
+    holes = good.with_columns(pl.col(id_col).shift(1).over("symbol").alias("__prev")).filter(
         pl.col(id_col) - pl.col("__prev") > 1
     )
     missing = (pl.col(id_col) - pl.col("__prev") - 1).cast(pl.Utf8)
@@ -127,15 +182,16 @@ def clean_book(raw: pl.DataFrame, source: str = "book") -> CleanResult:
         ("bad_levels", _bad_levels()),
     ])
     frame = frame.with_columns(reason.alias("__reason"))
-    bad = frame.filter(pl.col("__reason").is_not_null())
-    good = frame.filter(pl.col("__reason").is_null()).sort(["symbol", "event_time_ms", "last_update_id", "__row"])
-    dup = good.select(pl.struct("symbol", "last_update_id").is_first_distinct().not_()).to_series()
-    dups = good.filter(dup).with_columns(pl.lit("duplicate").alias("__reason"))
-    good = good.filter(~dup).with_columns(pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
-    seen = frame.filter((pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
-    gaps = _update_gaps(seen.unique(["symbol", "last_update_id"]).sort("symbol", "last_update_id"), source)
-    dead = pl.concat([_dead(bad, source, "last_update_id"), _dead(dups, source, "last_update_id"), gaps])
-    return CleanResult(good.select(list(BOOK_SCHEMA)), dead, _counts(dead))
+    bad, good = _split_bad(frame)
+    good, dups = _ordered_unique(good, "last_update_id")
+    dups = dups.with_columns(pl.lit("duplicate").alias("__reason"))
+    if good.get_column("recv_time_ms").null_count():
+        good = good.with_columns(pl.col("recv_time_ms").fill_null(pl.col("event_time_ms")))
+    seen = frame.select("symbol", "event_time_ms", "last_update_id", "prev_last_update_id").filter(
+        (pl.col("last_update_id") >= 0) & pl.col("symbol").is_not_null())
+    gaps = _update_gaps(_sorted_ids(seen, "last_update_id", ["prev_last_update_id"]), source)
+    dead = pl.concat([_dead(bad, raw, source, "last_update_id"), _dead(dups, raw, source, "last_update_id"), gaps])
+    return CleanResult(good.select(list(BOOK_SCHEMA)).rechunk(), dead, _counts(dead))
 
 
 def _bad_levels() -> pl.Expr:

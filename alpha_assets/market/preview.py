@@ -14,13 +14,27 @@ PREVIEW_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def _in_order(frame: pl.DataFrame, id_col: str) -> bool:
+    """One symbol, sorted by (event_time_ms, id): the sort would not move a row."""
+    if frame.height < 2:
+        return True
+    if frame.get_column("symbol").n_unique() != 1:
+        return False
+    t, i = pl.col("event_time_ms"), pl.col(id_col)
+    return bool(frame.select(((t.diff() > 0) | ((t.diff() == 0) & (i.diff() >= 0))).slice(1).all()).item())
+
+
+def _ordered(frame: pl.DataFrame, id_col: str) -> pl.DataFrame:
+    return frame if _in_order(frame, id_col) else frame.sort("symbol", "event_time_ms", id_col)
+
+
 def preview_bars(trades: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame:
     """One row per symbol and second that has a trade or a book snapshot. Trade fields come from
     the second's trades (buy volume = taker buys, i.e. not is_buyer_maker); book fields from the
     last snapshot of the second; seconds without trades have null OHLC and zero volume."""
     sec = (pl.col("event_time_ms") // SECOND_MS * SECOND_MS).alias("ts_ms")
     bars = (
-        trades.sort("symbol", "event_time_ms", "agg_trade_id")
+        _ordered(trades, "agg_trade_id")
         .group_by("symbol", sec, maintain_order=True)
         .agg(
             pl.col("price").first().alias("open"), pl.col("price").max().alias("high"),
@@ -33,7 +47,7 @@ def preview_bars(trades: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame:
         )
     )
     tops = (
-        book.sort("symbol", "event_time_ms", "last_update_id")
+        _ordered(book, "last_update_id")
         .group_by("symbol", sec, maintain_order=True)
         .agg(pl.col("bid_px_1").last().alias("best_bid"), pl.col("ask_px_1").last().alias("best_ask"),
              pl.col("bid_qty_1").last(), pl.col("ask_qty_1").last())

@@ -158,9 +158,14 @@ def _hawkes_counts(base: np.ndarray, u: np.ndarray, psi: float, alpha: float) ->
     return out
 
 
-def simulate_day(symbol: str, date: str, seed: int = 7, cfg: SimulatorConfig | None = None) -> dict[str, pl.DataFrame]:
-    """Trades and 5-level book snapshots of one UTC day; canonical columns, sorted by event time."""
-    return _simulate_day_cached(symbol.upper(), date, int(seed), cfg or SimulatorConfig())
+def simulate_day(symbol: str, date: str, seed: int = 7, cfg: SimulatorConfig | None = None, *,
+                 cache: bool = True) -> dict[str, pl.DataFrame]:
+    """Trades and 5-level book snapshots of one UTC day; canonical columns, sorted by event time.
+    `cache=False` (a batch step that reads the day once) keeps nothing of the day alive afterwards."""
+    if cache:
+        return _simulate_day_cached(symbol.upper(), date, int(seed), cfg or SimulatorConfig())
+    day = _latent_day.__wrapped__(symbol.upper(), day_start_ms(date) // DAY_MS, int(seed), cfg or SimulatorConfig())
+    return {"trades": _trades_frame(day, 0, MINUTES_PER_DAY), "book": day.book}
 
 
 @functools.lru_cache(maxsize=4)

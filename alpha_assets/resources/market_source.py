@@ -40,7 +40,7 @@ class MarketSource(dg.ConfigurableResource):
         if kind == "simulator":
             from alpha_assets.market.simulator import SimulatorConfig, simulate_day
 
-            return kind, simulate_day(symbol, date, seed=self.seed,
+            return kind, simulate_day(symbol, date, seed=self.seed, cache=False,  # a day is read once per step
                                       cfg=SimulatorConfig(trades_per_day=self.sim_trades_per_day))
         if kind == "replay":
             from alpha_assets.market.replay import load_replay

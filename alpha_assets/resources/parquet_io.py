@@ -4,6 +4,10 @@ Layout: `<data_root>/warehouse/<asset>/date=<YYYY-MM-DD>/symbol=<SYM>/<table>.pa
 A single frame is stored as table `data`; a dict of frames stores one file per key.
 Files are written to a temporary name in the same directory and renamed, so a reader
 never sees half a file.
+
+A downstream asset loads only what it reads: input metadata `columns` (a list, for a single
+table) or `tables` ({table: list of columns, or None for all}, for a dict of tables) is pushed
+into the parquet reader, e.g. `dg.AssetIn(metadata=read_only(tables={"book": None}))`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from alpha_assets.partitions import DATE, SYMBOL
 from alpha_assets.paths import data_root
 
 SINGLE_TABLE = "data"
+Projection = dict[str, list[str] | None]
+
+
+def read_only(*, columns: list[str] | None = None, tables: Projection | None = None) -> dict[str, object]:
+    """Input metadata asking the IO manager for these columns / tables only."""
+    return {k: v for k, v in (("columns", columns), ("tables", tables)) if v is not None}
 
 
 def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
@@ -70,20 +80,25 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": dg.MetadataValue.path(str(target))})
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict[str, pl.DataFrame]:
+        meta = context.definition_metadata or {}
+        columns, tables = meta.get("columns"), meta.get("tables")
         if context.has_asset_partitions and len(context.asset_partition_keys) > 1:
             # A date roll-up reads every symbol of the date: concatenate per table.
-            parts = [self._read_dir(self._dir(context, k)) for k in context.asset_partition_keys]
+            parts = [self._read_dir(self._dir(context, k), columns, tables) for k in context.asset_partition_keys]
             return _concat_tables(parts)
-        return self._read_dir(self._dir(context))
+        return self._read_dir(self._dir(context), columns, tables)
 
     @staticmethod
-    def _read_dir(target: Path) -> pl.DataFrame | dict[str, pl.DataFrame]:
+    def _read_dir(target: Path, columns: list[str] | None = None,
+                  tables: Projection | None = None) -> pl.DataFrame | dict[str, pl.DataFrame]:
         files = sorted(target.glob("*.parquet"))
         if not files:
             raise FileNotFoundError(f"no materialisation at {target}; materialise the upstream partition first")
         if len(files) == 1 and files[0].stem == SINGLE_TABLE:
-            return pl.read_parquet(files[0])
-        return {f.stem: pl.read_parquet(f) for f in files}
+            return pl.read_parquet(files[0], columns=columns)
+        if tables is not None:
+            files = [f for f in files if f.stem in tables]
+        return {f.stem: pl.read_parquet(f, columns=(tables or {}).get(f.stem)) for f in files}
 
 
 def _concat_tables(parts: list[pl.DataFrame | dict[str, pl.DataFrame]]) -> pl.DataFrame | dict[str, pl.DataFrame]:

@@ -36,6 +36,18 @@ def _filter(df: pl.LazyFrame, run_id: str | None, symbol: str | None, date: str 
     return df
 
 
+def key_ordered(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` sorted by key; a frame of one run and symbol with seq already increasing (a partition read
+    back from either sink) is returned without the copy a sort makes."""
+    if df.height > 1:
+        one = df.select((pl.col("run_id").n_unique() == 1).alias("r"), (pl.col("symbol").n_unique() == 1).alias("s"),
+                        (pl.col("seq").diff().slice(1) > 0).all().alias("q"),
+                        (pl.col("seq").null_count() == 0).alias("n")).row(0)
+        if not all(one):
+            return df.sort(KEY)
+    return df
+
+
 def empty_signals() -> pl.DataFrame:
     return pl.DataFrame(schema=SIGNAL_SCHEMA)
 
@@ -61,7 +73,7 @@ def read_jsonl_signals(runtime_dir: Path, run_id: str | None = None, symbol: str
     if not files:
         return empty_signals()
     lf = pl.scan_ndjson(files, schema=SIGNAL_SCHEMA)
-    return _filter(lf, run_id, symbol, date).select(SIGNAL_COLUMNS).sort(KEY).collect()
+    return key_ordered(_filter(lf, run_id, symbol, date).select(SIGNAL_COLUMNS).collect())
 
 
 def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | None = None,
@@ -100,6 +112,7 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         conn.close()
     if not parts:
         return empty_signals()
-    df = pl.concat(parts, rechunk=True)
+    df = pl.concat(parts, rechunk=False)  # chunked is fine downstream; a rechunk would copy the day once more
+    del parts
     df = df.with_columns([pl.col(k).cast(pl.Boolean) for k, v in SIGNAL_SCHEMA.items() if v == pl.Boolean])
-    return df.sort(KEY)  # same collation as the JSONL reader, whatever SQLite's is
+    return key_ordered(df)  # same collation as the JSONL reader, whatever SQLite's is

@@ -38,127 +38,42 @@ or the DESIGN.md layout ``root/{spool,ready}/<kind>/<SYM>/`` via ``MinuteSpool.f
 
 from __future__ import annotations
 
-import datetime as dt
-import errno
 import fcntl
 import numbers
 import os
 import re
-import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any
 
 import orjson
 
-FsyncPolicy = Literal["always", "rotate", "never"]
-FSYNC_POLICIES: tuple[str, ...] = ("always", "rotate", "never")
-MINUTE_MS = 60_000
-Key = tuple[Any, ...]
+from alpha_assets.sinks.keyindex import KeyIndex, MinuteKeyIndex
+from alpha_assets.sinks.spool_disk import SpoolDisk
+from alpha_assets.sinks.spool_files import (  # noqa: F401 - re-exported: the spool's public vocabulary
+    FSYNC_POLICIES,
+    FSYNC_THREADS,
+    MINUTE_MS,
+    FsyncPolicy,
+    IndexScope,
+    Key,
+    OpenPart,
+    RecoveryReport,
+    SpoolBusyError,
+    SpoolCounters,
+    SpoolError,
+    fsync_dir,
+    label_minute,
+    minute_label,
+)
 
 
-class SpoolError(RuntimeError):
-    """Raised on misuse of a spool (bad arguments, a second writer, writing after close)."""
-
-
-@dataclass
-class SpoolCounters:
-    records_in: int = 0  # records offered to append()
-    records_written: int = 0  # lines written to .part files
-    duplicates_skipped: int = 0  # key already spooled/published (replays)
-    late_records: int = 0  # records for a minute already published → numbered file
-    deadletter: int = 0  # records that could not be keyed/timed/encoded, corrupt recovered lines
-    files_published: int = 0
-    late_files_published: int = 0  # numbered (.<n>) files among files_published
-    bytes_written: int = 0
-    fsyncs: int = 0
-    recovered_files: int = 0  # orphaned .part files finalised by recover()
-    recovered_lines: int = 0  # lines published from orphaned parts
-    torn_lines_truncated: int = 0  # incomplete last lines cut off by recover()
-    index_keys: int = 0  # keys in the idempotence index
-    io_errors: int = 0  # failed writes/flushes/publishes (disk full, EIO): SpoolError raised
-    rejected_on_error: int = 0  # unflushed records cut back after an I/O error (caller must replay)
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass
-class RecoveryReport:
-    files: list[str] = field(default_factory=list)  # ready files written from orphaned parts
-    lines: int = 0
-    torn_lines: int = 0
-    corrupt_lines: int = 0
-    duplicates: int = 0
-    empty_parts_removed: int = 0
-
-
-@dataclass
-class _OpenPart:
-    minute: int
-    seq: int
-    path: Path
-    fh: IO[bytes]
-    lines: int = 0
-    dirty: bool = False  # written since the last fsync
-    flushed_size: int = 0  # bytes known to have reached the OS
-    unflushed: list[Key] = field(default_factory=list)  # keys written after flushed_size
-
-
-class _KeyIndex:
-    """Set of keys, stored as {key[:-1]: set(key[-1])} so run-wide prefixes are shared."""
-
-    def __init__(self) -> None:
-        self._by_prefix: dict[Key, set[Any]] = {}
-        self.size = 0
-
-    def add_if_new(self, key: Key) -> bool:
-        bucket = self._by_prefix.get(key[:-1])
-        if bucket is None:
-            bucket = self._by_prefix[key[:-1]] = set()
-        if key[-1] in bucket:
-            return False
-        bucket.add(key[-1])
-        self.size += 1
-        return True
-
-    def __contains__(self, key: Key) -> bool:
-        bucket = self._by_prefix.get(key[:-1])
-        return bucket is not None and key[-1] in bucket
-
-    def discard(self, key: Key) -> None:
-        bucket = self._by_prefix.get(key[:-1])
-        if bucket is not None and key[-1] in bucket:
-            bucket.discard(key[-1])
-            self.size -= 1
-
-
-def minute_label(minute: int) -> str:
-    """`YYYYMMDD_HHMM` (UTC) of a minute number (epoch ms // 60000)."""
-    return dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC).strftime("%Y%m%d_%H%M")
-
-
-def label_minute(label: str) -> int:
-    t = dt.datetime.strptime(label, "%Y%m%d_%H%M").replace(tzinfo=dt.UTC)
-    return int(t.timestamp()) // 60
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename durable: fsync the directory entry."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class MinuteSpool:
+class MinuteSpool(SpoolDisk):
     """Append JSON lines per event-time minute; publish each minute atomically; idempotent on a key."""
 
     def __init__(self, spool_dir: Path, ready_dir: Path, prefix: str, time_field: str,
                  key_fields: tuple[str, ...], fsync: str = "rotate", *, lateness_minutes: int = 0,
-                 auto_recover: bool = True) -> None:
+                 auto_recover: bool = True, index_scope: IndexScope = "all") -> None:
         if fsync not in FSYNC_POLICIES:
             raise SpoolError(f"fsync: {fsync!r} is not one of {'|'.join(FSYNC_POLICIES)}")
         if not prefix or not re.fullmatch(r"[A-Za-z0-9_\-]+", prefix):
@@ -167,6 +82,8 @@ class MinuteSpool:
             raise SpoolError("key_fields: at least one field is needed for idempotence")
         if not 0 <= lateness_minutes <= 60:
             raise SpoolError(f"lateness_minutes: {lateness_minutes} must be in [0, 60]")
+        if index_scope not in ("all", "minute"):
+            raise SpoolError(f"index_scope: {index_scope!r} is not one of all|minute")
         self.spool_dir = Path(spool_dir)
         self.ready_dir = Path(ready_dir)
         self.prefix = prefix
@@ -177,8 +94,11 @@ class MinuteSpool:
         self.counters = SpoolCounters()
         self.last_recovery = RecoveryReport()
         self._name_re = re.compile(rf"^{re.escape(prefix)}_(\d{{8}}_\d{{4}})(?:\.(\d+))?\.(part|jsonl)$")
-        self._index = _KeyIndex()
-        self._open: dict[int, _OpenPart] = {}
+        self._index = KeyIndex()
+        # "minute": keys are looked up among the records of their own event-time minute only (for
+        # records whose key fixes their time); see alpha_assets.sinks.keyindex
+        self._mindex = MinuteKeyIndex(self._minute_files, self._key_of_line) if index_scope == "minute" else None
+        self._open: dict[int, OpenPart] = {}
         self._next_seq: dict[int, int] = {}  # minute -> next free file number
         self._published: set[int] = set()  # minutes with at least one ready file
         self._watermark: int | None = None  # newest minute seen (event time)
@@ -192,7 +112,7 @@ class MinuteSpool:
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_fh.close()
-            raise SpoolError(f"spool {self.spool_dir} ({prefix}) is already held by another writer") from None
+            raise SpoolBusyError(f"spool {self.spool_dir} ({prefix}) is already held by another writer") from None
         self._recovered = False
         if auto_recover:
             self.recover()
@@ -205,111 +125,18 @@ class MinuteSpool:
         return cls(Path(root, "spool", *parts), Path(root, "ready", *parts), prefix, time_field,
                    key_fields, fsync, **kw)
 
-    # ------------------------------------------------------------------ naming
-    def _name(self, minute: int, seq: int, ext: str) -> str:
-        suffix = f".{seq}" if seq else ""
-        return f"{self.prefix}_{minute_label(minute)}{suffix}.{ext}"
+    def _index_for(self, minute: int, prefixes: Any = None) -> KeyIndex:
+        return self._index if self._mindex is None else self._mindex.for_minute(minute, prefixes)
 
-    def _parse(self, name: str) -> tuple[int, int, str] | None:
-        m = self._name_re.match(name)
-        if not m:
-            return None
-        return label_minute(m.group(1)), int(m.group(2) or 0), m.group(3)
+    def _index_size(self) -> int:
+        return self._index.size if self._mindex is None else self._mindex.size
 
-    def ready_files(self) -> list[Path]:
-        """Published files of this prefix, ordered by (minute, number)."""
-        items = []
-        for p in self.ready_dir.iterdir():
-            parsed = self._parse(p.name)
-            if parsed and parsed[2] == "jsonl":
-                items.append((parsed[0], parsed[1], p))
-        return [p for _, _, p in sorted(items)]
+    def _minute_files(self, minute: int) -> list[Path]:
+        names = (self._name(minute, seq, "jsonl") for seq in range(self._next_seq.get(minute, 1)))
+        return [p for p in (self.ready_dir / n for n in names) if p.exists()]
 
-    # ------------------------------------------------------------------ recovery
-    def recover(self) -> RecoveryReport:
-        """Rebuild the key index from ready files and finalise orphaned `.part` files."""
-        if self._open:
-            raise SpoolError("recover() while parts are open: call it on start, before append()")
-        report = RecoveryReport()
-        self._index = _KeyIndex()
-        self._next_seq.clear()
-        self._published.clear()
-        for path in self.ready_files():
-            minute, seq, _ = self._parse(path.name)  # type: ignore[misc]
-            self._note_file(minute, seq)
-            self._published.add(minute)
-            with open(path, "rb") as fh:
-                for line in fh:
-                    try:
-                        self._index.add_if_new(self._key(orjson.loads(line)))
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        report.corrupt_lines += 1  # published files are immutable: count, never rewrite
-        parts = []
-        for p in self.spool_dir.iterdir():
-            parsed = self._parse(p.name)
-            if parsed and parsed[2] == "part":
-                parts.append((parsed[0], parsed[1], p))
-        for minute, seq, _ in parts:
-            self._note_file(minute, seq)
-        for minute, seq, path in sorted(parts):
-            self._recover_part(minute, seq, path, report)
-        self.counters.recovered_files += len(report.files)
-        self.counters.recovered_lines += report.lines
-        self.counters.torn_lines_truncated += report.torn_lines
-        self.counters.duplicates_skipped += report.duplicates
-        self.counters.index_keys = self._index.size
-        self.last_recovery = report
-        self._recovered = True
-        return report
-
-    def _recover_part(self, minute: int, seq: int, path: Path, report: RecoveryReport) -> None:
-        data = path.read_bytes()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):  # a crash mid-write leaves a line without its newline
-            report.torn_lines += 1
-            self._deadletter({"reason": "torn_line", "file": path.name, "raw": data[end:].decode("utf-8", "replace")})
-        keep: list[bytes] = []
-        for line in data[:end].splitlines():
-            if not line.strip():
-                continue
-            try:
-                key = self._key(orjson.loads(line))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                report.corrupt_lines += 1
-                self._deadletter({"reason": "corrupt_line", "file": path.name, "raw": line.decode("utf-8", "replace")})
-                continue
-            if not self._index.add_if_new(key):
-                report.duplicates += 1  # e.g. a crash between publishing and removing the part
-                continue
-            keep.append(line)
-        if keep:
-            # the part may be published under its own number unless that ready name exists
-            target_seq = seq if not (self.ready_dir / self._name(minute, seq, "jsonl")).exists() else self._take_seq(minute)
-            target = self.ready_dir / self._name(minute, target_seq, "jsonl")
-            tmp = self.ready_dir / (target.name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(b"\n".join(keep) + b"\n")
-                fh.flush()
-                if self.fsync != "never":
-                    os.fsync(fh.fileno())
-                    self.counters.fsyncs += 1
-            os.replace(tmp, target)
-            if self.fsync != "never":
-                fsync_dir(self.ready_dir)
-            self._published.add(minute)
-            report.files.append(target.name)
-            report.lines += len(keep)
-        else:
-            report.empty_parts_removed += 1
-        path.unlink()
-
-    def _note_file(self, minute: int, seq: int) -> None:
-        self._next_seq[minute] = max(self._next_seq.get(minute, 0), seq + 1)
-
-    def _take_seq(self, minute: int) -> int:
-        seq = self._next_seq.get(minute, 0)
-        self._next_seq[minute] = seq + 1
-        return seq
+    def _key_of_line(self, line: bytes) -> Key:
+        return self._key(orjson.loads(line))
 
     # ------------------------------------------------------------------ writing
     def _key(self, rec: Mapping[str, Any]) -> Key:
@@ -347,17 +174,19 @@ class MinuteSpool:
         if not self._recovered:
             raise SpoolError("call recover() before append() (auto_recover=False was given)")
         new = 0
+        index_for = self._index_for
         try:
             for key, minute, line in items:
                 self.counters.records_in += 1
-                if key in self._index:
+                index = self._index if self._mindex is None else index_for(minute, (key[:-1],))
+                if key in index:
                     self.counters.duplicates_skipped += 1
                     continue
                 part = self._open.get(minute)
                 if part is None:
                     part = self._open_part(minute)
                 # the key is indexed only together with its line: an I/O error forgets both
-                self._index.add_if_new(key)
+                index.add_if_new(key)
                 part.unflushed.append(key)
                 part.fh.write(line + b"\n")
                 if minute in self._published:
@@ -375,7 +204,50 @@ class MinuteSpool:
         except OSError as exc:
             self._io_failed(exc)
         finally:
-            self.counters.index_keys = self._index.size
+            self.counters.index_keys = self._index_size()
+        return new
+
+    def append_blocks(self, prefix: Key, blocks: list[tuple[int, list[Any], bytes | memoryview]]) -> int | None:
+        """Bulk fast path: each block is (minute, last key fields, the block's JSON lines), one
+        newline-terminated line per key, all keys under `prefix` (the other key fields) and the last
+        fields distinct across all blocks (the caller checks). Writes every
+        block and returns the row count when none of the keys is known yet; otherwise writes nothing
+        and returns None, and the caller takes `append_encoded`, which skips exactly the known keys.
+        Files, bytes and counters are those `append_encoded` produces for the same lines in order."""
+        if self._closed:
+            raise SpoolError("append after close()")
+        if not self._recovered:
+            raise SpoolError("call recover() before append() (auto_recover=False was given)")
+        for minute, lasts, _ in blocks:
+            if not self._index_for(minute, (prefix,)).bucket(prefix).isdisjoint(lasts):
+                return None
+        new = 0
+        try:
+            for minute, lasts, data in blocks:
+                part = self._open.get(minute)
+                if part is None:
+                    part = self._open_part(minute)
+                self._index_for(minute, (prefix,)).add_all_new(prefix, lasts)
+                part.unflushed_groups.append((prefix, lasts))
+                part.fh.write(data)
+                n = len(lasts)
+                if minute in self._published:
+                    self.counters.late_records += n
+                part.lines += n
+                part.dirty = True
+                self.counters.records_in += n
+                self.counters.bytes_written += len(data)
+                self.counters.records_written += n
+                new += n
+                if self._watermark is None or minute > self._watermark:
+                    self._watermark = minute
+            if self.fsync == "always":
+                self._sync_open()
+            self._rotate()
+        except OSError as exc:
+            self._io_failed(exc)
+        finally:
+            self.counters.index_keys = self._index_size()
         return new
 
     def _io_failed(self, exc: OSError) -> None:
@@ -392,10 +264,15 @@ class MinuteSpool:
                     os.truncate(part.path, part.flushed_size)
             except OSError:
                 pass  # left for recover(): a torn tail is cut there
+            index = self._index_for(minute)
             for key in part.unflushed:
-                self._index.discard(key)
+                index.discard(key)
+            for prefix, lasts in part.unflushed_groups:
+                index.discard_many(prefix, lasts)
+                dropped += len(lasts)
             dropped += len(part.unflushed)
             part.unflushed = []
+            part.unflushed_groups = []
             del self._open[minute]  # the cut part is an orphan now; a new part takes the next number
             self._orphans.append(part.path)
         self.counters.io_errors += 1
@@ -404,57 +281,12 @@ class MinuteSpool:
         raise SpoolError(f"spool {self.spool_dir}: {exc}; {dropped} unflushed records were not spooled "
                          "(their keys are forgotten: replay them)") from exc
 
-    def _mark_flushed(self, part: _OpenPart) -> None:
-        part.flushed_size = part.fh.tell()
-        part.unflushed.clear()
-
-    def _open_part(self, minute: int) -> _OpenPart:
+    def _open_part(self, minute: int) -> OpenPart:
         seq = self._take_seq(minute)
         path = self.spool_dir / self._name(minute, seq, "part")
-        part = _OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
+        part = OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
         self._open[minute] = part
         return part
-
-    def _sync_open(self) -> None:
-        for part in self._open.values():
-            if part.dirty:
-                part.fh.flush()
-                self._mark_flushed(part)
-                os.fsync(part.fh.fileno())
-                part.dirty = False
-                self.counters.fsyncs += 1
-
-    def _rotate(self) -> None:
-        if self._watermark is None:
-            return
-        limit = self._watermark - self.lateness_minutes
-        for minute in sorted(m for m in self._open if m < limit):
-            self._publish(self._open[minute])
-            del self._open[minute]  # only once published: a failed publish is cut back by _io_failed
-
-    def _publish(self, part: _OpenPart) -> None:
-        part.fh.flush()
-        self._mark_flushed(part)
-        if self.fsync != "never" and (part.dirty or self.fsync == "rotate"):
-            os.fsync(part.fh.fileno())
-            self.counters.fsyncs += 1
-        part.fh.close()
-        target = self.ready_dir / self._name(part.minute, part.seq, "jsonl")
-        try:
-            os.replace(part.path, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            tmp = self.ready_dir / (target.name + ".tmp")  # different filesystem: copy, then rename
-            shutil.copyfile(part.path, tmp)
-            os.replace(tmp, target)
-            part.path.unlink()
-        if self.fsync != "never":
-            fsync_dir(self.ready_dir)
-        self.counters.files_published += 1
-        if part.seq and part.minute in self._published:
-            self.counters.late_files_published += 1
-        self._published.add(part.minute)
 
     def advance_to(self, event_time_ms: int) -> None:
         """Move the event-time watermark (e.g. from a heartbeat) so idle minutes get published."""
@@ -480,9 +312,7 @@ class MinuteSpool:
     def publish_all(self) -> None:
         """Publish every open minute now (end of a batch run)."""
         try:
-            for minute in sorted(self._open):
-                self._publish(self._open[minute])
-                del self._open[minute]
+            self._publish_minutes(sorted(self._open))
         except OSError as exc:
             self._io_failed(exc)
 
@@ -503,7 +333,10 @@ class MinuteSpool:
         self.close()
 
     def __contains__(self, key: Key) -> bool:
-        return tuple(key) in self._index
+        key = tuple(key)
+        if self._mindex is None:
+            return key in self._index
+        return any(key in self._mindex.for_minute(m, (key[:-1],)) for m in sorted(self._mindex.minutes()))
 
     @property
     def open_minutes(self) -> list[int]:
