@@ -14,8 +14,9 @@ Data: `--window-minutes N` lands N minutes (from 10:00 UTC) of the seeded simula
 partition in the landing zone, as a soak lands live data; `--window-minutes 0` backfills full
 simulated days (2.5 M events per BTCUSDT day: the configuration users run, and much slower).
 
-Needs the `[scale]` extra, postgresql and redis-server. `measure()` is the unit a future
-`bench/backfill.py --profile scale` can call.
+Needs the `[scale]` extra, postgresql and redis-server. `measure()` is the unit to plug into
+bench/backfill.py's PROFILES as `--profile scale`. Each measurement's data root is deleted after
+it (about 1 GB per full simulated day) unless --keep-outputs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -88,12 +90,24 @@ class RssSampler:
         self._thread.join(timeout=5)
 
 
-def measure(workers: int, keys: list[str], window_minutes: int, timeout_s: float = 4 * 3600) -> dict[str, object]:
-    """One backfill of `keys` on a fresh profile with `workers` Celery workers; its figures."""
+def measure(workers: int, keys: list[str], window_minutes: int, timeout_s: float = 4 * 3600,
+            keep: bool = False) -> dict[str, object]:
+    """One backfill of `keys` on a fresh profile with `workers` Celery workers; its figures. The data
+    root (about 1 GB per full simulated day) is deleted afterwards unless `keep`."""
+    root = Path(tempfile.mkdtemp(prefix="bench-backfill-scale-"))
+    try:
+        return _measure(root, workers, keys, window_minutes, timeout_s)
+    finally:
+        if keep:
+            print(f"   outputs kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _measure(root: Path, workers: int, keys: list[str], window_minutes: int, timeout_s: float) -> dict[str, object]:
     from alpha_assets.scale.sample import land_simulated_window
     from alpha_assets.scale.stack import ScaleStack, StackOptions
 
-    root = Path(tempfile.mkdtemp(prefix="bench-backfill-scale-"))
     data_root = root / "shared"
     if window_minutes:
         for key in keys:
@@ -144,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", default="2024-03-01")
     parser.add_argument("--window-minutes", type=int, default=60,
                         help="simulated minutes landed per partition; 0 = full simulated days (default 60)")
+    parser.add_argument("--keep-outputs", action="store_true", help="keep each measurement's data root")
     args = parser.parse_args(argv)
     from alpha_assets.scale.stack import missing_requirements
 
@@ -157,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {len(keys)} partitions ({args.days} days x {args.symbols}), {workers} Celery worker(s), "
               f"{args.window_minutes or 'full-day'} {'min windows' if args.window_minutes else 'partitions'} …",
               flush=True)
-        figures = measure(workers, keys, args.window_minutes)
+        figures = measure(workers, keys, args.window_minutes, keep=args.keep_outputs)
         results.append(figures)
         print(f"   {figures['partitions_per_min']} partitions/min, wall {figures['wall_s']} s, "
               f"run: {figures['run_queued_s_mean']} s queued + {figures['run_s_mean']} s running (mean), "

@@ -288,6 +288,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     print(f"\nscale acceptance timings: {json.dumps({k: round(v, 1) for k, v in sc.timings.items()})}; "
           f"backfill {sc.backfill_wall_s:.1f} s for {len(PARTITIONS)} partitions; killed {sc.killed_node}")
     yield sc
+    shutil.rmtree(root, ignore_errors=True)  # a few hundred MB of partitions, sinks and logs
 
 
 def step_events(sc: Scenario, run_id: str, step: str, kind: dg.DagsterEventType) -> list[dg.EventLogEntry]:
