@@ -23,6 +23,9 @@ from typing import Any, Literal
 import psutil
 
 from alpha_assets.live.probes import ProbeContext
+from alpha_assets.live.recoveries import recoveries
+
+__all__ = ["Child", "Supervisor", "recoveries"]
 from alpha_assets.live.process import ProcessSpec, child_environment
 
 State = Literal["pending", "starting", "ready", "restarting", "degraded", "stopped"]
@@ -123,7 +126,7 @@ class Supervisor:
         self._sample(child)
 
     def start_all(self) -> None:
-        """Start every spec in order (harvest → signal → broker → report)."""
+        """Start every spec in the given order (the soak: redis → harvest → lander → signal → broker → report)."""
         for name in self.order:
             child = self.children[name]
             self._spawn(child)
@@ -309,6 +312,33 @@ class Supervisor:
                 child.proc.wait()
         return child.proc.returncode
 
+    def stop_child(self, name: str) -> int | None:
+        """Stop one child now (SIGTERM, SIGKILL after the grace); it is not restarted."""
+        child = self.children[name]
+        self._sample(child)
+        code = self._terminate(child)
+        child.state = "stopped"
+        self.shutdown_order.append(name)
+        self.event("Stop", name, pid=child.pid, returncode=code)
+        return code
+
+    def await_finish(self, name: str, timeout_s: float) -> int | None:
+        """Wait for a child told to finish by other means (the end-of-run drain) to exit by itself;
+        returns its exit code, None when it is not running or did not finish in time (then killed)."""
+        child = self.children[name]
+        if not child.alive():
+            return None
+        try:
+            code = child.proc.wait(timeout=timeout_s)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.alert(name, "drain timed out", timeout_s=timeout_s)
+            self._terminate(child)
+            code = None
+        child.state = "stopped"
+        self.shutdown_order.append(name)
+        self.event("Stop", name, pid=child.pid, returncode=code, drained=code == 0)
+        return code
+
     def graceful_shutdown(self) -> list[str]:
         """Stop every child in reverse start order: SIGTERM, wait, SIGKILL after the grace."""
         self.stop_event.set()
@@ -355,30 +385,3 @@ class Supervisor:
     def events(self, kind: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.timeline
                 if (kind is None or e["event"] == kind) and (name is None or e["process"] == name)]
-
-
-def recoveries(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per Fault on a process: injected → detected (Exit) → restarted → ready → health green,
-    with restart_ms (fault → respawn) and recovery_ms (fault → health green); None when not reached."""
-    out: list[dict[str, Any]] = []
-    for i, ev in enumerate(timeline):
-        if ev["event"] != "Fault" or ev["process"] in ("", "feed", "pushgateway"):
-            continue
-        name, times = ev["process"], {"injected": ev["ts"]}
-        for later in timeline[i + 1:]:
-            if later["process"] != name:
-                continue
-            key = {"Exit": "detected", "Restart": "restarted", "Ready": "ready", "HealthGreen": "health_green",
-                   "Degraded": "degraded"}.get(later["event"])
-            if key and key not in times:
-                times[key] = later["ts"]
-            if later["event"] in ("HealthGreen", "Degraded", "Fault"):
-                break
-        out.append({"process": name, "signal": ev.get("signal"), **times,
-                    "detect_ms": _since(times, "detected"), "restart_ms": _since(times, "restarted"),
-                    "ready_ms": _since(times, "ready"), "recovery_ms": _since(times, "health_green")})
-    return out
-
-
-def _since(times: dict[str, float], key: str) -> float | None:
-    return round((times[key] - times["injected"]) * 1000, 1) if key in times else None

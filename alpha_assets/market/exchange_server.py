@@ -13,7 +13,9 @@ server's clock (the server stands for the exchange, outside our computation): ev
 Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``stall(seconds)``,
 ``send_malformed(n)``, ``reorder_next_trades(n)``. ``sent_trade_ids[symbol]`` logs every trade
 id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market produced, so
-tests can do loss accounting.
+tests can do loss accounting. ``send_times`` records, per symbol and trade id, when the trade
+left the exchange (ns since the epoch, taken after the WebSocket send; a trade served only by the
+REST backfill is stamped when served): data for the live path's latency figures.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,8 +81,33 @@ class ReplaySource:
 class _Conn:
     ws: ServerConnection
     streams: set[str]
-    queue: asyncio.Queue[bytes]
+    queue: asyncio.Queue[tuple[bytes, tuple[str, int] | None]]  # (frame, (symbol, trade id) of a trade)
     id: int
+
+
+class SendTimes:
+    """Send time (ns) per trade id of one symbol, compact: ids are dense, so an array from the first."""
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+        self.ns = array("q")
+
+    def set(self, trade_id: int, ns: int, *, only_if_unset: bool = False) -> None:
+        if self.base is None:
+            self.base = trade_id
+        i = trade_id - self.base
+        if i < 0:
+            return  # older than the first trade sent: not ours to time
+        if i >= len(self.ns):
+            self.ns.extend([0] * (i + 1 - len(self.ns)))
+        if not (only_if_unset and self.ns[i]):
+            self.ns[i] = ns
+
+    def get(self, trade_id: int) -> int | None:
+        if self.base is None:
+            return None
+        i = trade_id - self.base
+        return self.ns[i] or None if 0 <= i < len(self.ns) else None
 
 
 @dataclass
@@ -123,6 +151,7 @@ class ExchangeServer:
         self.stats = ServerStats()
         self.sent_trade_ids: dict[str, list[int]] = defaultdict(list)
         self.produced_trade_ids: dict[str, list[int]] = defaultdict(list)
+        self.send_times: dict[str, SendTimes] = defaultdict(SendTimes)
         self._history: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         self._conns: dict[int, _Conn] = {}
         self._next_conn = 0
@@ -197,11 +226,14 @@ class ExchangeServer:
             return self._json(HTTPStatus.BAD_REQUEST, {"code": -1102, "msg": "fromId/limit must be integers"})
         hist = self._history[symbol]
         out = []
+        served = time.time_ns()
+        times = self.send_times[symbol]
         for i in range(from_id, from_id + limit):
             row = hist.get(i)
             if row is None:
                 break
             out.append({k: row[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"E": row["E"]})
+            times.set(i, served, only_if_unset=True)
         return self._json(HTTPStatus.OK, out)
 
     @staticmethod
@@ -252,12 +284,14 @@ class ExchangeServer:
             result = sorted(conn.streams)
         else:
             return
-        conn.queue.put_nowait(orjson.dumps({"result": result, "id": rid}))
+        conn.queue.put_nowait((orjson.dumps({"result": result, "id": rid}), None))
 
     async def _sender(self, conn: _Conn) -> None:
         while True:
-            data = await conn.queue.get()
+            data, trade = await conn.queue.get()
             await conn.ws.send(data.decode())
+            if trade is not None:
+                self.send_times[trade[0]].set(trade[1], time.time_ns())
 
     # ------------------------------------------------------------- the market clock
     def _now_ms(self) -> int:
@@ -337,20 +371,21 @@ class ExchangeServer:
             bad = [b'{"stream":"x@aggTrade","data":{"e":"aggTrade","p":"nan"', b"not json at all",
                    b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","a":"x"}}'][i % 3]
             for conn in conns:
-                self._enqueue(conn, bad)
+                self._enqueue(conn, bad, None)
             self.stats.malformed_sent += 1
         for symbol, stream, payload, tid in items:
             data = dumps(combined(stream, payload))
             sent = False
+            key = (symbol, tid) if tid is not None else None
             for conn in conns:
                 if stream in conn.streams:
-                    sent = self._enqueue(conn, data) or sent
+                    sent = self._enqueue(conn, data, key) or sent
             if sent and tid is not None:
                 self.sent_trade_ids[symbol].append(tid)
 
-    def _enqueue(self, conn: _Conn, data: bytes) -> bool:
+    def _enqueue(self, conn: _Conn, data: bytes, trade: tuple[str, int] | None) -> bool:
         try:
-            conn.queue.put_nowait(data)
+            conn.queue.put_nowait((data, trade))
         except asyncio.QueueFull:  # a client that cannot keep up loses data, as on the real exchange
             self.stats.queue_overflow += 1
             return False
@@ -389,6 +424,8 @@ class ExchangeServer:
         return self
 
     def stop(self) -> None:
+        if self._thread is None:
+            return  # not started, or stopped already
         if self._loop is not None and self._stopped is not None:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:
