@@ -7,15 +7,27 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.contracts import Features, Signals, contract_check_spec, contract_result
-from alpha_assets.engine import compute_features, compute_signals
+from alpha_assets.engine import EngineConfig, compute_features, compute_signals
 from alpha_assets.markdown import markdown_kv, markdown_table
-from alpha_assets.partitions import date_symbol_partitions
+from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
+from alpha_assets.resources.market_source import MarketSource
 from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.signal_stats import signal_figures
 
 IO = "parquet_io"
+
+
+def engine_for_partition(cfg: EngineConfig, source: MarketSource, data_root: DataRoot, date: str,
+                         symbol: str) -> EngineConfig:
+    """A partition a soak landed is evaluated in the book-join mode that soak used (live/batch parity)."""
+    if "book_join" not in EngineConfig.model_fields or source.resolve(date, symbol, data_root.path) != "landing":
+        return cfg
+    from alpha_assets.market.landing import landed_book_join
+
+    mode = landed_book_join(data_root.path, date, symbol)
+    return cfg if mode is None or mode == cfg.book_join else cfg.model_copy(update={"book_join": mode})
 
 
 @dg.asset(
@@ -26,9 +38,11 @@ IO = "parquet_io"
     description="One row per trade evaluation: OFI and CVD features against the latest book at or before the trade.",
 )
 def features(
-    context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine
+    context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine,
+    market_source: MarketSource, data_root: DataRoot,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    frame = compute_features(harvest_raw["trades"], harvest_raw["book"], engine.config())
+    cfg = engine_for_partition(engine.config(), market_source, data_root, *split_key(context))
+    frame = compute_features(harvest_raw["trades"], harvest_raw["book"], cfg)
     figures = {
         "rows": frame.height,
         "ofi_warmup_rows": int(frame["z_ofi"].is_null().sum()),
@@ -37,6 +51,7 @@ def features(
         "z_cvd_abs_mean": float(frame["z_cvd"].abs().mean() or 0.0),
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
+        "book_join": str(getattr(cfg, "book_join", "event_time")),
     }
     yield dg.Output(frame, metadata={**figures, "summary": dg.MetadataValue.md(markdown_kv(figures)),
                                      "dagster/row_count": frame.height})

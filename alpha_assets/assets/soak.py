@@ -2,11 +2,13 @@
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Any, get_args, get_origin
 
 import dagster as dg
-from pydantic import Field
+from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
 
+from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
 from alpha_assets.resources.data_root import DataRoot
@@ -15,21 +17,35 @@ from alpha_assets.settings import settings
 from alpha_assets.version import code_version
 
 
-class SoakRunConfig(dg.Config):
-    """Run config of soak_60m (`ops: {soak_report: {config: {...}}}`)."""
+def _dagster_field(name: str, info: FieldInfo) -> tuple[Any, FieldInfo]:
+    """A soak config field as a Dagster config field: same name, type, default, bounds, description.
+    Tuples become lists and nested models nested Config classes (what Dagster's config can carry)."""
+    ann = info.annotation
+    if get_origin(ann) is tuple:
+        ann = list[get_args(ann)[0]]  # type: ignore[valid-type]
+        default = list(info.default)
+        return ann, FieldInfo.merge_field_infos(info, default=default, annotation=ann)
+    if get_origin(ann) is list and isinstance(get_args(ann)[0], type) and issubclass(get_args(ann)[0], BaseModel):
+        inner = run_config_model(get_args(ann)[0], f"{get_args(ann)[0].__name__}RunConfig")
+        return list[inner], info  # type: ignore[valid-type]
+    return ann, info
 
-    minutes: float = Field(60.0, gt=0, le=24 * 60, description="how long the live tree runs")
-    symbols: list[str] = Field(default_factory=lambda: list(settings().symbols))
-    sink: Literal["jsonl", "sqlite", "dual"] = "dual"
-    input_mode: Literal["raw", "preview"] = "raw"
-    feed: Literal["simulator", "binance", "replay"] = "simulator"
-    export_interval_s: float = Field(60.0, gt=0, le=3600)
-    health_interval_s: float = Field(10.0, gt=0, le=600)
-    pushgateway_url: str = Field("", description="empty: alpha_assets.yaml pushgateway.url, then TIMESERIES_URL")
-    seed: int = Field(default_factory=lambda: settings().market.seed, ge=0)
-    restart_backoff_s: list[float] = Field([10.0, 30.0], description="wait before restart 1, 2, ...; then degraded")
-    restart_budget_reset_s: float = Field(300.0, gt=0, le=24 * 3600,
-                                          description="healthy this long after a restart: the budget is whole again")
+
+def run_config_model(model: type[BaseModel], name: str, **overrides: tuple[Any, FieldInfo]) -> type[dg.Config]:
+    """A dg.Config class with every field of ``model`` (``overrides`` replace a field's default)."""
+    fields = {n: overrides.get(n) or _dagster_field(n, f) for n, f in model.model_fields.items()}
+    return create_model(name, __base__=dg.Config, __doc__=model.__doc__, **fields)  # type: ignore[call-overload]
+
+
+# soak_60m's run config (`ops: {soak_report: {config: {...}}}`): every field of the soak's own model,
+# with the project's symbols and seed as defaults.
+SoakRunConfig = run_config_model(
+    SoakConfig, "SoakRunConfig",
+    symbols=(list[str], Field(default_factory=lambda: list(settings().symbols), min_length=1,
+                              description="symbols to harvest (default: alpha_assets.yaml)")),
+    seed=(int, Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1,
+                     description="simulator seed (default: alpha_assets.yaml market.seed)")),
+)
 
 
 def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:
@@ -64,7 +80,7 @@ def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], star
     "an ordinary partition for the batch assets.",
     op_tags={"alpha/long_running": "true"},
 )
-def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # noqa: ANN201
+def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # type: ignore[valid-type]  # noqa: ANN201
     from alpha_assets.live.soak import run_soak, soak_config_from
 
     values = config.model_dump()

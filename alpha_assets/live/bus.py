@@ -44,7 +44,9 @@ READERS: dict[str, tuple[str, ...]] = {
 }
 # groups that resume from a checkpoint older than their acks: they hold the stream (see `hold`)
 HOLDERS: dict[str, tuple[str, ...]] = {"md": (GROUP_SIGNAL,)}
-BUS_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+# Redis away (down, restarting, loading its AOF): retried. Nothing else is: a disk error of a
+# worker's own files must crash it (and its restart replays from its checkpoint).
+BUS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 DUPLICATE_ID = "equal or smaller than the target stream top item"
 
 
@@ -182,6 +184,17 @@ class GroupReader:
         got = r.xreadgroup(self.group, self.consumer, dict.fromkeys(self.streams, ">"), count=count,
                            block=block_ms)
         return self._split(got, pending=False)
+
+    def taken_through(self, r: redis.Redis, stream: str) -> bytes | None:
+        """The newest entry of `stream` this consumer has taken in: past its pending list, that is
+        everything the group gave out (a restarted consumer does not see again what it acked)."""
+        pos = self.pos.get(stream)
+        if self.pending:
+            return pos
+        groups = {(g["name"].decode() if isinstance(g["name"], bytes) else g["name"]): g
+                  for g in r.xinfo_groups(stream)}
+        given = groups[self.group]["last-delivered-id"]
+        return given if pos is None or id_parts(given) > id_parts(pos) else pos
 
     def _split(self, got: Any, pending: bool) -> tuple[list[tuple[str, list[Entry]]], list[tuple[str, bytes]]]:
         fresh: list[tuple[str, list[Entry]]] = []

@@ -43,10 +43,8 @@ def group_floor(r: redis.Redis, stream: str, required: Iterable[str]) -> bytes |
         g = groups.get(name)
         if g is None:
             return None
-        if int(g[b"pending"]):
-            info = r.xpending(stream, name)
-            low = info["min"]
-        else:
+        low = r.xpending(stream, name)["min"] if int(g[b"pending"]) else None
+        if low is None:  # nothing pending (acknowledged since XINFO, perhaps): all it was given is done
             low = g[b"last-delivered-id"]
         low = low if isinstance(low, bytes) else str(low).encode()
         if floor is None or _id_key(low) < _id_key(floor):
@@ -95,7 +93,7 @@ def consumer_lag(r: redis.Redis, stream: str, now_ms: int | None = None) -> dict
         oldest: bytes | None = None
         if pending:
             oldest = r.xpending(stream, name)["min"]
-        else:
+        if oldest is None:
             nxt = r.xrange(stream, min=b"(" + _b(g[b"last-delivered-id"]), count=1)
             oldest = nxt[0][0] if nxt else None
         undelivered = int(g.get(b"lag") or 0) if g.get(b"lag") is not None else 0

@@ -211,8 +211,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     """``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is external
     but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
     data_root = Path(data_root).resolve()
-    started = time.time()
     server, ws_url, rest_url = start_feed(cfg)
+    started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
     if server is not None:
         send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731
     redis_port = None if cfg.bus_url else free_port()

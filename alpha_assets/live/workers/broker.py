@@ -47,7 +47,7 @@ def routed_signals(runtime: Path, run_id: str) -> set[str]:
 
 
 class LiveBook:
-    """Book rows of one symbol received so far, the risk window and a margin kept."""
+    """Book rows of one symbol received so far; what no signal can still need is dropped."""
 
     def __init__(self, keep_ms: int) -> None:
         self.keep_ms = keep_ms
@@ -57,16 +57,18 @@ class LiveBook:
     def add(self, body: dict[str, Any]) -> None:
         self._pending.append(body)
 
-    def current(self) -> pl.DataFrame:
+    def current(self, oldest_signal_ms: int) -> pl.DataFrame:
+        """The rows, from the risk window before the oldest signal about to be routed on."""
+        f = self.frame
         if self._pending:
             new = pl.DataFrame({c: [b.get(c) for b in self._pending] for c in BOOK_SCHEMA}, schema=BOOK_SCHEMA)
             self._pending = []
-            f = pl.concat([self.frame, new], how="vertical", rechunk=False)
-            newest = int(f["event_time_ms"].max() or 0)
-            if f.height > 64 and int(f["event_time_ms"][0]) < newest - 2 * self.keep_ms:
-                f = f.filter(pl.col("event_time_ms") >= newest - self.keep_ms).rechunk()
-            self.frame = f
-        return self.frame
+            f = pl.concat([f, new], how="vertical", rechunk=False)
+        lo = oldest_signal_ms - self.keep_ms
+        if f.height > 64 and int(f["event_time_ms"][0]) < lo - self.keep_ms:  # trim now and then, not per call
+            f = f.filter(pl.col("event_time_ms") >= lo).rechunk()
+        self.frame = f
+        return f
 
 
 class Broker:
@@ -123,7 +125,8 @@ class Broker:
             self.follow_book(r)
             sig = pl.DataFrame({c: [x.get(c) for x in rows] for c in SIGNAL_SCHEMA}, schema=SIGNAL_SCHEMA)
             symbols = sorted({x["symbol"] for x in rows})
-            book = pl.concat([self.books[s].current() for s in symbols if s in self.books], how="vertical")
+            oldest = int(sig["ts_ms"].min() or 0)
+            book = pl.concat([self.books[s].current(oldest) for s in symbols if s in self.books], how="vertical")
             orders = self.router.route(sig, book)  # the outbox is flushed before it returns
             ns = time.time_ns()
             for (sym,), part in orders.group_by("symbol", maintain_order=True):
@@ -140,8 +143,9 @@ class Broker:
         for stream, entries in batches:
             bus.ack(r, stream, bus.GROUP_BROKER, [e[0] for e in entries])
 
-    def drained(self, ends: dict[str, str]) -> bool:
-        return all(self.keys.short(s) in ends and bus_admin.covered(self.reader.pos.get(s), ends[self.keys.short(s)])
+    def drained(self, r: redis.Redis, ends: dict[str, str]) -> bool:
+        return all(self.keys.short(s) in ends and bus_admin.covered(self.reader.taken_through(r, s),
+                                                                     ends[self.keys.short(s)])
                    for s in self.sig_streams)
 
 
@@ -157,7 +161,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     next_end_check = 0.0
     while not stop.is_set():
         try:
-            if time.monotonic() >= next_end_check and not b.drained(ends):
+            if time.monotonic() >= next_end_check and not all(b.keys.short(s) in ends for s in b.sig_streams):
                 next_end_check = time.monotonic() + 0.5
                 ends = bus_admin.read_end(r, b.keys)
             fresh, skipped = b.reader.read(r, count=2_000, block_ms=100)
@@ -166,7 +170,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             b.route(r, fresh)
             if not fresh:
                 b.follow_book(r)  # idle: keep the book current so a burst of signals does not wait on it
-            if ends and not fresh and b.drained(ends):
+            if ends and not fresh and b.drained(r, ends):
                 break
         except bus.BUS_ERRORS:
             b.c["bus_errors"] += 1

@@ -13,12 +13,11 @@ import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from alpha_assets.reports.atomic import write_text_atomic
 
 READY_KEYWORD = "Server started"
 MINUTE_MS = 60_000
@@ -130,7 +129,19 @@ class Heartbeat:
         self._last = now
         body = {"name": self.name, "pid": os.getpid(), "ts": now, "uptime_s": round(now - self.started, 3),
                 **counters}
-        write_text_atomic(self.path, json.dumps(body, default=str))
+        write_quick(self.path, json.dumps(body, default=str).encode())
+
+
+def write_quick(path: Path, data: bytes) -> None:
+    """Temp name + rename without fsync: readers never see half a file and a killed process loses
+    nothing the OS has; a worker's hot loop does not wait for the disk (heartbeats, checkpoints)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from alpha_assets.live.workers.common import (
     load_config,
     read_json,
     ready,
+    write_quick,
 )
 from alpha_assets.live.workers.harvest_state import SymbolState
 from alpha_assets.market.binance import dead_letter
@@ -46,6 +47,7 @@ from alpha_assets.reports.atomic import write_text_atomic
 
 NAME = "harvest"
 _STATE_FIELD = b"state"
+INGEST_ORIGIN = 1_000_000
 _KIND = {"trade": bus.KIND_TRADE, "book": bus.KIND_BOOK, "deadletter": bus.KIND_DEAD}
 
 
@@ -189,8 +191,13 @@ class Harvester:
                 "ingest_seq": {s: st.seq for s, st in self.states.items()}}
 
 
-async def load_states(r: aioredis.Redis, keys: bus.Keys, symbols: list[str]) -> dict[str, SymbolState]:
-    return {s: SymbolState.loads(await r.hget(keys.harvest_state(s), _STATE_FIELD)) for s in symbols}
+async def load_states(r: aioredis.Redis, keys: bus.Keys, symbols: list[str], origin: int) -> dict[str, SymbolState]:
+    """What the stream holds; a new stream starts its ingest sequence at ``origin``."""
+    out = {}
+    for s in symbols:
+        raw = await r.hget(keys.harvest_state(s), _STATE_FIELD)
+        out[s] = SymbolState.loads(raw) if raw else SymbolState(seq=origin)
+    return out
 
 
 async def wait_bus(url: str, stop: StopFlag) -> aioredis.Redis:
@@ -216,7 +223,9 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
         base["restarts_seen"] = base.get("restarts_seen", 0) + 1
     r = await wait_bus(cfg.bus_url, stop)
     keys = bus.Keys(cfg.run_id)
-    h = Harvester(cfg, await load_states(r, keys, cfg.symbols), base)
+    # Ingest sequences start at the run's start (ms) × 10^6: two soaks landing the same partition one
+    # after the other keep their events apart in ingest order, as in time.
+    h = Harvester(cfg, await load_states(r, keys, cfg.symbols, cfg.start_ms * INGEST_ORIGIN), base)
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
     astop, pstop = asyncio.Event(), asyncio.Event()
     feed = asyncio.create_task(h.client.run(astop))
@@ -239,7 +248,7 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             flow_mark = None
         if time.monotonic() >= next_totals:
             next_totals = time.monotonic() + 1.0
-            write_text_atomic(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}))
+            write_quick(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}).encode())
     astop.set()
     await asyncio.wait_for(feed, 15)  # the client backfills its open gaps before it returns
     pstop.set()

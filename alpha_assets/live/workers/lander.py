@@ -37,7 +37,7 @@ from alpha_assets.live.workers.common import (
     read_json,
     ready,
 )
-from alpha_assets.market.landing import LandingWriter
+from alpha_assets.market.landing import LandingWriter, record_live_run
 from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA
 from alpha_assets.reports.atomic import write_text_atomic
 
@@ -73,6 +73,7 @@ class Lander:
         self.symbol_of = {self.keys.md(s): s for s in cfg.symbols} | {self.keys.dlq(s): s for s in cfg.symbols}
         self.reader = bus.GroupReader(bus.GROUP_LANDER, NAME, self.streams)
         self.writers = {s: LandingWriter(cfg.data_root, s) for s in cfg.symbols}
+        self.recorded: set[tuple[str, str]] = set()  # partitions this run's mode is noted in
         self.buffers: dict[tuple[str, int], Minute] = {}
         self.inflight: dict[str, set[bytes]] = {s: set() for s in self.streams}  # buffered, not yet acked
         self.event_wm: dict[str, int] = {}
@@ -84,7 +85,7 @@ class Lander:
         self.c: dict[str, int] = dict.fromkeys(
             ("minutes_landed", "files_written", "raw_files", "preview_files", "deadletter_files", "trades_landed",
              "book_landed", "deadletter_landed", "late_rows", "preview_errors", "entries", "trimmed",
-             "bus_errors"), 0)
+             "trim_errors", "bus_errors"), 0)
         self.next_trim = 0.0
 
     # ------------------------------------------------------------------ consuming
@@ -151,6 +152,9 @@ class Lander:
     def _write(self, sym: str, minute: int, buf: Minute) -> None:
         date, hhmm = minute_parts(minute)
         w = self.writers[sym]
+        if (date, sym) not in self.recorded:  # before the first file: a batch run must know the mode
+            record_live_run(self.cfg.data_root, date, sym, self.cfg.run_id, self.cfg.book_join)
+            self.recorded.add((date, sym))
         frames = {k: frame(k, rows) for k, rows in buf.rows.items()}
         for kind, f in frames.items():
             if f.height and w.write_minute(kind, date, hhmm, f) is not None:
@@ -184,10 +188,14 @@ class Lander:
             return
         self.next_trim = time.monotonic() + TRIM_EVERY_S
         for stream in self.keys.streams(self.cfg.symbols):
-            self.c["trimmed"] += bus_admin.trim_acknowledged(r, self.keys, stream)
+            try:
+                self.c["trimmed"] += bus_admin.trim_acknowledged(r, self.keys, stream)
+            except redis.ResponseError:  # trimming is housekeeping: try again next time
+                self.c["trim_errors"] += 1
 
-    def drained(self, ends: dict[str, str]) -> bool:
-        return all(bus_admin.covered(self.reader.pos.get(s), ends.get(self.keys.short(s))) for s in self.streams)
+    def drained(self, r: redis.Redis, ends: dict[str, str]) -> bool:
+        return all(bus_admin.covered(self.reader.taken_through(r, s), ends.get(self.keys.short(s)))
+                   for s in self.streams)
 
     def counters(self) -> dict[str, Any]:
         return {**self.c, "open_minutes": len(self.buffers), "closed_through_ms": dict(self.closed_through),
@@ -211,7 +219,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             fresh, skipped = lander.reader.read(r, count=20_000, block_ms=200)
             lander.take(fresh)
             lander.settle(r, skipped)
-            if ends and lander.drained(ends) and not fresh:
+            if ends and not fresh and lander.drained(r, ends):
                 lander.land(r, final=True)
                 lander.close_all()
                 beat.beat(lander.counters(), force=True)

@@ -24,12 +24,9 @@ exactly the rows of a batch run over the landed partition in the same book-join 
 
 from __future__ import annotations
 
-import os
 import pickle
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -39,7 +36,14 @@ from alpha_assets.engine import flush as flush_engine
 from alpha_assets.engine import initial_state, step
 from alpha_assets.engine.step import EngineState
 from alpha_assets.live import bus, bus_admin
-from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
+from alpha_assets.live.workers.common import (
+    Heartbeat,
+    StopFlag,
+    WorkerConfig,
+    load_config,
+    ready,
+    write_quick,
+)
 from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA
 from alpha_assets.sinks import SinkConfig, make_sink
 
@@ -58,14 +62,6 @@ def sink_pending(sink: Any) -> int:
     c = sink.counters()
     parts = [c["jsonl"], c["sqlite"]] if "jsonl" in c and "sqlite" in c else [c]
     return sum(int(p.get("pending", 0) or 0) for p in parts)
-
-
-def write_quick(path: Path, data: bytes) -> None:
-    """Temp name + rename, no fsync: survives a killed process (as the sinks' own writes do)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 @dataclass
