@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 export ALPHA_DATA_ROOT ?= $(CURDIR)/var
 
-.PHONY: setup servers demo test lint bench ui clean
+.PHONY: setup servers demo test lint bench ui check monitoring monitor clean
 
 $(BIN)/dagster: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -18,12 +18,16 @@ $(BIN)/dagster: pyproject.toml
 
 setup: $(BIN)/dagster
 
-# Real servers the tests talk to (root can install them; others need them pre-installed).
+# Real servers the tests talk to (root can install them; others need them pre-installed), as
+# Debian package:command pairs: the Pushgateway, Prometheus with promtool, Alertmanager with amtool.
+SERVER_PACKAGES := prometheus-pushgateway:prometheus-pushgateway prometheus:promtool prometheus-alertmanager:amtool
 servers:
-	@if ! command -v prometheus-pushgateway >/dev/null; then \
+	@missing=""; for pc in $(SERVER_PACKAGES); do \
+	  command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-pushgateway >/dev/null; \
-	  else echo "prometheus-pushgateway missing: sudo apt-get install prometheus-pushgateway"; exit 1; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
 demo: setup servers
@@ -39,8 +43,24 @@ lint: setup
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
+# dg dev = webserver + daemon (sensors, declarative automation, the run queue), DAGSTER_HOME = here.
 ui: setup
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+check: setup
+	$(BIN)/dg check defs
+
+# Regenerate deploy/{prometheus,alertmanager,grafana} and docs/runbook.md, then check them with the real tools.
+monitoring: setup servers
+	$(BIN)/python -m alpha_assets.monitoring
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/rules/*.yml
+	promtool test rules deploy/prometheus/tests/rules_test.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
+
+# Pushgateway, Prometheus, Alertmanager and the alert webhook on their usual local ports (Ctrl-C stops them).
+monitor: setup servers
+	deploy/monitoring_stack.sh
 
 clean:
 	rm -rf var

@@ -15,8 +15,7 @@ from alpha_assets.markdown import markdown_table
 SIGNAL_TYPES = ["neutral", "buy", "strong_buy", "sell", "strong_sell"]
 ORDER_STATUSES = ["accepted", "filled", "rejected"]
 MAX_FAILURE_ROWS = 20
-
-
+COLUMN_SCHEMA = "dagster/column_schema"
 
 
 class Contract(pa.DataFrameModel):
@@ -181,6 +180,94 @@ class Orders(Contract):
         unique = ["client_order_id"]
 
 
+class DeadLetters(pa.DataFrameModel):
+    """Rows the harvest refused, with the reason (bad input is data)."""
+
+    source: str
+    reason: str
+    symbol: str = pa.Field(nullable=True)
+    event_time_ms: int = pa.Field(nullable=True)
+    key: str = pa.Field(nullable=True)
+    payload: str = pa.Field(nullable=True)
+
+
+# Report assets hold records, not tables: these name their fields and types for the UI.
+class SummaryFigures(pa.DataFrameModel):
+    """The headline figures of a daily summary (one record; also its materialisation metadata)."""
+
+    total: int = pa.Field(ge=0, description="signal rows")
+    buy_ratio: float = pa.Field(ge=0, le=1, nullable=True, description="buy / directional signals")
+    strong_ratio: float = pa.Field(ge=0, le=1, nullable=True, description="strong / directional signals")
+    confirm_ratio: float = pa.Field(ge=0, le=1, nullable=True, description="confirmed / all signals")
+    orders: int = pa.Field(ge=0)
+    fills: int = pa.Field(ge=0)
+    rejects: int = pa.Field(ge=0)
+    reject_rate: float = pa.Field(ge=0, le=1, nullable=True, description="rejected / orders")
+    pnl: float = pa.Field(nullable=True, description="net mark-to-mid PnL after fees")
+    sharpe: float = pa.Field(nullable=True, description="annualised Sharpe of per-minute PnL")
+    max_drawdown: float = pa.Field(nullable=True, description="largest peak-to-trough fall of cumulative PnL")
+    max_drawdown_frac: float = pa.Field(nullable=True, description="max drawdown / capital")
+
+
+class SoakFigures(pa.DataFrameModel):
+    """The figures of a soak run (one record per run; progress observations carry a subset)."""
+
+    signals_total: int = pa.Field(ge=0, description="signal rows the live worker wrote")
+    trades_landed: int = pa.Field(ge=0)
+    orders: int = pa.Field(ge=0)
+    fills: int = pa.Field(ge=0)
+    restarts_total: int = pa.Field(ge=0, description="worker restarts by the supervisor")
+    export_count: int = pa.Field(ge=0, description="Pushgateway pushes")
+    error_count: int = pa.Field(ge=0, description="failed Pushgateway pushes")
+    queue_dropped: int = pa.Field(ge=0)
+    reconnect_count: int = pa.Field(ge=0)
+    max_rss_mb: float = pa.Field(ge=0)
+    duration_s: float = pa.Field(ge=0)
+
+
+class FaultTimeline(pa.DataFrameModel):
+    """One row per injected fault: when the system restarted the worker and saw data flow again."""
+
+    fault: str
+    kind: str
+    restart_ms: int = pa.Field(nullable=True, description="injection → worker restarted")
+    recovery_ms: int = pa.Field(nullable=True, description="injection → first fresh signal durable in both sinks")
+    heal_ms: int = pa.Field(nullable=True, description="judged recovery: from the fault's end for timed faults")
+    error: str = pa.Field(nullable=True)
+
+
+def table_schema(*models: type[pa.DataFrameModel], prefixed: bool = False) -> dg.TableSchema:
+    """The Dagster column schema of one or more contracts (several tables: columns named `table.column`)."""
+    columns: list[dg.TableColumn] = []
+    other: list[str] = []
+    for model in models:
+        schema = model.to_schema()
+        table = _table_name(model)
+        for name, col in schema.columns.items():
+            checks = [c.error or c.name for c in col.checks]
+            columns.append(dg.TableColumn(
+                name=f"{table}.{name}" if prefixed else name,
+                type=str(col.dtype),
+                description=col.description,
+                constraints=dg.TableColumnConstraints(nullable=bool(col.nullable), unique=bool(col.unique),
+                                                      other=[str(c) for c in checks]),
+            ))
+        where = f"{table}: " if prefixed else ""
+        if schema.unique:
+            other.append(f"{where}unique ({', '.join(schema.unique)})")
+        other.extend(f"{where}{c.error or c.name}" for c in schema.checks)
+    return dg.TableSchema(columns=columns, constraints=dg.TableConstraints(other=other))
+
+
+def _table_name(model: type[pa.DataFrameModel]) -> str:
+    return {"RawTrades": "trades", "RawBook": "book", "DeadLetters": "deadletters"}.get(model.__name__, model.__name__)
+
+
+def column_schema(*models: type[pa.DataFrameModel], prefixed: bool = False) -> dict[str, dg.TableSchema]:
+    """Definition metadata: `{"dagster/column_schema": ...}`."""
+    return {COLUMN_SCHEMA: table_schema(*models, prefixed=prefixed)}
+
+
 def validate(model: type[pa.DataFrameModel], frame: pl.DataFrame) -> tuple[bool, dict[str, Any]]:
     """Validate a collected frame lazily (all failures at once); (passed, metadata)."""
     try:
@@ -204,8 +291,6 @@ def _failure_metadata(model: type[pa.DataFrameModel], cases: pl.DataFrame, rows:
         "failures_by_check": dg.MetadataValue.json({r["check"]: r["len"] for r in by_check.iter_rows(named=True)}),
         "failure_sample": dg.MetadataValue.md(markdown_table(shown)),
     }
-
-
 
 
 def contract_check_spec(asset: str, model: type[pa.DataFrameModel], partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetCheckSpec:

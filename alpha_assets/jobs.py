@@ -1,4 +1,4 @@
-"""Jobs: the batch graph per partition, the soak, fault injection."""
+"""Jobs: the batch graph per partition, the date roll-up, the soak, fault injection."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ soak_60m = dg.define_asset_job(
     description="An hour (config `minutes`) of the whole system live: simulated exchange → harvest → signal → "
     "broker → report as supervised processes, metrics to the Pushgateway, manifests at the end.",
     tags={"alpha/kind": "soak"},
+)
+
+daily_rollup = dg.define_asset_job(
+    "daily_rollup",
+    selection=dg.AssetSelection.assets("daily_summary_rollup"),
+    description="All symbols of a date in one report. Runs by itself (declarative automation) once every "
+    "symbol's partitions of the date are there, and again when one of them changes.",
 )
 
 fault_injection = dg.define_asset_job(

@@ -5,9 +5,15 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
+from alpha_assets.assets.soak import progress_events
+from alpha_assets.contracts import FaultTimeline, column_schema
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_table
+from alpha_assets.progress import Background
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.settings import settings
+from alpha_assets.version import code_version
 
 ASSET = "fault_injection_report"
 # Acceptance checks of the report; each gathers the report's own per-fault checks of that kind.
@@ -33,6 +39,13 @@ class FaultConfig(dg.Config):
 def _default_faults() -> list[FaultConfig]:
     return [FaultConfig(kind="terminate_signal", at_s=20), FaultConfig(kind="kill_signal", at_s=40),
             FaultConfig(kind="kill_harvest", at_s=60), FaultConfig(kind="feed_drop", at_s=80)]
+
+
+def _plan_s(plan: object) -> float:
+    """How long a fault run lasts when `minutes` is not given (the default soak of faults.run)."""
+    from alpha_assets.faults.run import default_soak
+
+    return default_soak(plan, {}).minutes * 60  # type: ignore[arg-type]
 
 
 class FaultInjectionConfig(dg.Config):
@@ -67,6 +80,11 @@ def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.ru
 
 @dg.asset(
     group_name="live",
+    kinds={"python", "sqlite", "prometheus"},
+    owners=OWNERS,
+    tags=tags("live", "reliability"),
+    code_version=code_version(),  # faults exercise all of the code
+    metadata=column_schema(FaultTimeline),
     check_specs=[dg.AssetCheckSpec(name=n, asset=ASSET, description=d) for n, d in CHECKS.items()]
     + [dg.AssetCheckSpec(name=TARGET_CHECK, asset=ASSET,
                          description="slowest recovery within recovery_target_s (2 s); severity WARN")],
@@ -87,8 +105,13 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
         overrides["minutes"] = config.minutes
     if pushgateway_url():
         overrides["pushgateway_url"] = pushgateway_url()
-    report = run_fault_injection(plan, data_root.path, context.run_id, overrides, grace_s=config.grace_s)
-    figures = {k: v for k, v in report.figures().items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    work = Background(lambda on_progress, stop: run_fault_injection(
+        plan, data_root.path, context.run_id, overrides, grace_s=config.grace_s, on_progress=on_progress, stop=stop),
+        name=f"faults-{context.run_id}")
+    yield from progress_events(context, ASSET, "fault soak", (config.minutes or 0) * 60 or _plan_s(plan), work)
+    report = work.result()
+    figures = rounded({k: v for k, v in report.figures().items()
+                       if isinstance(v, int | float) and not isinstance(v, bool)})
     timeline = pl.DataFrame([
         {"fault": t.fault_id, "kind": t.kind, "restart_ms": t.restart_ms, "recovery_ms": t.recovery_ms,
          "heal_ms": t.heal_ms, "error": t.error or t.skipped or ""} for t in report.timelines
@@ -96,8 +119,11 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
     yield dg.MaterializeResult(metadata={
         **figures,
         "passed": report.passed,
+        "started": dg.MetadataValue.timestamp(report.started_at),
+        "ended": dg.MetadataValue.timestamp(report.ended_at),
         "timeline": dg.MetadataValue.md(markdown_table(timeline)),
         "artifact": dg.MetadataValue.path(report.artifact),
+        ROW_COUNT: len(report.timelines),
     })
     checks = report.checks()
     for name, (passed, reason) in group_checks(checks).items():

@@ -6,25 +6,27 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.contracts import PreviewBars, RawBook, RawTrades, contract_check_spec, contract_result
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.assets.landing import LANDING_ZONE
+from alpha_assets.contracts import (
+    DeadLetters,
+    PreviewBars,
+    RawBook,
+    RawTrades,
+    column_schema,
+    contract_check_spec,
+    contract_result,
+)
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.cleaning import clean_book, clean_trades
 from alpha_assets.market.preview import preview_bars
 from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.market_source import MarketSource
+from alpha_assets.version import source_version
 
 IO = "parquet_io"
-
-
-def _span_metadata(frame: pl.DataFrame, col: str = "event_time_ms") -> dict[str, dg.MetadataValue | float | int]:
-    if frame.is_empty():
-        return {"first_event": "", "last_event": "", "span_minutes": 0.0}
-    lo, hi = frame[col].min(), frame[col].max()
-    fmt = "%Y-%m-%d %H:%M:%S%.3f"
-    first = pl.select(pl.lit(lo).cast(pl.Datetime("ms")).dt.strftime(fmt)).item()
-    last = pl.select(pl.lit(hi).cast(pl.Datetime("ms")).dt.strftime(fmt)).item()
-    return {"first_event": first, "last_event": last, "span_minutes": round((hi - lo) / 60_000, 3)}
 
 
 def median_spread_bps(book: pl.DataFrame) -> float | None:
@@ -38,6 +40,14 @@ def median_spread_bps(book: pl.DataFrame) -> float | None:
     partitions_def=date_symbol_partitions,
     io_manager_key=IO,
     group_name="harvest",
+    # The landing zone is one of three sources (market_source=auto): the edge carries live data to batch.
+    deps=[LANDING_ZONE],
+    kinds={"polars", "parquet"},
+    owners=OWNERS,
+    tags=tags("batch", "market-data"),
+    code_version=source_version("alpha_assets.assets.harvest", "alpha_assets.market",
+                                "alpha_assets.resources.market_source"),
+    metadata=column_schema(RawTrades, RawBook, DeadLetters, prefixed=True),
     check_specs=[
         contract_check_spec("harvest_raw", RawTrades, date_symbol_partitions),
         contract_check_spec("harvest_raw", RawBook, date_symbol_partitions),
@@ -56,10 +66,10 @@ def harvest_raw(
     dead = pl.concat(parts, how="diagonal_relaxed") if parts else trades.deadletters
     reasons = dead.group_by("reason").len().sort("reason") if dead.height else pl.DataFrame({"reason": [], "len": []})
     by_reason = {r["reason"]: int(r["len"]) for r in reasons.iter_rows(named=True)}
-    span = _span_metadata(trades.frame)
+    span = event_span(trades.frame)
     minutes = max(float(span["span_minutes"]), 1e-9)  # type: ignore[arg-type]
     spread = median_spread_bps(book.frame)
-    figures = {
+    figures = rounded({
         "source": kind,
         "trades": trades.frame.height,
         "book_snapshots": book.frame.height,
@@ -68,15 +78,17 @@ def harvest_raw(
         "gaps": int(trades.counts.get("id_gap", 0) + book.counts.get("id_gap", 0)),
         "dead_letters": dead.height,
         "median_spread_bps": spread if spread is not None else float("nan"),
-    }
+    })
+    tables = {"trades": trades.frame, "book": book.frame, "deadletters": dead}
     yield dg.Output(
-        {"trades": trades.frame, "book": book.frame, "deadletters": dead},
+        tables,
+        data_version=data_version(tables),
         metadata={
             **figures,
             **span,
             "dead_letters_by_reason": dg.MetadataValue.json(by_reason),
-            "summary": dg.MetadataValue.md(markdown_kv({**figures, **span})),
-            "dagster/row_count": trades.frame.height + book.frame.height,
+            "summary": dg.MetadataValue.md(markdown_kv(figures)),
+            ROW_COUNT: trades.frame.height + book.frame.height,
         },
     )
     yield contract_result("harvest_raw", RawTrades, trades.frame)
@@ -87,6 +99,11 @@ def harvest_raw(
     partitions_def=date_symbol_partitions,
     io_manager_key=IO,
     group_name="harvest",
+    kinds={"polars", "parquet"},
+    owners=OWNERS,
+    tags=tags("batch", "market-data"),
+    code_version=source_version("alpha_assets.assets.harvest", "alpha_assets.market.preview"),
+    metadata=column_schema(PreviewBars),
     check_specs=[contract_check_spec("harvest_preview", PreviewBars, date_symbol_partitions)],
     description="1-second preview bars: OHLCV, buy/sell volume, trade count, best bid/ask, spread_bps, L1 imbalance.",
 )
@@ -95,16 +112,18 @@ def harvest_preview(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     bars = preview_bars(harvest_raw["trades"], harvest_raw["book"])
     active = bars.filter(pl.col("trade_count") > 0)
-    figures = {
+    figures = rounded({
         "bars": bars.height,
         "bars_with_trades": active.height,
         "max_trades_per_second": int(bars["trade_count"].max() or 0),
         "median_spread_bps": float(bars["spread_bps"].median() or float("nan")),
         "mean_abs_l1_imbalance": float(bars["l1_imbalance"].abs().mean() or float("nan")),
         "buy_volume_share": float(bars["buy_volume"].sum() / max(bars["volume"].sum(), 1e-12)),
-    }
+    })
     yield dg.Output(
         bars,
-        metadata={**figures, "summary": dg.MetadataValue.md(markdown_kv(figures)), "dagster/row_count": bars.height},
+        data_version=data_version(bars),
+        metadata={**figures, **event_span(bars, "ts_ms"), "summary": dg.MetadataValue.md(markdown_kv(figures)),
+                  ROW_COUNT: bars.height},
     )
     yield contract_result("harvest_preview", PreviewBars, bars)

@@ -6,10 +6,13 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.contracts import Orders, contract_check_spec, contract_result
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.contracts import Orders, column_schema, contract_check_spec, contract_result
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.executor import SignalExecutor
+from alpha_assets.version import source_version
 from executors.batch import route_signals
 
 
@@ -35,6 +38,11 @@ def order_figures(orders: pl.DataFrame) -> dict[str, float | int]:
     partitions_def=date_symbol_partitions,
     io_manager_key="parquet_io",
     group_name="execution",
+    kinds={"polars", "parquet"},
+    owners=OWNERS,
+    tags=tags("batch", "execution"),
+    code_version=source_version("alpha_assets.assets.orders", "executors"),
+    metadata=column_schema(Orders),
     check_specs=[contract_check_spec("mock_orders", Orders, date_symbol_partitions)],
     description="Every order the executor was asked for and its result (backtest executor by default).",
 )
@@ -44,14 +52,15 @@ def mock_orders(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     run_id = signals["run_id"][0] if signals.height else context.run_id
     orders = route_signals(signals, harvest_raw["book"], executor=executor.kind, run_id=run_id)
-    figures = order_figures(orders)
+    figures = rounded(order_figures(orders))
     rejects = (
         orders.filter(pl.col("status") == "rejected").group_by("reason").len().sort("len", descending=True)
         if orders.height else pl.DataFrame()
     )
     yield dg.Output(
         orders,
-        metadata={**figures, "executor": executor.kind, "dagster/row_count": orders.height,
+        data_version=data_version(orders.drop("run_id", strict=False)),
+        metadata={**figures, **event_span(orders, "ts_ms"), "executor": executor.kind, ROW_COUNT: orders.height,
                   "rejects_by_reason": dg.MetadataValue.md(markdown_table(rejects))},
     )
     yield contract_result("mock_orders", Orders, orders)

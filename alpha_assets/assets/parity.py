@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.contracts import ParityDiff, contract_check_spec, contract_result
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, tags
+from alpha_assets.contracts import ParityDiff, column_schema, contract_check_spec, contract_result
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.reports.atomic import write_text_atomic
@@ -15,6 +16,7 @@ from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.sinks.parity import compare_sinks
 from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
+from alpha_assets.version import source_version
 
 PARITY_THRESHOLD = 0.0025  # 0.25 %: the CI gate; the target is exactly 0
 
@@ -23,6 +25,11 @@ PARITY_THRESHOLD = 0.0025  # 0.25 %: the CI gate; the target is exactly 0
     partitions_def=date_symbol_partitions,
     io_manager_key="parquet_io",
     group_name="signals",
+    kinds={"polars", "parquet", "sqlite"},
+    owners=OWNERS,
+    tags=tags("batch", "signals"),
+    code_version=source_version("alpha_assets.assets.parity", "alpha_assets.sinks"),
+    metadata=column_schema(ParityDiff),
     check_specs=[
         dg.AssetCheckSpec(name="sink_parity", asset="parity_diff", blocking=True,
                           partitions_def=date_symbol_partitions,
@@ -51,6 +58,7 @@ def parity_diff(
     table = result.to_frame()
     yield dg.Output(
         table,
+        data_version=data_version(table),
         metadata={
             "run_id": run_id,
             "max_rel_diff": worst,
@@ -62,6 +70,7 @@ def parity_diff(
             "worst_figure": result.worst_figure or "",
             "figures": dg.MetadataValue.md(markdown_table(table, max_rows=50)),
             "artifact": dg.MetadataValue.path(str(artifact)),
+            ROW_COUNT: table.height,
         },
     )
     yield dg.AssetCheckResult(

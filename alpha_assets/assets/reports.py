@@ -1,6 +1,7 @@
 """daily_summary (per partition) and daily_summary_rollup (all symbols of a date)."""
 
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,6 +9,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
+from alpha_assets.contracts import SummaryFigures, column_schema
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import DATE, daily_partitions, date_symbol_partitions, split_key
 from alpha_assets.reports.hard_metrics import MetricResult, backtest_vs_paper, evaluate_hard_metrics
@@ -16,9 +20,27 @@ from alpha_assets.reports.render import write_report
 from alpha_assets.reports.summary import build_summary, headline_figures
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.settings import settings
+from alpha_assets.version import source_version
 from executors.batch import route_signals
 
 HARD_METRICS = ("sharpe", "max_drawdown", "reject_rate")
+# The figures a hard metric reads, by metric: always in the metadata, NaN when not measurable.
+METRIC_FIGURES = {"sharpe": "sharpe", "max_drawdown": "max_drawdown_frac", "reject_rate": "reject_rate"}
+REPORT_KWARGS: dict = {
+    "kinds": {"polars", "json", "markdown"},
+    "owners": OWNERS,
+    "tags": tags("batch", "reports"),
+    "code_version": source_version("alpha_assets.assets.reports", "alpha_assets.reports", "executors"),
+    "metadata": column_schema(SummaryFigures),
+}
+# Follow upstream: a date's roll-up runs once every symbol's summary of that date is there and
+# whenever one of them changes; no hand-written sensor logic.
+FOLLOW_UPSTREAM = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("follow upstream")
 # Beta API: reading every symbol of a date is exactly what a roll-up needs.
 PER_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATE)
 
@@ -28,12 +50,26 @@ def _metric_spec(asset: str, name: str, partitions_def: dg.PartitionsDefinition)
                              description=f"{name} within the threshold of alpha_assets.yaml hard_metrics (WARN)")
 
 
-def _metric_result(asset: str, metric: MetricResult) -> dg.AssetCheckResult:
+def metric_result(asset: str, metric: MetricResult) -> dg.AssetCheckResult:
+    """A hard metric as a WARN check; one that could not be measured fails and says why."""
     return dg.AssetCheckResult(
-        asset_key=asset, check_name=f"hard_metric_{metric.name}", passed=bool(metric.passed),
+        asset_key=asset, check_name=f"hard_metric_{metric.name}", passed=metric.measured and metric.passed,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"value": metric.value if metric.value is not None else float("nan"),
-                  "threshold": metric.threshold, "description": metric.description},
+        description=metric.description,
+        metadata={"value": round(metric.value, 4) if metric.value is not None else float("nan"),
+                  "measured": metric.measured, "threshold": metric.threshold, "reason": metric.description},
+    )
+
+
+def paper_result(asset: str, paper: object) -> dg.AssetCheckResult:
+    """backtest vs paper as a WARN check: only "pass" passes; too few fills is a failure saying how many."""
+    status = paper.status  # type: ignore[attr-defined]
+    figures = {k: v for k, v in paper.as_dict().items()  # type: ignore[attr-defined]
+               if isinstance(v, int | float) and not isinstance(v, bool) and v is not None}
+    return dg.AssetCheckResult(
+        asset_key=asset, check_name="backtest_vs_paper", passed=status == "pass",
+        severity=dg.AssetCheckSeverity.WARN, description=paper.description,  # type: ignore[attr-defined]
+        metadata={"status": status, "reason": paper.description, **rounded(figures)},  # type: ignore[attr-defined]
     )
 
 
@@ -54,27 +90,48 @@ def latest_fault_injection(artifacts: Path) -> dict | None:
             "recovery_ms_max": figures.get("recovery_ms_max"), "signals_lost": figures.get("signals_lost")}
 
 
-def _summary_metadata(summary: dict, paths: object) -> dict:
+def _chart_markdown(charts: dict[str, Path]) -> str:
+    """The report's charts inline (the UI renders markdown images), each with its file beside it."""
+    parts = []
+    for name, path in charts.items():
+        if path.exists():
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f"**{name}** — `{path}`\n\n![{name}](data:image/png;base64,{data})")
+    return "\n\n".join(parts) or "(no charts)"
+
+
+def _summary_metadata(summary: dict, paths: object, metrics: list[MetricResult]) -> dict:
+    figures = rounded(headline_figures(summary))
+    for metric in metrics:  # Sharpe, max drawdown, reject rate: always numbers (NaN = not measurable)
+        key = METRIC_FIGURES[metric.name]
+        figures[key] = figures.get(key, float("nan"))
+        if not metric.measured:
+            figures[f"{key}_note"] = metric.description
+    charts: dict[str, Path] = paths.charts  # type: ignore[attr-defined]
     return {
-        **{k: v for k, v in headline_figures(summary).items() if v is not None},
+        **figures,
         "status": summary.get("status", ""),
+        "charts": dg.MetadataValue.md(_chart_markdown(charts)),
+        **{f"chart_{name}": dg.MetadataValue.path(str(path)) for name, path in charts.items()},
         "attention": dg.MetadataValue.md("\n".join(f"- {a}" for a in summary.get("attention", [])) or "(nothing)"),
         "report_markdown": dg.MetadataValue.path(str(paths.markdown)),  # type: ignore[attr-defined]
         "report_json": dg.MetadataValue.path(str(paths.json)),  # type: ignore[attr-defined]
         "guard_reasons": dg.MetadataValue.json(summary.get("guard_reasons", {})),
         "last_5_min": dg.MetadataValue.md(markdown_table(pl.DataFrame(summary["last_5_min"]))
                                           if summary.get("last_5_min") else "(none)"),
+        ROW_COUNT: 1,  # one summary record (SummaryFigures) per partition
     }
 
 
 @dg.asset(
     partitions_def=date_symbol_partitions,
     group_name="reports",
+    **REPORT_KWARGS,
     check_specs=[*(_metric_spec("daily_summary", m, date_symbol_partitions) for m in HARD_METRICS),
                  dg.AssetCheckSpec(name="backtest_vs_paper", asset="daily_summary",
                                    partitions_def=date_symbol_partitions,
                                    description="BacktestExecutor vs MockExecutor on the same signals: fills and "
-                                   "PnL within 10 %, or insufficient_observation")],
+                                   "PnL within 10 % (WARN); fewer than 30 fills a side fails as insufficient_observation")],
     description="The morning read: signal counts and ratios, rhythm, guards, orders, fills, PnL, Sharpe, "
     "max drawdown, reject rate, parity — JSON + Markdown + charts under logs/report/.",
 )
@@ -99,21 +156,18 @@ def daily_summary(
     paper = backtest_vs_paper(signals, book, route=route_signals, backtest_executor="backtest",
                               paper_executor="mock")
     cited = {"fault_injection": dg.MetadataValue.json(faults)} if faults else {}
-    yield dg.MaterializeResult(metadata={**_summary_metadata(summary, paths), "backtest_vs_paper": paper.status,
-                                         **cited})
+    yield dg.MaterializeResult(metadata={**_summary_metadata(summary, paths, metrics),
+                                         "backtest_vs_paper": paper.status, **cited})
     for metric in metrics:
-        yield _metric_result("daily_summary", metric)
-    yield dg.AssetCheckResult(
-        asset_key="daily_summary", check_name="backtest_vs_paper",
-        passed=paper.status != "fail", severity=dg.AssetCheckSeverity.WARN,
-        metadata={"status": paper.status, "description": paper.description,
-                  **{k: v for k, v in paper.as_dict().items() if isinstance(v, int | float) and v is not None}},
-    )
+        yield metric_result("daily_summary", metric)
+    yield paper_result("daily_summary", paper)
 
 
 @dg.asset(
     partitions_def=daily_partitions,
     group_name="reports",
+    **REPORT_KWARGS,
+    automation_condition=FOLLOW_UPSTREAM,
     ins={
         "signals": dg.AssetIn(partition_mapping=PER_DATE),
         "mock_orders": dg.AssetIn(partition_mapping=PER_DATE),
@@ -131,5 +185,6 @@ def daily_summary_rollup(
         dropped=harvest_raw["deadletters"].height if "deadletters" in harvest_raw else 0, warnings=[],
         date=context.partition_key, symbol=None,
     )
-    paths = write_report(summary, data_root.path, hard_metrics=evaluate_hard_metrics(summary, settings().hard_metrics))
-    return dg.MaterializeResult(metadata=_summary_metadata(summary, paths))
+    metrics = evaluate_hard_metrics(summary, settings().hard_metrics)
+    paths = write_report(summary, data_root.path, hard_metrics=metrics)
+    return dg.MaterializeResult(metadata=_summary_metadata(summary, paths, metrics))

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.contracts import Features, Signals, contract_check_spec, contract_result
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec, contract_result
 from alpha_assets.engine import EngineConfig, compute_features, compute_signals
+from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.resources.data_root import DataRoot
@@ -15,6 +17,7 @@ from alpha_assets.resources.engine import SignalEngine
 from alpha_assets.resources.market_source import MarketSource
 from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.signal_stats import signal_figures
+from alpha_assets.version import source_version
 
 IO = "parquet_io"
 
@@ -34,6 +37,11 @@ def engine_for_partition(cfg: EngineConfig, source: MarketSource, data_root: Dat
     partitions_def=date_symbol_partitions,
     io_manager_key=IO,
     group_name="signals",
+    kinds={"polars", "parquet"},
+    owners=OWNERS,
+    tags=tags("batch", "signals"),
+    code_version=source_version("alpha_assets.assets.signals", "alpha_assets.engine"),
+    metadata=column_schema(Features),
     check_specs=[contract_check_spec("features", Features, date_symbol_partitions)],
     description="One row per trade evaluation: OFI and CVD features against the latest book at or before the trade.",
 )
@@ -43,7 +51,7 @@ def features(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     cfg = engine_for_partition(engine.config(), market_source, data_root, *split_key(context))
     frame = compute_features(harvest_raw["trades"], harvest_raw["book"], cfg)
-    figures = {
+    figures = rounded({
         "rows": frame.height,
         "ofi_warmup_rows": int(frame["z_ofi"].is_null().sum()),
         "cvd_warmup_rows": int(frame["z_cvd"].is_null().sum()),
@@ -51,10 +59,11 @@ def features(
         "z_cvd_abs_mean": float(frame["z_cvd"].abs().mean() or 0.0),
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
-        "book_join": str(getattr(cfg, "book_join", "event_time")),
-    }
-    yield dg.Output(frame, metadata={**figures, "summary": dg.MetadataValue.md(markdown_kv(figures)),
-                                     "dagster/row_count": frame.height})
+    })
+    figures["book_join"] = str(getattr(cfg, "book_join", "event_time"))
+    yield dg.Output(frame, data_version=data_version(frame),
+                    metadata={**figures, **event_span(frame), "summary": dg.MetadataValue.md(markdown_kv(figures)),
+                              ROW_COUNT: frame.height})
     yield contract_result("features", Features, frame)
 
 
@@ -62,6 +71,12 @@ def features(
     partitions_def=date_symbol_partitions,
     io_manager_key=IO,
     group_name="signals",
+    kinds={"polars", "parquet", "sqlite"},
+    owners=OWNERS,
+    tags=tags("batch", "signals"),
+    code_version=source_version("alpha_assets.assets.signals", "alpha_assets.engine", "alpha_assets.sinks",
+                                "alpha_assets.signal_stats"),
+    metadata=column_schema(Signals),
     check_specs=[contract_check_spec("signals", Signals, date_symbol_partitions)],
     description="Fusion score, signal type, guards and confirm per evaluation; written to the JSONL and "
     "SQLite sinks under run_id = the Dagster run id.",
@@ -72,22 +87,25 @@ def signals(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     frame = compute_signals(features, engine.config(), run_id=context.run_id)
     counters = sinks.write(frame, data_root.runtime)
-    figures = signal_figures(frame)
+    figures = rounded(signal_figures(frame))
     types = frame.group_by("signal_type").len().sort("signal_type")
     guards = (
         frame.filter(pl.col("guard_reason").is_not_null() & (pl.col("guard_reason") != ""))
         .group_by("guard_reason").len().sort("len", descending=True)
     )
+    # run_id and created_at differ per run by design: the version covers what a signal says.
     yield dg.Output(
         frame,
+        data_version=data_version(frame.drop("run_id")),
         metadata={
             **figures,
+            **event_span(frame, "ts_ms"),
             "run_id": context.run_id,
             "sink": sinks.kind,
             "sink_counters": dg.MetadataValue.json(counters),
             "signal_types": dg.MetadataValue.md(markdown_table(types)),
             "guard_reasons": dg.MetadataValue.md(markdown_table(guards)),
-            "dagster/row_count": frame.height,
+            ROW_COUNT: frame.height,
         },
     )
     yield contract_result("signals", Signals, frame)

@@ -1,6 +1,7 @@
 """soak_report: one long op that runs the supervised live process tree for `minutes`."""
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -8,9 +9,14 @@ import dagster as dg
 from pydantic import BaseModel, Field, create_model
 from pydantic.fields import FieldInfo
 
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
+from alpha_assets.assets.landing import landed_partition
+from alpha_assets.contracts import SoakFigures, column_schema
+from alpha_assets.figures import rounded
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
+from alpha_assets.progress import Background, TerminalBar, progress_line, progress_metadata
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.sensors.alerts import pushgateway_url
 from alpha_assets.settings import settings
@@ -23,40 +29,43 @@ def _dagster_field(name: str, info: FieldInfo) -> tuple[Any, FieldInfo]:
     ann = info.annotation
     if get_origin(ann) is tuple:
         ann = list[get_args(ann)[0]]  # type: ignore[valid-type]
-        default = list(info.default)
-        return ann, FieldInfo.merge_field_infos(info, default=default, annotation=ann)
+        return ann, FieldInfo.merge_field_infos(info, default=list(info.default), annotation=ann)
     if get_origin(ann) is list and isinstance(get_args(ann)[0], type) and issubclass(get_args(ann)[0], BaseModel):
         inner = run_config_model(get_args(ann)[0], f"{get_args(ann)[0].__name__}RunConfig")
         return list[inner], info  # type: ignore[valid-type]
     return ann, info
 
 
-def run_config_model(model: type[BaseModel], name: str, **overrides: tuple[Any, FieldInfo]) -> type[dg.Config]:
-    """A dg.Config class with every field of ``model`` (``overrides`` replace a field's default)."""
-    fields = {n: overrides.get(n) or _dagster_field(n, f) for n, f in model.model_fields.items()}
-    return create_model(name, __base__=dg.Config, __doc__=model.__doc__, **fields)  # type: ignore[call-overload]
+def run_config_model(model: type[BaseModel], name: str, **fields: tuple[Any, FieldInfo]) -> type[dg.Config]:
+    """A dg.Config class with every field of ``model``; ``fields`` replace one (its default) or add one."""
+    out = {n: fields.get(n) or _dagster_field(n, f) for n, f in model.model_fields.items()}
+    out |= {n: f for n, f in fields.items() if n not in out}
+    return create_model(name, __base__=dg.Config, __doc__=model.__doc__, **out)  # type: ignore[call-overload]
 
 
 # soak_60m's run config (`ops: {soak_report: {config: {...}}}`): every field of the soak's own model,
-# with the project's symbols and seed as defaults.
+# with the project's symbols and seed as defaults, and how often the op reports progress.
 SoakRunConfig = run_config_model(
     SoakConfig, "SoakRunConfig",
     symbols=(list[str], Field(default_factory=lambda: list(settings().symbols), min_length=1,
                               description="symbols to harvest (default: alpha_assets.yaml)")),
     seed=(int, Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1,
                      description="simulator seed (default: alpha_assets.yaml market.seed)")),
+    progress_interval_s=(float, Field(60.0, gt=0, le=3600,
+                                      description="a progress line and a soak_report observation this often")),
 )
 
 
 def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:
     """Plottable numbers, the SLO checks, and a readable table."""
-    numbers = {k: v for k, v in figures.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    numbers = rounded({k: v for k, v in figures.items() if isinstance(v, int | float) and not isinstance(v, bool)})
     return {
         **numbers,
         "soak_passed": passed,
         "code_version": code_version(),
         "checks": dg.MetadataValue.json(checks),
         "summary": dg.MetadataValue.md(markdown_kv({**numbers, "soak_passed": passed})),
+        ROW_COUNT: 1,  # one SoakFigures record per run
     }
 
 
@@ -70,12 +79,35 @@ def complete_landed_partitions(root: Path, run_id: str, symbols: list[str], star
     return done
 
 
+def progress_events(context: dg.AssetExecutionContext, asset: str, what: str, total_s: float,
+                    work: Background) -> Iterator[dg.AssetObservation]:
+    """While `work` runs: a log line, a terminal bar and an observation of `asset` per report.
+    An interrupted run (terminate in the UI, Ctrl-C) stops the work in order before it ends."""
+    bar = TerminalBar(total_s, what)
+    try:
+        for p in work.progress():
+            context.log.info(progress_line(p, what))
+            bar.update(p)
+            yield dg.AssetObservation(asset_key=asset, metadata={**progress_metadata(p), "progress": True})
+    except BaseException:
+        work.stop()
+        raise
+    finally:
+        bar.close()
+
+
 @dg.asset(
     group_name="live",
+    kinds={"python", "sqlite", "prometheus"},
+    owners=OWNERS,
+    tags=tags("live", "reliability"),
+    code_version=code_version(),  # the soak exercises all of the code
+    metadata=column_schema(SoakFigures),
     check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
                                    description="every soak SLO held: exports, no errors, nothing dropped, "
                                    "reconnects ≤ 3, RSS < 600 MB, open files < 256, parity 0")],
-    description="Runs harvest → signal → broker → report as supervised processes for `minutes`, then "
+    description="Runs harvest → lander → signal → broker → report on Redis streams as supervised processes for "
+    "`minutes`, drains them, then "
     "writes run and source manifests; its figures are this asset's metadata. The landed data is "
     "an ordinary partition for the batch assets.",
     op_tags={"alpha/long_running": "true"},
@@ -84,6 +116,7 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
     from alpha_assets.live.soak import run_soak, soak_config_from
 
     values = config.model_dump()
+    progress_interval_s = values.pop("progress_interval_s")
     values["pushgateway_url"] = values["pushgateway_url"] or pushgateway_url()
     gateway = None
     if not values["pushgateway_url"]:
@@ -98,18 +131,27 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
             context.log.warning(f"no Pushgateway configured and none could be started ({exc}); metrics not exported")
     soak_cfg = soak_config_from(values)
     # Orchestration may read the clock: the simulated exchange stamps its events with it.
-    start = dt.datetime.now(dt.UTC).date()
+    started = dt.datetime.now(dt.UTC)
+    work = Background(lambda on_progress, stop: run_soak(soak_cfg, data_root.path, context.run_id,
+                                                         on_progress=on_progress, stop=stop,
+                                                         progress_interval_s=progress_interval_s),
+                      name=f"soak-{context.run_id}")
     try:
-        result = run_soak(soak_cfg, data_root.path, context.run_id)
+        yield from progress_events(context, "soak_report", "soak", soak_cfg.minutes * 60, work)
+        result = work.result()
     finally:
         if gateway is not None:
             gateway.stop()
-    end = dt.datetime.now(dt.UTC).date()
-    landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, start, end)
+    ended = dt.datetime.now(dt.UTC)
+    landed = complete_landed_partitions(data_root.path, context.run_id, soak_cfg.symbols, started.date(), ended.date())
+    for key in landed:
+        yield landed_partition(data_root.path, key, context.run_id)
     figures = result.figures()
-    context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={figures}")
+    context.log.info(f"soak finished: passed={result.passed} landed={landed} figures={rounded(figures)}")
     yield dg.MaterializeResult(metadata={
         **soak_metadata(figures, result.checks, result.passed),
+        "started": dg.MetadataValue.timestamp(started),
+        "ended": dg.MetadataValue.timestamp(ended),
         "landed_partitions": dg.MetadataValue.json(landed),
         "run_manifest": dg.MetadataValue.path(str(result.run_manifest)),
         "source_manifest": dg.MetadataValue.path(str(result.source_manifest)),

@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
-from alpha_assets.live.soak import Hook, SoakConfig, SoakContext, SoakResult, run_soak
+from alpha_assets.live.soak import Hook, ProgressHook, SoakConfig, SoakContext, SoakResult, run_soak
 from alpha_assets.live.workers.common import heartbeat_path, read_json, watermark_path
 
-__all__ = ["Hook", "SoakConfig", "SoakContext", "SoakResult", "run_soak", "heartbeat", "watermark",
+__all__ = ["Hook", "ProgressHook", "SoakConfig", "SoakContext", "SoakResult", "run_soak", "heartbeat", "watermark",
            "signal_db", "spool_dir", "kill_worker", "child_state", "feed_log", "ManagedGateway"]
 
 

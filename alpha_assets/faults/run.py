@@ -132,7 +132,10 @@ def default_soak(plan: FaultPlan, overrides: dict[str, Any]) -> adapters.SoakCon
 
 
 def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
-                        soak_overrides: dict[str, Any] | None = None, *, grace_s: float = DEFAULT_GRACE_S) -> FaultReport:
+                        soak_overrides: dict[str, Any] | None = None, *, grace_s: float = DEFAULT_GRACE_S,
+                        on_progress: adapters.ProgressHook | None = None,
+                        stop: threading.Event | None = None) -> FaultReport:
+    """``on_progress`` and ``stop`` are passed to the soak (see ``run_soak``)."""
     data_root = Path(data_root).resolve()
     cfg = default_soak(plan, soak_overrides or {})
     gateway: adapters.ManagedGateway | None = None
@@ -149,7 +152,8 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
 
     def target() -> None:
         try:
-            box["result"] = adapters.run_soak(cfg, data_root, run_id, extra_hooks=injector.hooks())
+            box["result"] = adapters.run_soak(cfg, data_root, run_id, extra_hooks=injector.hooks(),
+                                              on_progress=on_progress, stop=stop)
         except BaseException as exc:  # reported as a failed check, never re-raised into the caller's thread
             box["error"] = f"{type(exc).__name__}: {exc}"
 

@@ -77,10 +77,13 @@ def _as_bytes_keys(d: dict[Any, Any]) -> dict[bytes, Any]:
 
 
 def consumer_lag(r: redis.Redis, stream: str, now_ms: int | None = None) -> dict[str, tuple[float, int]]:
-    """{group: (age in s of the oldest entry it has not acknowledged, entries pending)} for a stream.
+    """{group: (age in s of the oldest entry not yet given to the group, entries not acknowledged)}.
 
-    The age counts from the entry id's milliseconds (the harvester's receive time for market events,
-    the trade's for signal rows). An entry not yet delivered counts too: lag is what is left to do."""
+    Lag is how far behind a consumer is: the age of the first entry it has not taken in, from the
+    entry id's milliseconds (the harvester's receive time for market events, the trade's for signal
+    rows); 0 when it has everything. Acknowledgement follows durability and may wait by design (the
+    lander acknowledges a minute once its file is written), so unacknowledged entries are counted,
+    not aged: pending = taken in and not yet acknowledged + not yet taken in."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     out: dict[str, tuple[float, int]] = {}
     try:
@@ -89,16 +92,10 @@ def consumer_lag(r: redis.Redis, stream: str, now_ms: int | None = None) -> dict
         return out
     for g in groups:
         name = g[b"name"].decode() if isinstance(g[b"name"], bytes) else str(g[b"name"])
-        pending = int(g[b"pending"])
-        oldest: bytes | None = None
-        if pending:
-            oldest = r.xpending(stream, name)["min"]
-        if oldest is None:
-            nxt = r.xrange(stream, min=b"(" + _b(g[b"last-delivered-id"]), count=1)
-            oldest = nxt[0][0] if nxt else None
-        undelivered = int(g.get(b"lag") or 0) if g.get(b"lag") is not None else 0
-        age = max(0.0, (now_ms - id_ms(oldest)) / 1000) if oldest else 0.0
-        out[name] = (age, pending + undelivered)
+        nxt = r.xrange(stream, min=b"(" + _b(g[b"last-delivered-id"]), count=1)
+        age = max(0.0, (now_ms - id_ms(nxt[0][0])) / 1000) if nxt else 0.0
+        undelivered = int(g.get(b"lag") or 0) if nxt else 0
+        out[name] = (age, int(g[b"pending"]) + undelivered)
     return out
 
 

@@ -206,6 +206,12 @@ class LatencyCollector:
             yield age
             yield pending
 
+    def recent_ms(self, n: int = 1_000) -> float | None:
+        """Median tick→signal of the last `n` rows (a progress line's lag), None before the first."""
+        with self._lock:
+            tail = self.timeline[-2 * n:][1::2]
+        return round(float(np.median(np.asarray(tail))) * 1e3, 3) if len(tail) else None
+
     def summary(self) -> dict[str, Any]:
         with self._lock:
             out: dict[str, Any] = {hop: percentiles(v) for hop, v in self.samples.items()}

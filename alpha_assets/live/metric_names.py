@@ -36,13 +36,14 @@ TICK_TO_ORDER = Metric("alpha_tick_to_order_seconds", "histogram",
 
 # -- the bus -----------------------------------------------------------------------------------
 CONSUMER_LAG_SECONDS = Metric("alpha_consumer_lag_seconds", "gauge",
-                              "age of the oldest entry a consumer group has not yet acknowledged",
+                              "age of the oldest entry a consumer group has not yet taken in (0: caught up)",
                               ("group", "stream"))
 CONSUMER_PENDING = Metric("alpha_consumer_pending_entries", "gauge",
-                          "entries of the stream not yet acknowledged by the group", ("group", "stream"))
+                          "entries of the stream not yet acknowledged by the group (taken in or not)",
+                          ("group", "stream"))
 
 # -- run figures (v13 names) -------------------------------------------------------------------
-SOAK_ACTIVE = Metric("alpha_soak_active", "gauge", "1 while a soak runs, 0 in its final push")
+SOAK_ACTIVE = Metric("alpha_soak_active", "gauge", "1 while a soak's workers run, 0 from its shutdown on")
 SIGNALS_TOTAL = Metric("signals_total", "gauge", "signal rows written by the live signal worker")
 TRADES_LANDED = Metric("trades_landed", "gauge", "trades in the landing zone")
 ORDERS = Metric("orders", "gauge", "orders the broker sent to the executor")
@@ -56,19 +57,27 @@ DEADLETTER = Metric("deadletter", "gauge", "dead-lettered market messages")
 RESTARTS = Metric("restarts", "gauge", "restarts of a worker", ("key",))
 RESTARTS_TOTAL = Metric("restarts_total", "gauge", "restarts of all workers")
 DEGRADED = Metric("degraded", "gauge", "1 when the supervisor gave up restarting a worker", ("key",))
-HEALTHY = Metric("healthy", "gauge", "1 when the worker's health probe is green", ("key",))
+HEALTHY = Metric("healthy", "gauge", "1 when the worker runs and its last health probe passed", ("key",))
 RSS_MB = Metric("rss_mb", "gauge", "largest resident set size of a worker, MB", ("key",))
 OPEN_FILES = Metric("open_files", "gauge", "most open files of a worker", ("key",))
 
 # -- Dagster -----------------------------------------------------------------------------------
 RUN_FAILURES = Metric("alpha_run_failures_total", "gauge",
-                      "failed Dagster runs recorded by run_failure_alert", ("failed_job",))
+                      "failed Dagster runs of a job recorded by run_failure_alert; run_id is the latest",
+                      ("failed_job", "run_id"))
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     TICK_TO_RECEIVE, TICK_TO_SIGNAL, TICK_TO_DURABLE, TICK_TO_ORDER, CONSUMER_LAG_SECONDS, CONSUMER_PENDING, SOAK_ACTIVE,
     SIGNALS_TOTAL, TRADES_LANDED, ORDERS, EXPORT_COUNT, ERROR_COUNT, PARITY_DIFF_RATIO, QUEUE_DROPPED,
     RECONNECT_COUNT, DEADLETTER, RESTARTS, RESTARTS_TOTAL, DEGRADED, HEALTHY, RSS_MB, OPEN_FILES, RUN_FAILURES,
 )}
+
+# -- series the servers add (the project pushes none of these; the alert rules read them) -----
+PUSH_TIME = Metric("push_time_seconds", "gauge",
+                   "set by the Pushgateway per group: unix time of the last successful push")
+SCRAPE_UP = Metric("up", "gauge", "set by Prometheus per target: 1 when its last scrape succeeded")
+
+SERVER_METRICS: dict[str, Metric] = {m.name: m for m in (PUSH_TIME, SCRAPE_UP)}
 
 # Buckets (seconds) of the latency histograms: fine below 10 ms where the arrival-mode targets
 # live, coarse up to the minute hand-over that the event stream replaced.

@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from alpha_assets.live.redis_server import free_port, redis_spec
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
 from alpha_assets.live.soak_figures import WORKERS, live_figures, soak_figures
 from alpha_assets.live.supervisor import Supervisor, recoveries
-from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path
+from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
 
 __all__ = ["FaultSpec", "Hook", "SoakConfig", "SoakContext", "SoakResult", "WORKERS", "fault_hooks", "run_soak",
@@ -206,10 +207,32 @@ def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
     return code
 
 
+ProgressHook = Callable[[dict[str, Any]], None]
+PROGRESS_INTERVAL_S = 60.0
+
+
+def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, latency: LatencyCollector,
+              started: float, cfg: SoakConfig) -> dict[str, Any]:
+    """The figures so far, for a progress line: signals, tick→signal, restarts, exports."""
+    now = live_figures(sup, data_root)
+    return {
+        "elapsed_s": round(time.time() - started, 1), "minutes": cfg.minutes,
+        "signals_total": int(now["signals_total"] or 0), "trades_landed": int(now["trades_landed"] or 0),
+        "orders": int(now["orders"] or 0), "lag_ms": latency.recent_ms(),
+        "restarts_total": int(now["restarts_total"]), "exports": exporter.stats.export_count,
+        "export_errors": exporter.stats.error_count, "workers_healthy": sum(now["healthy"].values()),
+        "workers": len(now["healthy"]),
+        "signal_resumed": read_json(heartbeat_path(data_root, "signal")).get("resumed"),
+    }
+
+
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
-             send_times: SendTimes | None = None) -> SoakResult:
-    """``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is external
-    but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
+             on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
+             stop: threading.Event | None = None, send_times: SendTimes | None = None) -> SoakResult:
+    """``on_progress`` gets the figures so far once the workers are ready and every
+    ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early (drained,
+    in order). ``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is
+    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
     data_root = Path(data_root).resolve()
     server, ws_url, rest_url = start_feed(cfg)
     started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
@@ -231,6 +254,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
     sup = Supervisor(worker_specs(cfg, data_root, run_id, cfg_file, redis_port), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
+    if stop is not None:
+        sup.stop_event = stop
     latency = LatencyCollector(bus_url, run_id, cfg.symbols, send_times)
     url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
     exporter = PushgatewayExporter(url, run_id=run_id, collectors=(latency,))
@@ -247,7 +272,18 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         sup.wait_ready(timeout_s=cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s)))
         remaining = max(0.0, cfg.minutes * 60 - (time.time() - started))
         elapsed = time.time() - started  # hook times count from the start of the run, not from readiness
-        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=ctx.run_due_restores)
+        next_progress = [time.monotonic()]
+
+        def poll() -> None:
+            ctx.run_due_restores()
+            if on_progress is not None and time.monotonic() >= next_progress[0]:
+                next_progress[0] += progress_interval_s
+                try:
+                    on_progress(_progress(sup, data_root, exporter, latency, started, cfg))
+                except Exception as exc:  # a progress reader must never stop the soak
+                    sup.alert("", "progress hook failed", error=f"{type(exc).__name__}: {exc}")
+
+        sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
         try:
             drained = drain(sup, cfg, bus_url, run_id, server)
@@ -257,7 +293,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
             sup.restore_signal_handlers()
             if server is not None:
                 server.stop()
-            stats = exporter.stop(final=live_figures(sup, data_root, active=False))
+            stats = exporter.stop(final=live_figures(sup, data_root))
     ended = time.time()
     lat = latency.summary()
     drained["order"] = shutdown_order

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from alpha_assets.live.metric_names import SOAK_ACTIVE
+from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.live.supervisor import Supervisor
 from alpha_assets.live.workers.common import heartbeat_path, read_json
@@ -26,7 +26,7 @@ def beats(data_root: Path) -> dict[str, dict[str, Any]]:
     return {n: read_json(heartbeat_path(data_root, n)) for n in WORKERS}
 
 
-def live_figures(sup: Supervisor, data_root: Path, active: bool = True) -> dict[str, Any]:
+def live_figures(sup: Supervisor, data_root: Path) -> dict[str, Any]:
     """What the exporter pushes every interval (v13 gauge names)."""
     b = beats(data_root)
     h, s, br, la = b["harvest"], b["signal"], b["broker"], b["lander"]
@@ -36,7 +36,6 @@ def live_figures(sup: Supervisor, data_root: Path, active: bool = True) -> dict[
     q_rows = (sink.get("sqlite") or {}).get("rows_in")
     parity = abs(j_rows - q_rows) / max(j_rows, q_rows, 1) if isinstance(j_rows, int) and isinstance(q_rows, int) else 0
     return {
-        SOAK_ACTIVE.name: 1 if active else 0,
         "signals_total": s.get("signals_total", 0),
         "parity_diff_ratio": parity,
         "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
@@ -48,7 +47,11 @@ def live_figures(sup: Supervisor, data_root: Path, active: bool = True) -> dict[
         "restarts_total": sum(v["restarts"] for v in st.values()),
         "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
         "open_files": {n: v["max_open_files"] for n, v in st.items()},
-        "healthy": {n: 1 if v["healthy"] else 0 for n, v in st.items()},
+        # green = running and its last probe passed; no verdict yet (starting) = no sample
+        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
+                       for n, v in st.items() if v["healthy"] is not None},
+        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
+        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from the drain on: stopped workers page no one
     }
 
 

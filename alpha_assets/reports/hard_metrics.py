@@ -2,8 +2,7 @@
 
 ``evaluate_hard_metrics(summary, cfg)`` checks the summary's Sharpe, max drawdown (as a
 fraction of capital) and execution reject rate. A figure that cannot be measured (no fills,
-no orders) fails by default (``fail_when_unmeasurable``): a day that never traded has not
-shown it meets the bar.
+no orders) fails, with the reason: a day that never traded has not shown it meets the bar.
 
 ``backtest_vs_paper`` routes the same signals through the backtest executor and the mock
 (paper) executor and compares fills and PnL: it passes when both differ by at most
@@ -34,7 +33,6 @@ class HardMetricsConfig(BaseModel):
     min_sharpe: float = Field(0.0, allow_inf_nan=False, description="annualised Sharpe must be >= this")
     max_drawdown: float = Field(0.10, gt=0, le=1, description="max drawdown / capital must be <= this")
     max_reject_rate: float = Field(0.05, ge=0, le=1, description="rejected / orders must be <= this")
-    fail_when_unmeasurable: bool = True
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> HardMetricsConfig:
@@ -66,6 +64,10 @@ class MetricResult:
     description: str
     comparator: str = ">="
 
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -75,20 +77,18 @@ def evaluate_hard_metrics(summary: Mapping[str, Any], cfg: HardMetricsConfig | N
     reject_rate <= max_reject_rate."""
     cfg = cfg or HardMetricsConfig()
     return [
-        _check("sharpe", summary.get("sharpe"), cfg.min_sharpe, ">=", cfg,
+        _check("sharpe", summary.get("sharpe"), cfg.min_sharpe, ">=",
                "annualised Sharpe of per-minute PnL", "no PnL variation to measure (fewer than 2 minutes or no fills)"),
-        _check("max_drawdown", summary.get("max_drawdown_frac"), cfg.max_drawdown, "<=", cfg,
+        _check("max_drawdown", summary.get("max_drawdown_frac"), cfg.max_drawdown, "<=",
                "max drawdown as a fraction of capital", "no capital deployed (no fills)"),
-        _check("reject_rate", summary.get("reject_rate"), cfg.max_reject_rate, "<=", cfg,
+        _check("reject_rate", summary.get("reject_rate"), cfg.max_reject_rate, "<=",
                "rejected orders / orders", "no orders"),
     ]
 
 
-def _check(name: str, value: float | None, threshold: float, op: str, cfg: HardMetricsConfig,
-           what: str, unmeasurable: str) -> MetricResult:
+def _check(name: str, value: float | None, threshold: float, op: str, what: str, unmeasurable: str) -> MetricResult:
     if value is None:
-        passed = not cfg.fail_when_unmeasurable
-        return MetricResult(name, None, threshold, passed, f"{what}: not measurable — {unmeasurable}", op)
+        return MetricResult(name, None, threshold, False, f"{what}: not measurable — {unmeasurable}", op)
     passed = value >= threshold if op == ">=" else value <= threshold
     verdict = "meets" if passed else "breaches"
     return MetricResult(name, float(value), threshold, passed,
@@ -154,7 +154,8 @@ def compare_backtest_paper(
     pb, ppnl = float(bt.figures["net_pnl"]), float(pp.figures["net_pnl"])
     if min(fb, fp) < min_fills:
         return PaperComparison("insufficient_observation", fb, fp, None, pb, ppnl, None, tolerance, min_fills,
-                               f"{min(fb, fp)} fills on one side, fewer than the {min_fills} needed to compare")
+                               f"insufficient observation: {min_fills} fills needed on each side to compare, "
+                               f"had {fb} (backtest) and {fp} (paper)")
     floor = 1e-4 * (bt.figures["turnover"] + pp.figures["turnover"]) / 2
     dfills, dpnl = rel_diff(fb, fp), rel_diff(pb, ppnl, floor)
     passed = dfills <= tolerance and dpnl <= tolerance

@@ -11,6 +11,7 @@ from alpha_assets.paths import data_root
 from alpha_assets.settings import settings
 
 ALERTS_FILE = ("artifacts", "alerts.jsonl")
+ALERTS_JOB = "alpha_assets_alerts"  # the Pushgateway job of run_failure_alert's series
 
 
 def pushgateway_url() -> str:
@@ -32,13 +33,18 @@ def record_alert(root: Path, alert: dict[str, object]) -> Path:
     return path
 
 
-def push_failure_metric(url: str, job_name: str, failures: int) -> None:
+def push_failure_metric(url: str, job_name: str, failures: int, run_id: str = "") -> None:
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+    from alpha_assets.live.metric_names import RUN_FAILURES
+
     registry = CollectorRegistry()
-    gauge = Gauge("alpha_run_failures_total", "Failed Dagster runs recorded as alerts", ["failed_job"], registry=registry)
-    gauge.labels(failed_job=job_name).set(failures)
-    push_to_gateway(url.removeprefix("http://"), job="alpha_assets_alerts", registry=registry, timeout=3)
+    gauge = Gauge(RUN_FAILURES.name, RUN_FAILURES.help, list(RUN_FAILURES.labels), registry=registry)
+    gauge.labels(failed_job=job_name, run_id=run_id).set(failures)
+    # One group per failed job: a push replaces its group, so without the key one job's failure
+    # would erase another's series.
+    push_to_gateway(url.removeprefix("http://"), job=ALERTS_JOB, registry=registry,
+                    grouping_key={"failed_job": job_name}, timeout=3)
 
 
 @dg.run_failure_sensor(
@@ -60,6 +66,6 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     if url:
         failures = sum(1 for line in path.read_text().splitlines() if f'"job": "{run.job_name}"' in line)
         try:
-            push_failure_metric(url, run.job_name, failures)
+            push_failure_metric(url, run.job_name, failures, run.run_id)
         except OSError as exc:  # the alert is already on disk; a dead gateway must not lose it
             context.log.warning(f"pushgateway {url} unreachable: {exc}")

@@ -67,10 +67,17 @@ class ParityResult(BaseModel):
         # The gate fails at the threshold or worse; exact agreement always passes (threshold 0 = exact).
         return self.max_rel_diff == 0.0 or self.max_rel_diff < threshold
 
+    def labelled(self, figure: str) -> str:
+        """A figure's name with its side named by the sink (`rows_only_in_a` → `rows_only_in_jsonl`)."""
+        for side, label in (("_a", self.label_a), ("_b", self.label_b)):
+            if figure.endswith(side):
+                return figure[: -len(side)] + "_" + label
+        return figure
+
     def to_frame(self) -> pl.DataFrame:
         """One row per figure, columns `figure, <label_a>, <label_b>, rel_diff` (the ParityDiff contract)."""
         return pl.DataFrame(
-            {"figure": [f.figure for f in self.figures], self.label_a: [f.a for f in self.figures],
+            {"figure": [self.labelled(f.figure) for f in self.figures], self.label_a: [f.a for f in self.figures],
              self.label_b: [f.b for f in self.figures], "rel_diff": [f.rel_diff for f in self.figures]},
             schema={"figure": pl.Utf8, self.label_a: pl.Float64, self.label_b: pl.Float64, "rel_diff": pl.Float64},
         )

@@ -48,14 +48,16 @@ def test_default_reject_rate_gate() -> None:
     assert _by_name(evaluate_hard_metrics(_summary(reject_p=0.0)))["reject_rate"].passed
 
 
-def test_unmeasurable_fails_unless_configured() -> None:
+def test_unmeasurable_fails_with_its_reason() -> None:
     sig = make_signals("BTCUSDT", 50, seed=1)
     s = build_summary(sig, make_orders(sig, 1).head(0), mids=None, parity=None, data_mode="raw", dropped=0,
                       warnings=[], date="2024-01-07", symbol="BTCUSDT")
     res = evaluate_hard_metrics(s)
-    assert all(r.value is None and not r.passed and "not measurable" in r.description for r in res)
-    lenient = evaluate_hard_metrics(s, HardMetricsConfig(fail_when_unmeasurable=False))
-    assert all(r.passed for r in lenient)
+    assert all(r.value is None and not r.measured and not r.passed and "not measurable" in r.description
+               for r in res)
+    # No setting turns "could not measure" into a pass: the old switch is a configuration error now.
+    with pytest.raises(HardMetricsConfigError, match=r"hard_metrics\.fail_when_unmeasurable"):
+        HardMetricsConfig.from_mapping({"fail_when_unmeasurable": False})
 
 
 @pytest.mark.parametrize(("raw", "field"), [
