@@ -31,12 +31,12 @@ from alpha_assets.live.metric_names import (
     LATENCY_BUCKETS_S,
     TICK_TO_DURABLE,
     TICK_TO_ORDER,
-    TICK_TO_RECEIVE,
     TICK_TO_SIGNAL,
 )
 
 SendTimes = Callable[[str, int], int | None]
-HOPS = {"receive": TICK_TO_RECEIVE, "signal": TICK_TO_SIGNAL, "durable": TICK_TO_DURABLE, "order": TICK_TO_ORDER}
+# the receive hop (exchange → harvester) is in the report, not exported: the feed's own network share
+HOPS = {"receive": None, "signal": TICK_TO_SIGNAL, "durable": TICK_TO_DURABLE, "order": TICK_TO_ORDER}
 ACKED = ("filled", "accepted")
 ROUTABLE = frozenset({"buy", "strong_buy", "sell", "strong_sell"})
 _FORGET_S = 120.0  # a trade's tick is kept this long for its commit and order records
@@ -57,7 +57,7 @@ class LatencyCollector:
         self.url, self.keys, self.symbols = bus_url, bus.Keys(run_id), list(symbols)
         self.send_times = send_times
         self.hist = {hop: Histogram(m.name, m.help, list(m.labels), buckets=LATENCY_BUCKETS_S, registry=None)
-                     for hop, m in HOPS.items()}
+                     for hop, m in HOPS.items() if m is not None}
         self.samples: dict[str, array] = {hop: array("d") for hop in HOPS}
         self.timeline: array = array("d")  # (signal computed at, tick→signal) pairs, for the burst figure
         self.ticks: dict[tuple[str, int], list[Any]] = {}  # (symbol, seq) → [tick ns, routable, durable?, ordered?, t]
@@ -81,7 +81,8 @@ class LatencyCollector:
         return rn
 
     def _observe(self, hop: str, sym: str, seconds: float) -> None:
-        self.hist[hop].labels(symbol=sym).observe(seconds)
+        if hop in self.hist:
+            self.hist[hop].labels(symbol=sym).observe(seconds)
         self.samples[hop].append(seconds)
 
     def take(self, batches: list[tuple[str, list[bus.Entry]]]) -> None:

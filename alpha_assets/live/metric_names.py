@@ -25,8 +25,6 @@ class Metric:
 
 
 # -- latency, per event (histograms in seconds) ------------------------------------------------
-TICK_TO_RECEIVE = Metric("alpha_tick_to_receive_seconds", "histogram",
-                         "exchange send time of a trade to its receipt by the harvester", ("symbol",))
 TICK_TO_SIGNAL = Metric("alpha_tick_to_signal_seconds", "histogram",
                         "exchange send time of a trade to its signal row computed", ("symbol",))
 TICK_TO_DURABLE = Metric("alpha_tick_to_durable_seconds", "histogram",
@@ -67,7 +65,7 @@ RUN_FAILURES = Metric("alpha_run_failures_total", "gauge",
                       ("failed_job", "run_id"))
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    TICK_TO_RECEIVE, TICK_TO_SIGNAL, TICK_TO_DURABLE, TICK_TO_ORDER, CONSUMER_LAG_SECONDS, CONSUMER_PENDING, SOAK_ACTIVE,
+    TICK_TO_SIGNAL, TICK_TO_DURABLE, TICK_TO_ORDER, CONSUMER_LAG_SECONDS, CONSUMER_PENDING, SOAK_ACTIVE,
     SIGNALS_TOTAL, TRADES_LANDED, ORDERS, EXPORT_COUNT, ERROR_COUNT, PARITY_DIFF_RATIO, QUEUE_DROPPED,
     RECONNECT_COUNT, DEADLETTER, RESTARTS, RESTARTS_TOTAL, DEGRADED, HEALTHY, RSS_MB, OPEN_FILES, RUN_FAILURES,
 )}

@@ -33,13 +33,20 @@ from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environm
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
 from alpha_assets.live.redis_server import free_port, redis_spec
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
-from alpha_assets.live.soak_figures import WORKERS, live_figures, soak_figures
+from alpha_assets.live.soak_figures import (
+    OPEN_FILES_LIMIT,
+    RECONNECT_LIMIT,
+    RSS_LIMIT_MB,
+    WORKERS,
+    live_figures,
+    soak_figures,
+)
 from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
 
-__all__ = ["FaultSpec", "Hook", "SoakConfig", "SoakContext", "SoakResult", "WORKERS", "fault_hooks", "run_soak",
-           "soak_config_from"]
+__all__ = ["FaultSpec", "Hook", "OPEN_FILES_LIMIT", "RECONNECT_LIMIT", "RSS_LIMIT_MB", "SoakConfig", "SoakContext",
+           "SoakResult", "WORKERS", "fault_hooks", "run_soak", "soak_config_from"]
 
 
 @dataclass
