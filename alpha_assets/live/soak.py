@@ -106,6 +106,7 @@ class SoakResult:
     run_manifest: Path
     source_manifest: Path
     timeline: list[dict[str, Any]]
+    latency: LatencyCollector | None = None  # every sample, for callers in this process (benchmarks)
 
     @property
     def passed(self) -> bool:
@@ -327,7 +328,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         data_root, run_id, symbols=cfg.symbols, session_window=(int(started * 1000), int(ended * 1000)),
         endpoint=ws_url, input_mode=cfg.input_mode, watch=str(data_root / "landing" / "raw"),
         feature_dir=str(data_root / "runtime"), config=cfg.model_dump(mode="json"))
-    return SoakResult(run_id, figures, checks, run_path, src_path, list(sup.timeline))
+    return SoakResult(run_id, figures, checks, run_path, src_path, list(sup.timeline), latency)
 
 
 def _configured_pushgateway() -> str:

@@ -49,6 +49,8 @@ class Child:
     health_history: list[dict[str, Any]] = field(default_factory=list)
     max_rss_bytes: int = 0
     max_open_files: int = 0
+    cpu_done_s: float = 0.0  # CPU time of earlier incarnations
+    cpu_s: float = 0.0  # CPU time of the current one, as last sampled
     exit_codes: list[int] = field(default_factory=list)
 
     @property
@@ -120,6 +122,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL, cwd=spec.cwd, start_new_session=True,
             )
         child.spawn_count += 1
+        child.cpu_done_s, child.cpu_s = child.cpu_done_s + child.cpu_s, 0.0
         child.ctx = ProbeContext(spec.name, out_path, offset, time.time())
         child.state = "starting"
         child.ready_deadline = time.monotonic() + spec.restart_policy.ready_timeout_s
@@ -230,8 +233,10 @@ class Supervisor:
             p = psutil.Process(child.pid)
             rss = p.memory_info().rss
             files = p.num_fds()
+            cpu = p.cpu_times()
         except (psutil.Error, OSError):
             return {}
+        child.cpu_s = cpu.user + cpu.system
         child.max_rss_bytes = max(child.max_rss_bytes, rss)
         child.max_open_files = max(child.max_open_files, files)
         return {"rss_bytes": rss, "open_files": files}
@@ -328,8 +333,12 @@ class Supervisor:
         child = self.children[name]
         if not child.alive():
             return None
+        deadline = time.monotonic() + timeout_s
+        while child.alive() and time.monotonic() < deadline:
+            self._sample(child)  # its CPU time up to the end
+            time.sleep(0.05)
         try:
-            code = child.proc.wait(timeout=timeout_s)  # type: ignore[union-attr]
+            code = child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))  # type: ignore[union-attr]
         except subprocess.TimeoutExpired:
             self.alert(name, "drain timed out", timeout_s=timeout_s)
             self._terminate(child)
@@ -377,6 +386,7 @@ class Supervisor:
                 "state": c.state, "pid": c.pid, "restarts": c.restarts, "spawns": c.spawn_count,
                 "exit_codes": list(c.exit_codes), "healthy": c.healthy,
                 "max_rss_mb": round(c.max_rss_bytes / 2**20, 1), "max_open_files": c.max_open_files,
+                "cpu_s": round(c.cpu_done_s + c.cpu_s, 3),
                 "health_history": list(c.health_history),
             }
             for name, c in self.children.items()

@@ -257,10 +257,10 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     r = bus.wait_ready(cfg.bus_url, timeout_s=3600)
     bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
     w.hold(r)
-    w.replay(r)
-    w.settle(r)
     beat.beat(w.counters(), force=True)
     ready(NAME, f"sink={cfg.sink} book_join={cfg.book_join} resumed={w.resumed}")
+    w.replay(r)  # catching up is consuming: it comes after ready, as the loop does
+    w.settle(r)
     ends: dict[str, str] = {}
     next_end_check = 0.0
     while not stop.is_set():
