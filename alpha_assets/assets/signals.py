@@ -43,7 +43,8 @@ def engine_for_partition(cfg: EngineConfig, source: MarketSource, data_root: Dat
     code_version=source_version("alpha_assets.assets.signals", "alpha_assets.engine"),
     metadata=column_schema(Features),
     check_specs=[contract_check_spec("features", Features, date_symbol_partitions)],
-    description="One row per trade evaluation: OFI and CVD features against the latest book at or before the trade.",
+    description="One row per trade evaluation: OFI and CVD features against the book row the engine's book_join "
+    "picks (event_time: latest at or before the trade's event time; arrival: latest received before it).",
 )
 def features(
     context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine,
@@ -62,8 +63,8 @@ def features(
     })
     figures["book_join"] = str(getattr(cfg, "book_join", "event_time"))
     yield dg.Output(frame, data_version=data_version(frame),
-                    metadata={**figures, **event_span(frame), "summary": dg.MetadataValue.md(markdown_kv(figures)),
-                              ROW_COUNT: frame.height})
+                    metadata={**figures, **event_span(frame), "book_join": engine.book_join,
+                              "summary": dg.MetadataValue.md(markdown_kv(figures)), ROW_COUNT: frame.height})
     yield contract_result("features", Features, frame)
 
 

@@ -267,7 +267,15 @@ class FeatureConfig(_Section):
     vol_tau_s: float = Field(60.0, gt=0.0, description="decay of the realised-volatility sum")
 
 
+BookJoin = Literal["event_time", "arrival"]
+BOOK_JOINS: tuple[str, ...] = ("event_time", "arrival")
+
+
 class EngineConfig(_Section):
+    # How a trade finds its book row (engine/README.md "Book matching"): "event_time" is the v13
+    # as-of join on event time (a trade waits for the book to pass it); "arrival" takes the latest
+    # book row received before the trade (engine/arrival.py), so no trade waits.
+    book_join: BookJoin = "event_time"
     ofi: OFIConfig = Field(default_factory=OFIConfig)
     cvd: CVDConfig = Field(default_factory=CVDConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
@@ -277,6 +285,7 @@ class EngineConfig(_Section):
 
 
 SECTIONS = ("ofi", "cvd", "fusion", "guards", "strategy", "features")
+TOP_LEVEL = ("book_join",)  # EngineConfig fields outside the sections, given by their own name
 _SECTION_MODELS: dict[str, type[_Section]] = {
     "ofi": OFIConfig,
     "cvd": CVDConfig,
@@ -307,8 +316,12 @@ def resolve_config(cfg: Any = None, prefer: str | None = None) -> EngineConfig:
     if not isinstance(cfg, Mapping):
         raise EngineConfigError(f"engine config must be None, a mapping or EngineConfig, got {type(cfg).__name__}")
     nested: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+    top: dict[str, Any] = {}
     for key, value in cfg.items():
         key = str(key)
+        if key in TOP_LEVEL:
+            top[key] = value
+            continue
         if key in SECTIONS:
             if isinstance(value, BaseModel):
                 value = value.model_dump()
@@ -333,6 +346,6 @@ def resolve_config(cfg: Any = None, prefer: str | None = None) -> EngineConfig:
             )
         nested[owners[0]][key] = value
     try:
-        return EngineConfig(**{k: v for k, v in nested.items() if v})
+        return EngineConfig(**top, **{k: v for k, v in nested.items() if v})
     except ValidationError as exc:
         raise EngineConfigError(_describe(exc)) from None

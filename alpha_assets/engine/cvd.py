@@ -308,6 +308,20 @@ def float_array(frame: pl.DataFrame, column: str) -> tuple[np.ndarray, np.ndarra
     return s.fill_null(np.nan).to_numpy().astype(np.float64, copy=False), s.is_null().to_numpy()
 
 
+def cvd_params(cfg: CVDConfig, symbol: str) -> tuple[Any, ...]:
+    """The configuration arguments of `cvd_kernel`, in its order (after the input arrays)."""
+    winsor, mad_mult = cfg.for_symbol(symbol)
+    wf, _ws = cfg.scale_weights()
+    a_slow_n = 1.0 - math.exp(LN_HALF / max(1, cfg.half_life_trades))
+    a_fast_n = 1.0 - math.exp(LN_HALF / max(1, cfg.ewma_fast_hl))
+    level_thr = max(1, max(cfg.z_window // 5, cfg.warmup_min))
+    return (cfg.z_mode == "level", cfg.ema_alpha, cfg.use_tick_rule, cfg.freeze_min, cfg.scale_mode == "ewma",
+            a_slow_n, a_fast_n, cfg.mad_min_samples(), cfg.mad_scale_factor,
+            wf, cfg.r_ref, cfg.gamma, cfg.beta, winsor, mad_mult,
+            cfg.soft_freeze_ms, cfg.hard_freeze_ms, cfg.tau_fast_s, cfg.tau_slow_s, cfg.tps_window_s,
+            cfg.scale_floor, cfg.tick_run_max, cfg.tick_max_age_ms, level_thr)
+
+
 def cvd_run(state: dict[str, np.ndarray], trades: pl.DataFrame, cfg: CVDConfig, symbol: str) -> pl.DataFrame:
     """Advance a CVD state over trades (one symbol, presentation order); returns CVD columns."""
     price, pn = float_array(trades, "price")
@@ -322,20 +336,9 @@ def cvd_run(state: dict[str, np.ndarray], trades: pl.DataFrame, cfg: CVDConfig, 
         "cvd_frozen": np.empty(n, dtype=np.bool_), "cvd_warmup": np.empty(n, dtype=np.bool_),
         "cvd_std_zero": np.empty(n, dtype=np.bool_), "cvd_bad_points": np.empty(n, dtype=np.int64),
     }
-    winsor, mad_mult = cfg.for_symbol(symbol)
-    wf, _ws = cfg.scale_weights()
-    a_slow_n = 1.0 - math.exp(LN_HALF / max(1, cfg.half_life_trades))
-    a_fast_n = 1.0 - math.exp(LN_HALF / max(1, cfg.ewma_fast_hl))
-    level_thr = max(1, max(cfg.z_window // 5, cfg.warmup_min))
     state["r"] = cvd_kernel(
         state["f"], state["i"], state["b"], state["bsorted"], state["r"], state["h"],
-        price, pn, qty, side_array(trades), t, tn,
-        cfg.z_mode == "level", cfg.ema_alpha, cfg.use_tick_rule, cfg.freeze_min, cfg.scale_mode == "ewma",
-        a_slow_n, a_fast_n, cfg.mad_min_samples(), cfg.mad_scale_factor,
-        wf, cfg.r_ref, cfg.gamma, cfg.beta, winsor, mad_mult,
-        cfg.soft_freeze_ms, cfg.hard_freeze_ms, cfg.tau_fast_s, cfg.tau_slow_s, cfg.tps_window_s,
-        cfg.scale_floor, cfg.tick_run_max, cfg.tick_max_age_ms, level_thr,
-        *out.values(),
+        price, pn, qty, side_array(trades), t, tn, *cvd_params(cfg, symbol), *out.values(),
     )
     frame = pl.DataFrame(out)
     nan_cols = ["cvd_delta", "ema_cvd", "z_cvd", "cvd_z_raw", "cvd_scale", "cvd_mad_sigma", "cvd_tps"]

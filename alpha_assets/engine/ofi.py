@@ -259,6 +259,13 @@ OFI_COLUMNS = [
 ]
 
 
+def ofi_params(cfg: OFIConfig) -> tuple[Any, ...]:
+    """The configuration arguments of `ofi_kernel`, in its order (after the input arrays)."""
+    weights = np.asarray(cfg.normalised_weights(), dtype=np.float64)
+    return (weights, cfg.levels, float(cfg.reset_on_gap_ms), cfg.reset_on_session_change, cfg.std_floor,
+            cfg.winsor_k, cfg.clip_value(), cfg.ema_alpha, cfg.warmup_threshold())
+
+
 def ofi_run(state: dict[str, np.ndarray], book: pl.DataFrame, cfg: OFIConfig) -> pl.DataFrame:
     """Advance an OFI state over book rows (one symbol, presentation order); returns OFI columns."""
     k = cfg.levels
@@ -279,12 +286,9 @@ def ofi_run(state: dict[str, np.ndarray], book: pl.DataFrame, cfg: OFIConfig) ->
     o_reset = np.empty(n, dtype=np.bool_)
     o_bad = np.empty(n, dtype=np.int64)
     o_sess = np.empty(n, dtype=np.int64)
-    weights = np.asarray(cfg.normalised_weights(), dtype=np.float64)
     ofi_kernel(
         state["f"], state["i"], state["hist"], state["hsorted"],
-        bpx, bq, apx, aq, bpxn, bqn, apxn, aqn, t, tn,
-        weights, k, float(cfg.reset_on_gap_ms), cfg.reset_on_session_change, cfg.std_floor,
-        cfg.winsor_k, cfg.clip_value(), cfg.ema_alpha, cfg.warmup_threshold(),
+        bpx, bq, apx, aq, bpxn, bqn, apxn, aqn, t, tn, *ofi_params(cfg),
         o_ofi, o_raw, o_wins, o_k, o_z, o_ema, o_warm, o_stdz, o_reset, o_bad, o_sess,
     )
     cols: dict[str, Any] = {

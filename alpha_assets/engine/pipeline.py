@@ -3,9 +3,11 @@
 Both are driven by explicit per-symbol state so that the batch functions here and the
 live `step()` run the very same code: batch = one step over everything, final.
 
-Book matching. Each trade is evaluated against the last book row (stream order) whose
-running-maximum event time is <= the running maximum of the trade times so far; for time-
-sorted inputs this is the plain as-of-backward join, and the book pointer never moves back.
+Book matching (EngineConfig.book_join). "event_time": each trade is evaluated against the last
+book row (stream order) whose running-maximum event time is <= the running maximum of the trade
+times so far; for time-sorted inputs this is the plain as-of-backward join, and the book pointer
+never moves back. "arrival": rows in arrival order (engine/arrival.py), each trade against the
+last book row received before it.
 `lag_ms` = trade time - book time is kept as data (v13 preferred a book <= 800 ms old).
 
 decision_code vocabulary (why a Signals row ended as it did), first match wins:
@@ -32,6 +34,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from alpha_assets.engine.arrival import sort_arrival
 from alpha_assets.engine.config import EngineConfig, resolve_config
 from alpha_assets.engine.cvd import cvd_initial_state, cvd_run
 from alpha_assets.engine.fusion import (
@@ -54,19 +57,14 @@ from alpha_assets.engine.guards import (
 )
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_run
 from alpha_assets.engine.strategy_mode import REGIMES, market_initial_state, market_params, schedule_active
+from alpha_assets.market.schema import BOOK_SCHEMA as RAW_BOOK_SCHEMA
+from alpha_assets.market.schema import TRADE_SCHEMA as RAW_TRADE_SCHEMA
 
 I64_MIN = np.iinfo(np.int64).min
 
-TRADE_SCHEMA: dict[str, Any] = {
-    "symbol": pl.Utf8, "event_time_ms": pl.Int64, "trade_time_ms": pl.Int64, "recv_time_ms": pl.Int64,
-    "agg_trade_id": pl.Int64, "price": pl.Float64, "qty": pl.Float64, "is_buyer_maker": pl.Boolean,
-    "reconnect": pl.Boolean, "missing_msgs_rate": pl.Float64,
-}
-BOOK_SCHEMA: dict[str, Any] = {
-    "symbol": pl.Utf8, "event_time_ms": pl.Int64, "recv_time_ms": pl.Int64, "first_update_id": pl.Int64,
-    "last_update_id": pl.Int64, "prev_last_update_id": pl.Int64,
-    **{f"{side}_{kind}_{k}": pl.Float64 for side in ("bid", "ask") for kind in ("px", "qty") for k in range(1, 6)},
-}
+# The raw tables as market/schema.py defines them, plus the harvester's optional feed-health columns.
+TRADE_SCHEMA: dict[str, Any] = {**RAW_TRADE_SCHEMA, "reconnect": pl.Boolean, "missing_msgs_rate": pl.Float64}
+BOOK_SCHEMA: dict[str, Any] = dict(RAW_BOOK_SCHEMA)
 BOOK_KEEP_SCHEMA: dict[str, Any] = {
     "book_event_time_ms": pl.Int64, "book_recv_time_ms": pl.Int64, "best_bid": pl.Float64, "best_ask": pl.Float64,
     "bid_qty_1": pl.Float64, "ask_qty_1": pl.Float64, "ofi_raw": pl.Float64, "ofi": pl.Float64, "z_ofi": pl.Float64,
@@ -214,14 +212,26 @@ def _match(book_cm: np.ndarray, trade_cm: np.ndarray) -> np.ndarray:
 
 def features_step(st: dict[str, Any], trades: pl.DataFrame, book: pl.DataFrame, cfg: EngineConfig,
                   final: bool) -> pl.DataFrame:
-    """Advance the features state by a chunk (already normalised, this symbol only)."""
+    """Advance the features state by a chunk (already normalised, this symbol only).
+
+    book_join "arrival": rows go in arrival order (engine/arrival.py) and the matching key is the
+    merged arrival rank instead of the running-max event time, so each trade takes the last book row
+    received before it and none is held back."""
+    arrival = cfg.book_join == "arrival"
+    if arrival:
+        trades, book, t_rank, b_rank = sort_arrival(st, trades, book)
     if book.height:
         rows = _book_rows(st, book, cfg)
+        if arrival:
+            rows = rows.with_columns(pl.Series("_cm", b_rank))
         st["tail"] = rows if st["tail"] is None else pl.concat([st["tail"], rows])
     allt = pl.concat([st["pending"], trades]) if st["pending"].height else trades
-    tv = allt.get_column("event_time_ms").fill_null(I64_MIN).to_numpy().astype(np.int64, copy=False)
-    tcm = np.maximum.accumulate(np.concatenate(([st["trade_cm"]], tv)))[1:]
-    n_rel = allt.height if final else int(np.searchsorted(tcm, st["book_cm"], side="left"))
+    if arrival:
+        tcm, n_rel = t_rank, allt.height
+    else:
+        tv = allt.get_column("event_time_ms").fill_null(I64_MIN).to_numpy().astype(np.int64, copy=False)
+        tcm = np.maximum.accumulate(np.concatenate(([st["trade_cm"]], tv)))[1:]
+        n_rel = allt.height if final else int(np.searchsorted(tcm, st["book_cm"], side="left"))
     released = allt.head(n_rel)
     st["pending"] = allt.slice(n_rel)
     if n_rel == 0:
@@ -406,13 +416,30 @@ def _hold_text(hold: float) -> str:
     return str(int(hold)) if float(hold).is_integer() else repr(float(hold))
 
 
-def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) -> pl.Series:
-    """Guard codes -> v13 reason strings (null when none); values formatted as v13 did."""
+FORMATTED_GUARDS = (G_SPREAD, G_MISSING, G_LAG)  # reasons whose text carries the measured value
+
+
+def guard_labels(cfg: EngineConfig) -> list[str]:
+    """Text of each guard code ("" for none); the FORMATTED_GUARDS entries come from `guard_text`."""
     labels = list(GUARD_REASONS)
     labels[0] = ""
     labels[G_HOLD] = f"insufficient_hold_time_{_hold_text(cfg.guards.min_hold_time_sec)}s"
-    s = label_series("guard_reason", codes, labels)
-    fmt_rows = np.flatnonzero(np.isin(codes, (G_SPREAD, G_MISSING, G_LAG)))
+    return labels
+
+
+def guard_text(code: int, value: float) -> str:
+    """v13's text of a guard that reports its value."""
+    if code == G_SPREAD:
+        return f"spread_too_high_{value:.1f}bps"
+    if code == G_MISSING:
+        return f"missing_msgs_rate_{value:.4f}"
+    return f"lag_exceeded_{value:.2f}s"
+
+
+def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) -> pl.Series:
+    """Guard codes -> v13 reason strings (null when none); values formatted as v13 did."""
+    s = label_series("guard_reason", codes, guard_labels(cfg))
+    fmt_rows = np.flatnonzero(np.isin(codes, FORMATTED_GUARDS))
     if fmt_rows.size:
         cache: dict[tuple[int, float], str] = {}
         texts = []
@@ -420,14 +447,7 @@ def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) 
             key = (int(codes[i]), float(vals[i]))
             txt = cache.get(key)
             if txt is None:
-                c, v = key
-                if c == G_SPREAD:
-                    txt = f"spread_too_high_{v:.1f}bps"
-                elif c == G_MISSING:
-                    txt = f"missing_msgs_rate_{v:.4f}"
-                else:
-                    txt = f"lag_exceeded_{v:.2f}s"
-                cache[key] = txt
+                txt = cache[key] = guard_text(*key)
             texts.append(txt)
         s = s.scatter(fmt_rows, pl.Series(texts, dtype=pl.Utf8))
     return s.replace("", None)

@@ -79,3 +79,17 @@ def synthetic_day(symbol: str = "BTCUSDT", date: str = "2024-01-07", seed: int =
         "price": price, "qty": qty, "is_buyer_maker": ~buy,
     })
     return {"trades": trades_df, "book": book_df}
+
+
+def with_ingest_seq(trades: pl.DataFrame, book: pl.DataFrame, seed: int = 0,
+                    jitter_ms: float = 3.0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Both tables with the `ingest_seq` a harvester would stamp: rows arrive at their receive time
+    plus a seeded sub-`jitter_ms` network delay, and are numbered in that arrival order (one counter
+    for the symbol's trades and book), so the order differs from sorting by receive time alone."""
+    rng = np.random.default_rng(seed)
+    arrive = np.concatenate((book["recv_time_ms"].to_numpy() + rng.random(book.height) * jitter_ms,
+                             trades["recv_time_ms"].to_numpy() + rng.random(trades.height) * jitter_ms))
+    seq = np.empty(arrive.shape[0], dtype=np.int64)
+    seq[np.argsort(arrive, kind="stable")] = np.arange(arrive.shape[0], dtype=np.int64)
+    return (trades.with_columns(pl.Series("ingest_seq", seq[book.height:])),
+            book.with_columns(pl.Series("ingest_seq", seq[:book.height])))

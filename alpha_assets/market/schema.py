@@ -6,6 +6,11 @@ import polars as pl
 
 LEVELS = 5
 
+# Per-symbol arrival counter the harvester stamps on every trade and book row as it receives
+# them (one counter shared by the symbol's trades and book). Nullable: simulated days and
+# replayed recordings have none. The engine's `arrival` book join orders by it (engine/arrival.py).
+INGEST_SEQ = "ingest_seq"
+
 TRADE_SCHEMA: dict[str, pl.DataType] = {
     "symbol": pl.Utf8(),
     "event_time_ms": pl.Int64(),
@@ -15,6 +20,7 @@ TRADE_SCHEMA: dict[str, pl.DataType] = {
     "price": pl.Float64(),
     "qty": pl.Float64(),
     "is_buyer_maker": pl.Boolean(),
+    INGEST_SEQ: pl.Int64(),
 }
 
 BOOK_SCHEMA: dict[str, pl.DataType] = {
@@ -26,6 +32,7 @@ BOOK_SCHEMA: dict[str, pl.DataType] = {
     "prev_last_update_id": pl.Int64(),
     **{f"{side}_{kind}_{k}": pl.Float64() for side in ("bid", "ask") for k in range(1, LEVELS + 1)
        for kind in ("px", "qty")},
+    INGEST_SEQ: pl.Int64(),
 }
 
 DEADLETTER_SCHEMA: dict[str, pl.DataType] = {

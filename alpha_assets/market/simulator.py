@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, empty
+from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, conform, empty
 
 DAY_MS = 86_400_000
 BOOK_INTERVAL_MS = 100
@@ -253,7 +253,7 @@ def _latent_day(symbol: str, day_index: int, seed: int, cfg: SimulatorConfig) ->
     prev_uid = np.concatenate(([last_uid[0] - 1 - urng.poisson(18)], last_uid[:-1]))
     first_uid = prev_uid + 1
     book_lat = np.round(urng.lognormal(np.log(cfg.latency_ms_median), 0.5, n)).astype(np.int64) + 1
-    book_df = pl.DataFrame({
+    book_df = conform(pl.DataFrame({
         "symbol": pl.repeat(symbol, n, eager=True),
         "event_time_ms": grid_t,
         "recv_time_ms": grid_t + book_lat,
@@ -261,7 +261,7 @@ def _latent_day(symbol: str, day_index: int, seed: int, cfg: SimulatorConfig) ->
         "last_update_id": last_uid,
         "prev_last_update_id": prev_uid,
         **{c: book[c] for c in BOOK_SCHEMA if c in book},
-    }).select(list(BOOK_SCHEMA))
+    }), BOOK_SCHEMA)  # no ingest_seq: a simulated day has no arrival order
     first_trade = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return _Day(symbol, seed, day_index, prof, cfg, grid_t, pressure, counts, first_trade, bid1, ask1,
                 book["bid_qty_1"], book["ask_qty_1"], book_df)
@@ -313,7 +313,7 @@ def _trades_frame(day: _Day, minute_lo: int, minute_hi: int) -> pl.DataFrame:
     px_ticks = np.where(buy, day.ask1[slot] + through, day.bid1[slot] - through)
     price = np.round(px_ticks * prof.tick, decimals)
     id_base = (day.day_index % 100_000) * 100_000_000 + int(day.first_trade[lo_slot])
-    return pl.DataFrame({
+    return conform(pl.DataFrame({
         "symbol": pl.repeat(day.symbol, m, eager=True),
         "event_time_ms": t,
         "trade_time_ms": t - lag,
@@ -322,7 +322,7 @@ def _trades_frame(day: _Day, minute_lo: int, minute_hi: int) -> pl.DataFrame:
         "price": price,
         "qty": qty,
         "is_buyer_maker": ~buy,
-    }).select(list(TRADE_SCHEMA))
+    }), TRADE_SCHEMA)
 
 
 class SimulatorStream:

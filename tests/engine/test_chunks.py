@@ -1,5 +1,7 @@
 """Chunk invariance: splitting a stream anywhere and stepping through the pieces gives exactly
-the rows of one pass (floats within 1e-12, labels identical)."""
+the rows of one pass, bit for bit. book_join="event_time": trades and book cut independently;
+"arrival": the merged stream cut anywhere in arrival order (ingest_seq, or without it the rule of
+engine/arrival.py), rows inside a chunk in any order."""
 
 from __future__ import annotations
 
@@ -9,11 +11,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alpha_assets.engine import EngineConfig, compute_features, compute_signals, flush, initial_state, step
+from alpha_assets.engine import (
+    EngineConfig,
+    compute_features,
+    compute_signals,
+    flush,
+    initial_state,
+    resolve_config,
+    step,
+    step_rows,
+)
 from alpha_assets.engine.cvd import cvd_initial_state, cvd_run
 from alpha_assets.engine.fusion import fusion_initial_state, fusion_run
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_run
-from alpha_assets.engine.synthetic import synthetic_day
+from alpha_assets.engine.pipeline import _signal_schema
+from alpha_assets.engine.synthetic import synthetic_day, with_ingest_seq
 
 CFG = EngineConfig()
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -26,15 +38,15 @@ def day() -> dict[str, pl.DataFrame]:
 
 
 def frames_equal(a: pl.DataFrame, b: pl.DataFrame) -> None:
-    assert a.columns == b.columns
+    """Same columns, dtypes, nulls and values, floats compared by their bits."""
+    assert a.schema == b.schema
     assert a.height == b.height
     for c in a.columns:
         x, y = a[c], b[c]
+        assert x.is_null().equals(y.is_null()), c
         if x.dtype.is_float():
-            xv, yv = x.to_numpy(), y.to_numpy()
-            assert (np.isnan(xv) == np.isnan(yv)).all(), c
-            m = ~np.isnan(xv)
-            assert np.all(np.abs(xv[m] - yv[m]) <= 1e-12), c
+            xv, yv = x.fill_null(0.0).to_numpy(), y.fill_null(0.0).to_numpy()
+            assert np.array_equal(xv.view(np.int64), yv.view(np.int64)), c
         else:
             assert x.eq_missing(y).all(), c
 
@@ -158,3 +170,121 @@ def test_step_equals_batch_on_messy_input(day, trade_cuts, book_cuts, seed) -> N
     rows.append(flush(state)[1])
     frames_equal(pl.concat(rows), batch)
     assert (batch["decision_code"] == "bad_input").any()
+
+
+def _merged(trades: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame:
+    """(is_trade, index) of every row in arrival order: ingest_seq when present, else the rule of
+    engine/arrival.py (receive time, book first, event time, id, position)."""
+    key = ["ingest_seq"] if "ingest_seq" in trades.columns else []
+    t = trades.select(*key, "recv_time_ms", "event_time_ms", pl.col("agg_trade_id").alias("id"),
+                      pl.lit(1).alias("is_trade"), pl.int_range(pl.len()).alias("idx"))
+    b = book.select(*key, "recv_time_ms", "event_time_ms", pl.col("last_update_id").alias("id"),
+                    pl.lit(0).alias("is_trade"), pl.int_range(pl.len()).alias("idx"))
+    by = key + ["recv_time_ms", "is_trade", "event_time_ms", "id", "idx"]
+    return pl.concat([b, t]).sort(by, nulls_last=False).select("is_trade", "idx")
+
+
+def _step_arrival(trades: pl.DataFrame, book: pl.DataFrame, cfg: EngineConfig, cuts: list[int], seed: int,
+                  ) -> pl.DataFrame:
+    """Step the merged stream cut at `cuts`, rows shuffled inside each chunk; each chunk goes in as
+    frames or as row dicts (chosen by the seed) and the state is checkpointed between chunks."""
+    rng = np.random.default_rng(seed)
+    merged = _merged(trades, book)
+    state = initial_state("BTCUSDT", cfg, run_id="r")
+    out = []
+    for a, b in pieces(merged.height, cuts):
+        part = merged.slice(a, b - a).sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 30)))
+        t = trades[part.filter(pl.col("is_trade") == 1)["idx"].to_list()]
+        bk = book[part.filter(pl.col("is_trade") == 0)["idx"].to_list()]
+        if rng.random() < 0.5:
+            state, rows = step(state, t, bk)
+        else:
+            state, dicts = step_rows(state, t.to_dicts(), bk.to_dicts())
+            rows = pl.DataFrame(dicts, schema=_signal_schema(False), orient="row")
+        assert rows.height == t.height  # arrival mode: every trade's row in the step that brings it
+        assert state.pending_trades == 0
+        out.append(rows)
+        state = type(state).from_bytes(state.to_bytes())
+    return pl.concat(out)
+
+
+ARRIVAL = resolve_config({"book_join": "arrival"})
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=cuts_strategy, seed=st.integers(0, 10_000))
+def test_arrival_step_equals_batch(day, cuts, seed) -> None:
+    trades, book = with_ingest_seq(day["trades"].head(4000), day["book"].head(2500), seed=seed)
+    batch = compute_signals(compute_features(trades, book, ARRIVAL), ARRIVAL, run_id="r")
+    frames_equal(_step_arrival(trades, book, ARRIVAL, cuts, seed), batch)
+    assert batch.height == trades.height
+    # the join really is by arrival: some trade sees a book row stamped after its own event time
+    feats = compute_features(trades, book, ARRIVAL)
+    assert (feats["lag_ms"] < 0).any()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=cuts_strategy, seed=st.integers(0, 10_000))
+def test_arrival_without_ingest_seq_step_equals_batch(day, cuts, seed) -> None:
+    """Simulated or replayed data carry no ingest_seq: the receive-time rule orders them."""
+    trades, book = day["trades"].head(3000), day["book"].head(2000)
+    assert "ingest_seq" not in trades.columns
+    batch = compute_signals(compute_features(trades, book, ARRIVAL), ARRIVAL, run_id="r")
+    frames_equal(_step_arrival(trades, book, ARRIVAL, cuts, seed), batch)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=cuts_strategy, seed=st.integers(0, 10_000))
+def test_arrival_step_equals_batch_on_messy_input(day, cuts, seed) -> None:
+    """Bad quantities, unknown sides, null receive times and prices, a book update-id gap, a level missing."""
+    rng = np.random.default_rng(seed)
+    trades, book = with_ingest_seq(day["trades"].head(2500), day["book"].head(1600), seed=seed)
+    n = trades.height
+    qty = trades["qty"].to_numpy().copy()
+    qty[rng.random(n) < 0.03] = np.nan
+    side = trades["is_buyer_maker"].to_list()
+    for i in np.flatnonzero(rng.random(n) < 0.05):
+        side[i] = None
+    recv = trades["recv_time_ms"].to_list()
+    price = trades["price"].to_list()
+    for i in np.flatnonzero(rng.random(n) < 0.02):
+        recv[i] = None
+    for i in np.flatnonzero(rng.random(n) < 0.01):
+        price[i] = None
+    trades = trades.with_columns(pl.Series("qty", qty), pl.Series("is_buyer_maker", side, dtype=pl.Boolean),
+                                 pl.Series("recv_time_ms", recv, dtype=pl.Int64),
+                                 pl.Series("price", price, dtype=pl.Float64))
+    gap = int(rng.integers(0, book.height))
+    book = book.with_columns(
+        pl.when(pl.int_range(pl.len()) == gap).then(pl.col("prev_last_update_id") - 3)
+        .otherwise(pl.col("prev_last_update_id")).alias("prev_last_update_id"),
+        pl.when(pl.int_range(pl.len()) == gap + 1).then(None).otherwise(pl.col("bid_px_1")).alias("bid_px_1"))
+    batch = compute_signals(compute_features(trades, book, ARRIVAL), ARRIVAL, run_id="r")
+    frames_equal(_step_arrival(trades, book, ARRIVAL, cuts, seed), batch)
+    assert (batch["decision_code"] == "bad_input").any()
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(trade_cuts=cuts_strategy, book_cuts=cuts_strategy, seed=st.integers(0, 10_000))
+def test_event_time_rows_and_frames_mixed_equal_batch(day, trade_cuts, book_cuts, seed) -> None:
+    """The row-dict form and the frame form share one state: any mix gives the batch rows."""
+    rng = np.random.default_rng(seed)
+    trades = day["trades"].head(3000)
+    book = day["book"].filter(pl.col("event_time_ms") <= trades["event_time_ms"].max() + 1000)
+    batch = compute_signals(compute_features(trades, book, CFG), CFG, run_id="r")
+    tp, bp = pieces(trades.height, trade_cuts), pieces(book.height, book_cuts)
+    k = max(len(tp), len(bp))
+    tp += [(trades.height, trades.height)] * (k - len(tp))
+    bp += [(book.height, book.height)] * (k - len(bp))
+    state = initial_state("BTCUSDT", CFG, run_id="r")
+    rows = []
+    for (ta, tb), (ba, bb) in zip(tp, bp, strict=True):
+        t, b = trades.slice(ta, tb - ta), book.slice(ba, bb - ba)
+        if rng.random() < 0.5:
+            state, out = step(state, t, b)
+        else:
+            state, dicts = step_rows(state, t.to_dicts(), b.to_dicts())
+            out = pl.DataFrame(dicts, schema=_signal_schema(False), orient="row")
+        rows.append(out)
+    rows.append(flush(state)[1])
+    frames_equal(pl.concat(rows), batch)

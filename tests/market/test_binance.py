@@ -26,6 +26,7 @@ from alpha_assets.market.binance import (
     parse_trade,
     unwrap,
 )
+from alpha_assets.market.schema import INGEST_SEQ
 
 AGG = {
     "e": "aggTrade", "E": 1723161256322, "a": 26129, "s": "BTCUSDT", "p": "61800.30", "q": "0.006",
@@ -53,7 +54,7 @@ def test_agg_trade_fields() -> None:
         "recv_time_ms": 1723161257000, "agg_trade_id": 26129, "price": 61800.30, "qty": 0.006,
         "is_buyer_maker": True,
     }
-    assert set(row) == set(TRADES_SCHEMA)
+    assert set(row) == set(TRADES_SCHEMA) - {INGEST_SEQ}  # the harvester stamps the arrival counter
 
 
 def test_raw_trade_uses_t_as_id() -> None:
@@ -87,7 +88,7 @@ def test_combined_envelope_and_dispatch() -> None:
 
 def test_partial_depth_row() -> None:
     row = parse_partial_depth(DEPTH5, recv_time_ms=1723161257600)
-    assert set(row) == set(BOOK_SCHEMA)
+    assert set(row) == set(BOOK_SCHEMA) - {INGEST_SEQ}
     assert (row["first_update_id"], row["last_update_id"], row["prev_last_update_id"]) == (10, 15, 9)
     assert row["bid_px_1"] == 2500.10 and row["bid_qty_1"] == 1.5
     assert row["ask_px_5"] == 2500.60 and row["ask_qty_5"] == 5.0
