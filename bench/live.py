@@ -38,7 +38,6 @@ import numpy as np
 import polars as pl
 import psutil
 
-from alpha_assets.engine import EngineConfig
 from alpha_assets.live.soak import SoakConfig, run_soak
 from alpha_assets.market.exchange_server import ExchangeServer, MarketSource, ReplaySource
 from alpha_assets.market.landing import landing_partitions, load_landing
@@ -192,8 +191,7 @@ def run_outside(mode: str, minutes: float, flush_ms: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    modes = ["arrival", "event_time"] if "book_join" in EngineConfig.model_fields else ["event_time"]
-    ap.add_argument("--modes", default=",".join(modes))
+    ap.add_argument("--modes", default="arrival,event_time")
     ap.add_argument("--scenarios", default="1x,10x,steady,burst,outside")
     ap.add_argument("--minutes", type=float, default=5.0)
     ap.add_argument("--flush-ms", type=int, default=50)

@@ -25,7 +25,7 @@ IO = "parquet_io"
 def engine_for_partition(cfg: EngineConfig, source: MarketSource, data_root: DataRoot, date: str,
                          symbol: str) -> EngineConfig:
     """A partition a soak landed is evaluated in the book-join mode that soak used (live/batch parity)."""
-    if "book_join" not in EngineConfig.model_fields or source.resolve(date, symbol, data_root.path) != "landing":
+    if source.resolve(date, symbol, data_root.path) != "landing":
         return cfg
     from alpha_assets.market.landing import landed_book_join
 
@@ -61,9 +61,9 @@ def features(
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     })
-    figures["book_join"] = str(getattr(cfg, "book_join", "event_time"))
+    figures["book_join"] = cfg.book_join  # a soak-landed partition: the soak's mode, whatever the resource says
     yield dg.Output(frame, data_version=data_version(frame),
-                    metadata={**figures, **event_span(frame), "book_join": engine.book_join,
+                    metadata={**figures, **event_span(frame),
                               "summary": dg.MetadataValue.md(markdown_kv(figures)), ROW_COUNT: frame.height})
     yield contract_result("features", Features, frame)
 

@@ -174,16 +174,32 @@ class GroupReader:
         self.pending = True
         self.cursor: dict[str, bytes] = dict.fromkeys(self.streams, b"0")
 
-    def read(self, r: redis.Redis, count: int, block_ms: int | None
+    def read(self, r: redis.Redis, count: int, block_ms: int | None, producer: Producer | None = None
              ) -> tuple[list[tuple[str, list[Entry]]], list[tuple[str, bytes]]]:
+        """``producer``: its queued entries go out in the same round trip, ahead of the read."""
         if self.pending:
+            if producer is not None and len(producer):
+                producer.flush(r)
             got = r.xreadgroup(self.group, self.consumer, dict(self.cursor), count=count)
             if any(entries for _, entries in got or []):
                 return self._split(got, pending=True)
             self.pending = False
-        got = r.xreadgroup(self.group, self.consumer, dict.fromkeys(self.streams, ">"), count=count,
-                           block=block_ms)
-        return self._split(got, pending=False)
+        new = dict.fromkeys(self.streams, ">")
+        if producer is None or not (len(producer) or producer.resend_ring):
+            return self._split(r.xreadgroup(self.group, self.consumer, new, count=count, block=block_ms), False)
+        items, n_ring = producer.batch()
+        pipe = r.pipeline(transaction=False)
+        producer.fill(pipe, items)
+        pipe.xreadgroup(self.group, self.consumer, new, count=count, block=block_ms)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except BUS_ERRORS:
+            producer.failed()
+            raise
+        producer.done(items, n_ring, results[:-1])
+        if isinstance(results[-1], Exception):
+            raise results[-1]
+        return self._split(results[-1], pending=False)
 
     def taken_through(self, r: redis.Redis, stream: str) -> bytes | None:
         """The newest entry of `stream` this consumer has taken in: past its pending list, that is

@@ -32,7 +32,7 @@ class SoakConfig(BaseModel):
     feed_ws_url: str = Field("", description="feed WebSocket: a base (ws://host:port) or a full combined-stream URL")
     feed_rest_url: str = Field("", description="feed REST base for trade backfill; empty: derived from feed_ws_url")
     book_join: Literal["event_time", "arrival"] = Field(
-        "event_time", description="arrival: a trade meets the latest book received before it (no wait); "
+        "arrival", description="arrival: a trade meets the latest book received before it (no wait); "
         "event_time: the v13 as-of join, a trade waits for the next book")
     sink: Literal["jsonl", "sqlite", "dual"] = "dual"
     sink_batch_n: int = Field(500, ge=1, le=1_000_000, description="sinks flush after this many rows ...")
@@ -102,15 +102,6 @@ class SoakConfig(BaseModel):
             resolve_config(v or None)
         except EngineConfigError as exc:
             raise ValueError(str(exc)) from None
-        return v
-
-    @field_validator("book_join")
-    @classmethod
-    def _join(cls, v: str) -> str:
-        from alpha_assets.engine import EngineConfig
-
-        if v != "event_time" and "book_join" not in EngineConfig.model_fields:
-            raise ValueError(f"book_join={v!r} needs an engine with the arrival mode; this one joins by event time")
         return v
 
     @model_validator(mode="after")

@@ -14,8 +14,8 @@ Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``sta
 ``send_malformed(n)``, ``reorder_next_trades(n)``. ``sent_trade_ids[symbol]`` logs every trade
 id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market produced, so
 tests can do loss accounting. ``send_times`` records, per symbol and trade id, when the trade
-left the exchange (ns since the epoch, taken after the WebSocket send; a trade served only by the
-REST backfill is stamped when served): data for the live path's latency figures.
+left the exchange (ns since the epoch, taken as the frame is handed to the WebSocket; a trade served
+only by the REST backfill is stamped when served): data for the live path's latency figures.
 """
 
 from __future__ import annotations
@@ -289,9 +289,9 @@ class ExchangeServer:
     async def _sender(self, conn: _Conn) -> None:
         while True:
             data, trade = await conn.queue.get()
-            await conn.ws.send(data.decode())
-            if trade is not None:
+            if trade is not None:  # stamped as it is handed to the socket: a receiver never sees it earlier
                 self.send_times[trade[0]].set(trade[1], time.time_ns())
+            await conn.ws.send(data.decode())
 
     # ------------------------------------------------------------- the market clock
     def _now_ms(self) -> int:

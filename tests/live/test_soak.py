@@ -19,9 +19,6 @@ from alpha_assets.manifests import read_run_manifest, read_source_manifest
 from alpha_assets.market.landing import landing_partitions, load_landing
 from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
 
-# the soak's own mode once the engine has it (issue 12, engine part), else the event-time join
-MODE = "arrival" if "book_join" in EngineConfig.model_fields else "event_time"
-
 
 def test_soak_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="minutes"):
@@ -55,7 +52,7 @@ def test_two_minute_soak_survives_a_kill_of_every_process_without_loss(tmp_path:
     kills = {"signal": 35, "harvest": 45, "lander": 55, "broker": 65, "redis": 75}
     cfg = SoakConfig(
         minutes=2.0, export_interval_s=1, health_interval_s=2, pushgateway_url=pushgateway.url,
-        restart_backoff_s=(1.0, 3.0), report_interval_s=5, stop_grace_s=5, lateness_ms=1_000, book_join=MODE,
+        restart_backoff_s=(1.0, 3.0), report_interval_s=5, stop_grace_s=5, lateness_ms=1_000, book_join="arrival",
         sink_flush_ms=50, fault_plan=[FaultSpec(at_s=25, action="drop_feed")]
         + [FaultSpec(at_s=at, action="kill", target=name) for name, at in kills.items()],
     )
@@ -96,11 +93,11 @@ def test_two_minute_soak_survives_a_kill_of_every_process_without_loss(tmp_path:
         assert len(orders) == len(set(orders)) == routable.height, sym
         assert set(orders) == {f"{run_id}:{sym}:{s}" for s in routable["seq"].to_list()}, sym
         routable_total += routable.height
-        if MODE == "arrival":  # live/batch parity: the landed partition through the engine, same mode
-            cfg_engine = EngineConfig().model_copy(update={"book_join": MODE})
-            batch = compute_signals(compute_features(landed["trades"], landed["book"], cfg_engine), run_id=run_id)
-            key = ["symbol", "seq"]
-            assert sqlite.filter(pl.col("symbol") == sym).select(batch.columns).sort(key).equals(batch.sort(key))
+        # live/batch parity: the landed partition (backfills, replays and all) through the engine, same mode
+        arrival = EngineConfig(book_join="arrival")
+        batch = compute_signals(compute_features(landed["trades"], landed["book"], arrival), run_id=run_id)
+        key = ["symbol", "seq"]
+        assert sqlite.filter(pl.col("symbol") == sym).select(batch.columns).sort(key).equals(batch.sort(key)), sym
     assert routable_total > 0
     assert sqlite.height == jsonl.height == f["sqlite_rows"] == f["signals_total"]
 

@@ -64,13 +64,7 @@ class WorkerConfig(BaseModel):
 
     def engine_overrides(self) -> dict[str, Any]:
         """The engine overrides of the run with the book-join mode in them."""
-        from alpha_assets.engine.config import EngineConfig
-
-        out = dict(self.engine)
-        # until the engine knows the arrival mode, the event-time join is the only one there is
-        if "book_join" in EngineConfig.model_fields or self.book_join != "event_time":
-            out["book_join"] = self.book_join
-        return out
+        return {**self.engine, "book_join": self.book_join}
 
 
 def heartbeat_path(data_root: Path, name: str) -> Path:

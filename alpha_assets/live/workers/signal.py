@@ -25,43 +25,22 @@ exactly the rows of a batch run over the landed partition in the same book-join 
 from __future__ import annotations
 
 import pickle
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
 import redis
 
-from alpha_assets.engine import flush as flush_engine
-from alpha_assets.engine import initial_state, step
-from alpha_assets.engine.step import EngineState
+from alpha_assets.engine import initial_state
+from alpha_assets.engine.step import EngineState, step_rows
 from alpha_assets.live import bus, bus_admin
-from alpha_assets.live.workers.common import (
-    Heartbeat,
-    StopFlag,
-    WorkerConfig,
-    load_config,
-    ready,
-    write_quick,
-)
-from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA
+from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
+from alpha_assets.live.workers.sink_writer import Done, Job, SinkWriter
 from alpha_assets.sinks import SinkConfig, make_sink
 
 NAME = "signal"
 CKPT_VERSION = 2
-_SEQ = {"ingest_seq": pl.Int64()}
-TRADE_COLS = {**TRADE_SCHEMA, **_SEQ}
-BOOK_COLS = {**BOOK_SCHEMA, **_SEQ}
-
-
-def rows_frame(bodies: list[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    return pl.DataFrame({c: [b.get(c) for b in bodies] for c in schema}, schema=schema)
-
-
-def sink_pending(sink: Any) -> int:
-    c = sink.counters()
-    parts = [c["jsonl"], c["sqlite"]] if "jsonl" in c and "sqlite" in c else [c]
-    return sum(int(p.get("pending", 0) or 0) for p in parts)
 
 
 @dataclass
@@ -100,13 +79,14 @@ class SignalWorker:
         runtime = cfg.runtime_dir
         sink_cfg = SinkConfig.from_env(kind=cfg.sink, output_dir=runtime, batch_n=cfg.sink_batch_n,
                                        flush_ms=cfg.sink_flush_ms)
-        self.flush_s = sink_cfg.flush_ms / 1000
-        self.sink = make_sink(sink_cfg, runtime, clock=lambda: time.time() * 1000)
+        self.flush_s, self.batch_n = sink_cfg.flush_ms / 1000, sink_cfg.batch_n
+        # the writer thread applies the batch policy's writes; the worker decides when (wall clock)
+        self.writer = SinkWriter(make_sink(sink_cfg, runtime, clock=lambda: time.time() * 1000), self.ckpt_path)
         self.producer = bus.Producer()
+        self.pending: list[dict[str, Any]] = []  # rows not yet handed to the writer
         self.unacked: dict[str, list[bytes]] = {s: [] for s in self.stream_of.values()}
         self.first_pending: float | None = None
-        self.last_ckpt = time.monotonic()
-        self.next_publish = 0.0
+        self.last_ckpt = self.last_job = time.monotonic()
         self.c: dict[str, Any] = dict.fromkeys(("rows_written", "trades_in", "book_in", "entries", "steps",
                                                 "durable_points", "checkpoints", "bus_errors", "replayed"), 0)
         self.c |= {"queue_dropped": 0, "step_ms_last": 0.0, "resumed": self.resumed}
@@ -135,8 +115,8 @@ class SignalWorker:
                 elif kind == bus.KIND_BOOK:
                     books.append(body)
             t0 = time.perf_counter()
-            eng.state, rows = step(eng.state, rows_frame(trades, TRADE_COLS) if trades else None,
-                                   rows_frame(books, BOOK_COLS) if books else None)
+            # the entries' bodies are the canonical rows (+ ingest_seq, rn, g): no frame on the way
+            eng.state, rows = step_rows(eng.state, trades, books)
             self.c["step_ms_last"] = round((time.perf_counter() - t0) * 1000, 3)
             eng.pos = entries[-1][0]
             self.unacked[stream].extend(e[0] for e in entries)
@@ -146,12 +126,12 @@ class SignalWorker:
             self.c["steps"] += 1
             self.emit(eng, rows)
 
-    def emit(self, eng: SymbolEngine, rows: pl.DataFrame) -> None:
-        if rows.height == 0:
+    def emit(self, eng: SymbolEngine, rows: list[dict[str, Any]]) -> None:
+        if not rows:
             return
         sn = time.time_ns()
         stream = self.keys.sig(eng.symbol)
-        for d in rows.to_dicts():
+        for d in rows:
             seq = int(d["seq"])
             md_ms, rn = eng.meta.pop(seq, (eng.sig_ms, None))
             eng.n += 1
@@ -159,55 +139,77 @@ class SignalWorker:
             self.producer.add(stream, bus.make_id(eng.sig_ms, eng.n), bus.encode(bus.KIND_SIGNAL,
                                                                                {"r": d, "rn": rn, "sn": sn}))
             eng.undurable.append(seq)
-        self.sink.write(rows)
-        self.c["rows_written"] += rows.height
+        self.pending.extend(rows)
+        self.c["rows_written"] += len(rows)
         if self.first_pending is None:
             self.first_pending = time.monotonic()
 
     # ------------------------------------------------------------------ durability, acks, checkpoint
     def settle(self, r: redis.Redis, force: bool = False) -> None:
-        """Publish signal rows; flush the sinks when due; at a durable point ack and maybe checkpoint."""
-        if len(self.producer):
-            self.producer.flush(r)
-        now = time.monotonic()
-        if now >= self.next_publish:  # the JSONL minutes the event time has passed by the lateness
-            self.next_publish = now + 0.25
-            wm = min((e.event_wm for e in self.engines.values() if e.event_wm), default=0)
-            if wm:
-                self.sink.advance_to(wm - self.cfg.lateness_ms)
-        pending = sink_pending(self.sink)
-        if pending and (force or (self.first_pending is not None and now - self.first_pending >= self.flush_s)):
-            self.sink.flush()
-            pending = 0
-        if pending:
+        """Publish signal rows; take back what the sink writer made durable (ack, hold, latency
+        records); hand it the next batch when the policy says so (or ``force``). Signal rows go out
+        with the next read (one round trip), or here when something else is sent."""
+        for done in self.writer.results():
+            self.durable(r, done)
+        if self.writer.busy:
             return
-        self.first_pending = None
-        self.durable_point(r, force)
+        now = time.monotonic()
+        rows_due = bool(self.pending) and (force or self.flush_s == 0 or len(self.pending) >= self.batch_n
+                                           or now - (self.first_pending or now) >= self.flush_s)
+        # entries without rows (book updates, held trades) are acknowledged at the same pace
+        idle_due = not self.pending and any(self.unacked.values()) and (
+            force or now - self.last_job >= max(self.flush_s, 0.05))
+        ckpt_due = force or now - self.last_ckpt >= self.cfg.checkpoint_interval_s
+        if not (rows_due or idle_due or force):
+            return
+        wm = min((e.event_wm for e in self.engines.values() if e.event_wm), default=0)
+        job = Job(rows=self.pending, acks=self.unacked, seqs={s: e.undurable for s, e in self.engines.items()},
+                  advance_to=wm - self.cfg.lateness_ms if wm else None,
+                  checkpoint=self.snapshot() if ckpt_due else None,
+                  positions={s: e.pos for s, e in self.engines.items()})
+        self.pending, self.first_pending, self.last_job = [], None, now
+        self.unacked = {s: [] for s in self.stream_of.values()}
+        for e in self.engines.values():
+            e.undurable = []
+        if ckpt_due:
+            self.last_ckpt = now
+        self.writer.submit(job)
 
-    def durable_point(self, r: redis.Redis, force: bool) -> None:
-        ns = time.time_ns()
-        for sym, eng in self.engines.items():
-            if eng.undurable:
+    def durable(self, r: redis.Redis, done: Done) -> None:
+        job = done.job
+        for sym, seqs in job.seqs.items():
+            if seqs:
                 self.producer.add(self.keys.lat, "*", bus.encode(bus.KIND_LATENCY,
-                                                                 {"k": "d", "s": sym, "q": eng.undurable, "n": ns}))
-                eng.undurable = []
+                                                                 {"k": "d", "s": sym, "q": seqs, "n": done.durable_ns}))
         if len(self.producer):
             self.producer.flush(r)
-        if any(self.unacked.values()):
-            self.c["durable_points"] += 1
-            for stream, ids in self.unacked.items():
-                bus.ack(r, stream, bus.GROUP_SIGNAL, ids)
-                self.unacked[stream] = []
-        if force or time.monotonic() - self.last_ckpt >= self.cfg.checkpoint_interval_s:
-            self.checkpoint(r)
+        for stream, ids in job.acks.items():
+            bus.ack(r, stream, bus.GROUP_SIGNAL, ids)
+        self.c["durable_points"] += 1
+        if job.checkpoint is not None:
+            self.c["checkpoints"] += 1
+            for sym, pos in job.positions.items():
+                bus_admin.hold(r, self.keys, bus.GROUP_SIGNAL, self.stream_of[sym], pos or b"0-0")
 
-    def checkpoint(self, r: redis.Redis) -> None:
+    def snapshot(self) -> bytes:
         blob = {"version": CKPT_VERSION, "run_id": self.cfg.run_id, "written_at": time.time(),
                 "engines": {s: e.snapshot() for s, e in self.engines.items()}}
-        write_quick(self.ckpt_path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
-        self.last_ckpt = time.monotonic()
-        self.c["checkpoints"] += 1
-        self.hold(r)
+        return pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def sync(self, r: redis.Redis, timeout_s: float = 60.0) -> None:
+        """Everything handed over is durable and accounted (acks, holds, records)."""
+        deadline = time.monotonic() + timeout_s
+        while self.writer.busy and time.monotonic() < deadline:
+            for done in self.writer.results(wait_s=0.05):
+                self.durable(r, done)
+
+    def checkpoint(self, r: redis.Redis) -> None:
+        """Make everything durable and checkpoint now (the end of a run, a test)."""
+        if len(self.producer):
+            self.producer.flush(r)
+        self.sync(r)
+        self.settle(r, force=True)
+        self.sync(r)
 
     def hold(self, r: redis.Redis) -> None:
         for sym, eng in self.engines.items():
@@ -237,10 +239,11 @@ class SignalWorker:
     def finish(self, r: redis.Redis) -> None:
         """End of stream: release the trades still waiting for a book, make everything durable."""
         for eng in self.engines.values():
-            eng.state, rows = flush_engine(eng.state)
+            eng.state, rows = step_rows(eng.state, final=True)
             self.emit(eng, rows)
-        self.settle(r, force=True)
-        self.sink.close()
+        self.checkpoint(r)
+        for done in self.writer.close():
+            self.durable(r, done)
 
     def counters(self) -> dict[str, Any]:
         return {**self.c, "signals_total": sum(e.n for e in self.engines.values()),
@@ -248,7 +251,8 @@ class SignalWorker:
                 # accounting: trades with an event time below this have been taken in
                 "next_minute_ms": {s: e.event_wm + 1 for s, e in self.engines.items()},
                 "pending_trades": {s: int(getattr(e.state, "pending_trades", 0)) for s, e in self.engines.items()},
-                "bus": dict(self.producer.c), "sink": self.sink.counters()}
+                "bus": dict(self.producer.c), "writer": {k: v for k, v in self.writer.counters.items() if k != "sink"},
+                "sink": self.writer.counters.get("sink", {})}
 
 
 def run(cfg: WorkerConfig, stop: StopFlag) -> None:
@@ -269,9 +273,11 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
                 next_end_check = time.monotonic() + 0.5
                 ends = bus_admin.read_end(r, w.keys)
             block = 100
-            if w.first_pending is not None:  # wake when the oldest pending row is due
+            if w.writer.busy:  # its report is taken at the next wake: keep that close
+                block = 5
+            elif w.first_pending is not None:  # wake when the oldest pending row is due
                 block = max(1, min(100, int((w.first_pending + w.flush_s - time.monotonic()) * 1000) + 1))
-            fresh, skipped = w.reader.read(r, count=5_000, block_ms=block)
+            fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
             w.take(fresh)
             for stream, entry_id in skipped:  # taken in before: its effect is in the state already
                 w.unacked[stream].append(entry_id)
@@ -291,14 +297,16 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
                 pass
         beat.beat(w.counters())
     try:
-        w.settle(r, force=True)
+        w.checkpoint(r)
     except bus.BUS_ERRORS:
         pass  # the checkpoint on disk and the pending list cover what was not acknowledged
-    w.sink.close()
+    w.writer.close()
     beat.beat(w.counters(), force=True)
 
 
 def main() -> None:
+    # the sink writer thread must not keep the loop from the GIL for the default 5 ms
+    sys.setswitchinterval(0.0005)
     stop = StopFlag()
     run(load_config(), stop)
 
