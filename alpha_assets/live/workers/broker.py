@@ -18,19 +18,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
-import polars as pl
 import redis
 
 from alpha_assets.live import bus, bus_admin
 from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
-from alpha_assets.market.schema import BOOK_SCHEMA
-from alpha_assets.sinks.schema import SIGNAL_SCHEMA
+from alpha_assets.market.schema import LEVELS
 from executors.batch import SIDES, RouteConfig, Router
+from executors.book import BookIndex, SymbolBook
+from executors.mock import MockExecutor
 from executors.outbox import Outbox, signal_row_id
 
 NAME = "broker"
 PRIME_ENTRIES = 20_000
+_SIDES = ("bid_px", "bid_qty", "ask_px", "ask_qty")
 
 
 def routed_signals(runtime: Path, run_id: str) -> set[str]:
@@ -47,28 +49,74 @@ def routed_signals(runtime: Path, run_id: str) -> set[str]:
 
 
 class LiveBook:
-    """Book rows of one symbol received so far; what no signal can still need is dropped."""
+    """The book rows of one symbol received so far, as the executor's as-of arrays (grown in place,
+    old rows dropped once no signal can need them), and each signal's market view from them: what
+    ``executors.batch._market_view`` computes from a frame, without one."""
 
-    def __init__(self, keep_ms: int) -> None:
-        self.keep_ms = keep_ms
-        self.frame = pl.DataFrame(schema=BOOK_SCHEMA)
-        self._pending: list[dict[str, Any]] = []
+    def __init__(self, keep_ms: int, window_ms: int) -> None:
+        self.keep_ms, self.window_ms = keep_ms, window_ms
+        self.ts = np.empty(0, dtype=np.int64)
+        self.px = {k: np.empty((0, LEVELS)) for k in _SIDES}
+        self.n = 0
+        self.out_of_order = 0
 
     def add(self, body: dict[str, Any]) -> None:
-        self._pending.append(body)
+        t = body.get("event_time_ms")
+        if t is None or (self.n and t < self.ts[self.n - 1]):
+            self.out_of_order += 1  # an as-of index needs time order; such a row cannot be placed
+            return
+        if self.n == len(self.ts):
+            cap = max(1024, 2 * self.n)
+            self.ts = np.resize(self.ts, cap)
+            self.px = {k: np.resize(v, (cap, LEVELS)) for k, v in self.px.items()}
+        self.ts[self.n] = t
+        for k, arr in self.px.items():
+            arr[self.n] = [_f(body.get(f"{k}_{i}")) for i in range(1, LEVELS + 1)]
+        self.n += 1
 
-    def current(self, oldest_signal_ms: int) -> pl.DataFrame:
-        """The rows, from the risk window before the oldest signal about to be routed on."""
-        f = self.frame
-        if self._pending:
-            new = pl.DataFrame({c: [b.get(c) for b in self._pending] for c in BOOK_SCHEMA}, schema=BOOK_SCHEMA)
-            self._pending = []
-            f = pl.concat([f, new], how="vertical", rechunk=False)
-        lo = oldest_signal_ms - self.keep_ms
-        if f.height > 64 and int(f["event_time_ms"][0]) < lo - self.keep_ms:  # trim now and then, not per call
-            f = f.filter(pl.col("event_time_ms") >= lo).rechunk()
-        self.frame = f
-        return f
+    def trim(self, oldest_ms: int) -> None:
+        """Drop rows no signal at or after ``oldest_ms`` can reach (the risk window before it)."""
+        cut = int(np.searchsorted(self.ts[: self.n], oldest_ms - self.keep_ms, side="left")) - 1
+        if cut > 1024 and cut > self.n // 2:
+            self.ts[: self.n - cut] = self.ts[cut: self.n]
+            for arr in self.px.values():
+                arr[: self.n - cut] = arr[cut: self.n]
+            self.n -= cut
+
+    def symbol_book(self) -> SymbolBook:
+        n = self.n
+        return SymbolBook(self.ts[:n], self.px["bid_px"][:n], self.px["bid_qty"][:n], self.px["ask_px"][:n],
+                          self.px["ask_qty"][:n])
+
+    def view(self, ts_ms: int) -> tuple[float | None, float | None, float | None, float | None, int | None]:
+        """(bid, ask, mid high, mid low over the risk window up to that row, time) of the last row at or
+        before ``ts_ms``; all None without one."""
+        ts = self.ts[: self.n]
+        i = int(np.searchsorted(ts, ts_ms, side="right")) - 1
+        if i < 0:
+            return None, None, None, None, None
+        lo = int(np.searchsorted(ts, ts[i] - self.window_ms, side="right"))
+        mid = (self.px["bid_px"][lo: i + 1, 0] + self.px["ask_px"][lo: i + 1, 0]) / 2
+        ok = mid[~np.isnan(mid)]
+        bid, ask = self.px["bid_px"][i, 0], self.px["ask_px"][i, 0]
+        return (None if bid != bid else float(bid), None if ask != ask else float(ask),
+                float(ok.max()) if ok.size else None, float(ok.min()) if ok.size else None, int(ts[i]))
+
+
+class LiveBookIndex(BookIndex):
+    """What MockExecutor asks of a book index (``get(symbol)``), over the live books."""
+
+    def __init__(self, books: dict[str, LiveBook]) -> None:
+        super().__init__(None)
+        self.live = books
+
+    def get(self, symbol: str) -> SymbolBook | None:
+        b = self.live.get(symbol)
+        return b.symbol_book() if b is not None and b.n else None
+
+
+def _f(x: Any) -> float:
+    return float("nan") if x is None else float(x)
 
 
 class Broker:
@@ -82,9 +130,11 @@ class Broker:
         self.outbox = Outbox(self.runtime)
         self.routed = routed_signals(self.runtime, cfg.run_id)
         route_cfg = RouteConfig()
-        self.router = Router("mock", route_cfg, cfg.run_id, outbox=self.outbox)
-        keep = route_cfg.risk.vol_window_ms + 10_000
-        self.books = {s: LiveBook(keep) for s in cfg.symbols}
+        window = route_cfg.risk.vol_window_ms
+        self.books = {s: LiveBook(window + 60_000, window) for s in cfg.symbols}
+        # the executor fills against the live book itself (not a frame rebuilt per batch)
+        self.router = Router(MockExecutor(LiveBookIndex(self.books), route_cfg.mock), route_cfg, cfg.run_id,
+                             outbox=self.outbox)
         self.md_cursor: dict[str, bytes] = {}
         self.producer = bus.Producer()
         self.c: dict[str, Any] = {"signals_in": 0, "orders": 0, "filled": 0, "rejected": 0, "buy": 0, "sell": 0,
@@ -115,33 +165,35 @@ class Broker:
         rows: list[dict[str, Any]] = []
         for _stream, entries in batches:
             for _, fields in entries:
-                _, body = bus.decode(fields)
-                row = body["r"]
+                row = bus.decode(fields)[1]["r"]
                 self.c["signals_in"] += 1
                 key = signal_row_id(self.cfg.run_id, row["symbol"], int(row["seq"]))
                 if row.get("signal_type") in SIDES and row.get("score") is not None and key not in self.routed:
                     rows.append(row)
         if rows:
-            self.follow_book(r)
-            sig = pl.DataFrame({c: [x.get(c) for x in rows] for c in SIGNAL_SCHEMA}, schema=SIGNAL_SCHEMA)
-            symbols = sorted({x["symbol"] for x in rows})
-            oldest = int(sig["ts_ms"].min() or 0)
-            book = pl.concat([self.books[s].current(oldest) for s in symbols if s in self.books], how="vertical")
-            orders = self.router.route(sig, book)  # the outbox is flushed before it returns
-            ns = time.time_ns()
-            for (sym,), part in orders.group_by("symbol", maintain_order=True):
+            self.follow_book(r)  # every book row received before these signals' trades
+            rows.sort(key=lambda x: (x["ts_ms"], x["symbol"], x["seq"]))
+            orders = self.router.route_rows(rows, [self.books[x["symbol"]].view(int(x["ts_ms"])) for x in rows])
+            ns = time.time_ns()  # the executor acknowledged (the outbox has them, flushed)
+            by_symbol: dict[str, list[dict[str, Any]]] = {}
+            for o in orders:
+                by_symbol.setdefault(o["symbol"], []).append(o)
+            for sym, part in by_symbol.items():
                 self.producer.add(self.keys.lat, "*", bus.encode(bus.KIND_LATENCY, {
-                    "k": "o", "s": sym, "q": part["signal_seq"].to_list(), "st": part["status"].to_list(), "n": ns}))
+                    "k": "o", "s": sym, "q": [o["signal_seq"] for o in part], "st": [o["status"] for o in part],
+                    "n": ns}))
+                self.books[sym].trim(min(int(o["ts_ms"]) for o in part))
             self.routed.update(signal_row_id(self.cfg.run_id, x["symbol"], int(x["seq"])) for x in rows)
-            self.c["orders"] += orders.height
-            self.c["filled"] += orders.filter(pl.col("status") == "filled").height
-            self.c["rejected"] += orders.filter(pl.col("status") == "rejected").height
-            self.c["buy"] += orders.filter(pl.col("side") == "BUY").height
-            self.c["sell"] += orders.filter(pl.col("side") == "SELL").height
-        if len(self.producer):
-            self.producer.flush(r)
-        for stream, entries in batches:
-            bus.ack(r, stream, bus.GROUP_BROKER, [e[0] for e in entries])
+            for o in orders:
+                self.c["orders"] += 1
+                self.c[o["status"]] = self.c.get(o["status"], 0) + 1
+                self.c["buy" if o["side"] == "BUY" else "sell"] += 1
+        def acks(pipe: Any) -> None:  # in the same round trip as the latency records
+            for stream, entries in batches:
+                pipe.xack(stream, bus.GROUP_BROKER, *[e[0] for e in entries])
+
+        if batches:
+            self.producer.flush(r, extra=acks)
 
     def drained(self, r: redis.Redis, ends: dict[str, str]) -> bool:
         return all(self.keys.short(s) in ends and bus_admin.covered(self.reader.taken_through(r, s),
