@@ -13,7 +13,11 @@ import math
 import numpy as np
 import polars as pl
 
-from alpha_assets.market.schema import BOOK_SCHEMA, LEVELS, TRADE_SCHEMA
+from alpha_assets.market.schema import BOOK_SCHEMA, INGEST_SEQ, LEVELS, TRADE_SCHEMA
+
+# an exchange's rows: the arrival sequence is the harvester's to stamp
+EXCHANGE_TRADES = {k: v for k, v in TRADE_SCHEMA.items() if k != INGEST_SEQ}
+EXCHANGE_BOOK = {k: v for k, v in BOOK_SCHEMA.items() if k != INGEST_SEQ}
 
 
 class RateSource:
@@ -40,7 +44,7 @@ class RateSource:
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         lo, hi = self.position_ms, int(t_ms)
         if hi <= lo:
-            return pl.DataFrame(schema=TRADE_SCHEMA), pl.DataFrame(schema=BOOK_SCHEMA)
+            return pl.DataFrame(schema=EXCHANGE_TRADES), pl.DataFrame(schema=EXCHANGE_BOOK)
         self.position_ms = hi
         n = math.floor(self.trades_before(hi)) - math.floor(self.trades_before(lo))
         times = np.floor(np.linspace(lo, hi, n, endpoint=False)).astype(np.int64) + 1 if n else np.empty(0, np.int64)
@@ -54,7 +58,7 @@ class RateSource:
             "symbol": [self.symbol] * n, "event_time_ms": times, "trade_time_ms": times, "recv_time_ms": times,
             "agg_trade_id": ids, "price": prices, "qty": np.round(self.rng.exponential(0.01, n) + 0.001, 3),
             "is_buyer_maker": self.rng.random(n) < 0.5,
-        }, schema=TRADE_SCHEMA)
+        }, schema=EXCHANGE_TRADES)
         first = (lo // self.book_ms + 1) * self.book_ms
         bt = np.arange(first, hi + 1, self.book_ms, dtype=np.int64)
         m = len(bt)
@@ -67,4 +71,4 @@ class RateSource:
             cols[f"ask_px_{k}"] = np.full(m, round(self.price + (k - 1) * self.tick + self.tick, 1))
             cols[f"bid_qty_{k}"] = np.round(self.rng.uniform(0.1, 5.0, m), 3)
             cols[f"ask_qty_{k}"] = np.round(self.rng.uniform(0.1, 5.0, m), 3)
-        return trades, pl.DataFrame(cols, schema=BOOK_SCHEMA)
+        return trades, pl.DataFrame(cols, schema=EXCHANGE_BOOK)
