@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import psutil
 
@@ -89,19 +88,17 @@ def dropped(root: Path, server: ExchangeServer, figures: dict[str, Any]) -> dict
             "bus_overflow": int(figures.get("bus_overflow") or 0)}
 
 
-def burst_recovery(timeline: Any, burst_end_s: float, limit_s: float = 0.010) -> dict[str, float | None]:
-    """From the burst's end: seconds until every later 100 ms window has tick→signal < 10 ms."""
-    a = np.frombuffer(timeline, dtype=np.float64).reshape(-1, 2)
-    after = a[a[:, 0] >= burst_end_s]
-    if not len(after):
+def burst_recovery(worst: dict[int, float], burst_end_s: float, limit_s: float = 0.010) -> dict[str, float | None]:
+    """From the burst's end: seconds until every later 100 ms window has tick→signal < 10 ms
+    (``worst``: 100 ms window index → worst tick→signal in it, from the latency collector)."""
+    end = int(burst_end_s * 10)
+    after = sorted((w, v) for w, v in worst.items() if w >= end)
+    if not after:
         return {"recovery_s": None, "peak_ms": None}
-    bins = ((after[:, 0] - burst_end_s) // 0.1).astype(int)
-    worst = np.zeros(bins.max() + 1)
-    np.maximum.at(worst, bins, after[:, 1])
-    bad = np.nonzero(worst >= limit_s)[0]
-    recovery = 0.0 if not len(bad) else (None if bad[-1] == len(worst) - 1 else (bad[-1] + 1) * 0.1)
-    during = a[(a[:, 0] >= burst_end_s - 10) & (a[:, 0] < burst_end_s)]
-    return {"recovery_s": recovery, "peak_ms": round(float(during[:, 1].max()) * 1e3, 1) if len(during) else None}
+    bad = [w for w, v in after if v >= limit_s]
+    recovery = 0.0 if not bad else (None if bad[-1] == after[-1][0] else round((bad[-1] + 1 - end) / 10, 1))
+    during = [v for w, v in worst.items() if end - 100 <= w < end]
+    return {"recovery_s": recovery, "peak_ms": round(max(during) * 1e3, 1) if during else None}
 
 
 def run_scenario(scenario: str, mode: str, minutes: float, flush_ms: int, gateway_url: str) -> dict[str, Any]:
@@ -135,7 +132,7 @@ def run_scenario(scenario: str, mode: str, minutes: float, flush_ms: int, gatewa
         "failed_checks": sorted(k for k, ok in res.checks.items() if not ok),
     }
     if burst is not None and res.latency is not None:
-        out["burst"] = burst_recovery(res.latency.timeline, start_ms / 1000 + burst[0] + burst[1])
+        out["burst"] = burst_recovery(res.latency.worst, start_ms / 1000 + burst[0] + burst[1])
     return out
 
 

@@ -71,7 +71,9 @@ class Harvester:
         self.keys = bus.Keys(cfg.run_id)
         self.states = states
         self.base = totals  # counters of earlier incarnations of this run
-        self.producer = bus.Producer(max_pending=cfg.bus_buffer_max)
+        # bounded while Redis is away (a backfill burst with Redis there is written as it comes)
+        self.producer = bus.Producer(max_pending=10_000_000)
+        self.bus_down = False
         self.client = FeedClient(WsClientConfig(url=cfg.ws_url, rest_url=cfg.rest_url,
                                                 read_timeout_s=cfg.read_timeout_s), self.on_items)
         for sym, st in states.items():
@@ -93,6 +95,9 @@ class Harvester:
         if items:
             self.wake.set()
 
+    def _room(self) -> bool:
+        return not self.bus_down or len(self.producer) < self.cfg.bus_buffer_max
+
     def add(self, kind: str, row: dict[str, Any], ns: int) -> None:
         sym = row.get("symbol") or self.cfg.symbols[0]
         if sym not in self.states:
@@ -105,7 +110,7 @@ class Harvester:
         ms = ns // 1_000_000
         if kind == "deadletter":
             dseq, dms = st.dseq + 1, max(ms, st.dlq_ms)
-            if self.producer.add(self.keys.dlq(sym), bus.make_id(dms, dseq), bus.encode(bus.KIND_DEAD, row), ns):
+            if self._room() and self.producer.add(self.keys.dlq(sym), bus.make_id(dms, dseq), bus.encode(bus.KIND_DEAD, row), ns):
                 st.dseq, st.dlq_ms = dseq, dms
                 self.c["dlq_entries"] += 1
                 self.dirty.add(sym)
@@ -117,7 +122,8 @@ class Harvester:
         row["ingest_seq"], row["rn"], row["g"] = seq, ns, self.client.open_gaps(sym)
         if kind == "trade" and row.get("recv_time_ms") is not None and row.get("event_time_ms") is not None:
             self.lat_ms.append(int(row["recv_time_ms"]) - int(row["event_time_ms"]))
-        if not self.producer.add(self.keys.md(sym), bus.make_id(mms, seq), bus.encode(_KIND[kind], row), ns):
+        if not (self._room() and self.producer.add(self.keys.md(sym), bus.make_id(mms, seq),
+                                                   bus.encode(_KIND[kind], row), ns)):
             self.c["overflow_trades" if kind == "trade" else "overflow_books"] += 1
             self.overflowed.add(sym)
             return
@@ -144,14 +150,17 @@ class Harvester:
         except bus.BUS_ERRORS:
             self.dirty |= dirty
             self.producer.failed()
+            self.bus_down = True
             raise
+        self.bus_down = False
         self.producer.done(items, n_ring, results)
         if self.overflowed and not len(self.producer):
-            # Redis took everything queued: the client starts again after the last queued ids and
-            # its next trade reveals (and backfills) what was not queued
+            # Redis took everything queued: the client starts again below the first trade id not
+            # queued, so its next trade reveals (and backfills) what was left out; what the stream
+            # has already is not published twice (the ids guard in add)
             for sym in sorted(self.overflowed):
                 st = self.states[sym]
-                self.client.seed(sym, st.ids.max, st.last_update_id)
+                self.client.seed(sym, st.resume_trade_id(), st.last_update_id)
             self.overflowed.clear()
 
     async def publisher(self, r: aioredis.Redis, stop: asyncio.Event) -> None:
