@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import threading
 import time
-from array import array
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
+from alpha_assets.market.send_times import SendTimes
 
 BACKFILL_LIMIT_MAX = 1000
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
@@ -83,31 +83,6 @@ class _Conn:
     streams: set[str]
     queue: asyncio.Queue[tuple[bytes, tuple[str, int] | None]]  # (frame, (symbol, trade id) of a trade)
     id: int
-
-
-class SendTimes:
-    """Send time (ns) per trade id of one symbol, compact: ids are dense, so an array from the first."""
-
-    def __init__(self) -> None:
-        self.base: int | None = None
-        self.ns = array("q")
-
-    def set(self, trade_id: int, ns: int, *, only_if_unset: bool = False) -> None:
-        if self.base is None:
-            self.base = trade_id
-        i = trade_id - self.base
-        if i < 0:
-            return  # older than the first trade sent: not ours to time
-        if i >= len(self.ns):
-            self.ns.extend([0] * (i + 1 - len(self.ns)))
-        if not (only_if_unset and self.ns[i]):
-            self.ns[i] = ns
-
-    def get(self, trade_id: int) -> int | None:
-        if self.base is None:
-            return None
-        i = trade_id - self.base
-        return self.ns[i] or None if 0 <= i < len(self.ns) else None
 
 
 @dataclass
