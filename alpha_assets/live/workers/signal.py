@@ -1,14 +1,16 @@
-"""Signal worker: ``md:<SYM>`` (group ``signal``) → ``engine.step`` → sinks, ``sig:<SYM>``; acks.
+"""Signal worker: ``md:<SYM>`` (group ``signal``) → ``engine.step_rows`` → ``sig:<SYM>``, sinks; acks.
 
-Whatever has arrived for a symbol (one event or a burst) goes through one ``step``; its rows are
-published at once to ``sig:<SYM>`` (id ``<trade's md ms>-<row ordinal>``: a replayed row is refused
-as a duplicate) and written to the sinks: SQLite commits by the batch policy (``sink_batch_n``,
-``sink_flush_ms``, wall clock), the JSONL spool appends as rows come and publishes a minute to
-``ready/`` once the symbols' event time has passed it by ``lateness_ms``. When the sinks hold every
-row written (a durable point) the entries consumed are acknowledged, a latency record (which rows
-became durable, when) goes to ``lat``, and at most every ``checkpoint_interval_s`` the checkpoint is
-replaced: engine state + the stream position it corresponds to, per symbol. The position is also
-a hold on the stream (``bus_admin.hold``), so trimming keeps what a restart needs.
+Whatever has arrived for a symbol (one event or a burst) goes through one step, on the entries'
+rows as they are (no frame); its rows are published to ``sig:<SYM>`` in the round trip of the next
+read (id ``<trade's md ms>-<row ordinal>``: a replayed row is refused as a duplicate). The sinks
+belong to a writer thread (``sink_writer``) so the loop never waits on them: by the batch policy
+(``sink_batch_n`` rows or the oldest pending row ``sink_flush_ms`` old, wall clock; every batch with
+0) the pending rows are handed over, written (SQLite commit, JSONL lines appended to the minute's
+spool part, the minutes the event time has passed by ``lateness_ms`` published to ``ready/``) and
+reported back: then the entries they came from are acknowledged, a latency record (which rows became
+durable, when) goes to ``lat``, and at most every ``checkpoint_interval_s`` the checkpoint written
+with them (engine state + the stream position it corresponds to, per symbol) becomes a hold on the
+stream (``bus_admin.hold``), so trimming keeps what a restart needs.
 
 A restart resumes exactly: the checkpoint's state, then the entries after its position up to what
 the group had been given (XRANGE), then the pending list, then new entries. Rows computed again
