@@ -95,6 +95,8 @@ class LatencyCollector:
         self.worst: dict[int, float] = {}  # 100 ms window of the signal's time → worst tick→signal in it
         self.recent: deque[float] = deque(maxlen=1_000)
         self.ticks: dict[tuple[str, int], list[Any]] = {}  # (symbol, seq) → [tick ns, routable, durable?, ordered?, t]
+        # records read before their row (the signal stream lagging behind lat in one read): kept for it
+        self.early: dict[tuple[str, int], list[tuple[str, int, str | None, float]]] = {}
         self.lag: dict[tuple[str, str], tuple[float, int]] = {}
         self.c = dict.fromkeys(("rows", "tick_exchange", "tick_receive", "durable_records", "order_records",
                                 "orphans", "errors"), 0)
@@ -132,6 +134,9 @@ class LatencyCollector:
             if len(self.ticks) > 10_000:
                 for key in [k for k, v in self.ticks.items() if now - v[4] > _FORGET_S]:
                     del self.ticks[key]
+            if len(self.early) > 10_000:
+                for key in [k for k, v in self.early.items() if now - v[0][3] > _FORGET_S]:
+                    self.c["orphans"] += len(self.early.pop(key))
 
     def _signal(self, body: dict[str, Any], now: float) -> None:
         row, rn, sn = body["r"], body.get("rn"), body.get("sn")
@@ -149,25 +154,31 @@ class LatencyCollector:
         self.recent.append(lat)
         routable = row.get("signal_type") in ROUTABLE and row.get("score") is not None
         self.ticks[(sym, seq)] = [tick, routable, False, False, now]
+        for kind, ns, status, _ in self.early.pop((sym, seq), ()):
+            self._apply(sym, seq, kind, ns, status)
 
     def _record(self, body: dict[str, Any]) -> None:
         sym, ns, kind = body["s"], int(body["n"]), body["k"]
         statuses = body.get("st") or [None] * len(body["q"])
         self.c["durable_records" if kind == "d" else "order_records"] += 1
+        now = time.monotonic()
         for seq, status in zip(body["q"], statuses, strict=True):
-            t = self.ticks.get((sym, int(seq)))
-            if t is None:
-                self.c["orphans"] += 1  # recorded again after a restart, or its row was not read yet
-                continue
-            if kind == "d" and not t[2]:
-                t[2] = True
-                self._observe("durable", sym, (ns - t[0]) / 1e9)
-            elif kind == "o" and not t[3]:
-                t[3] = True
-                if status in ACKED:
-                    self._observe("order", sym, (ns - t[0]) / 1e9)
-            if t[2] and (t[3] or not t[1]):
-                del self.ticks[(sym, int(seq))]
+            if (sym, int(seq)) in self.ticks:
+                self._apply(sym, int(seq), kind, ns, status)
+            else:  # its row is not read yet (or was observed and done: a record written again)
+                self.early.setdefault((sym, int(seq)), []).append((kind, ns, status, now))
+
+    def _apply(self, sym: str, seq: int, kind: str, ns: int, status: str | None) -> None:
+        t = self.ticks[(sym, seq)]
+        if kind == "d" and not t[2]:
+            t[2] = True
+            self._observe("durable", sym, (ns - t[0]) / 1e9)
+        elif kind == "o" and not t[3]:
+            t[3] = True
+            if status in ACKED:
+                self._observe("order", sym, (ns - t[0]) / 1e9)
+        if t[2] and (t[3] or not t[1]):
+            del self.ticks[(sym, seq)]
 
     # ------------------------------------------------------------------ the reading thread
     def start(self) -> LatencyCollector:

@@ -370,8 +370,9 @@ class ExchangeServer:
     # ------------------------------------------------------------- lifecycle
     async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
         self._stopped = stop or asyncio.Event()
+        # no permessage-deflate on loopback: compressing every frame costs both ends CPU for nothing
         async with serve(self._handler, self.host, self.port, process_request=self._process_request,
-                         ping_interval=20, ping_timeout=20, max_queue=64) as server:
+                         ping_interval=20, ping_timeout=20, max_queue=64, compression=None) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]
             # Start the market at the moment we can serve it.

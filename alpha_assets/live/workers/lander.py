@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import polars as pl
 import redis
 
@@ -61,7 +62,7 @@ def frame(kind: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
 
 @dataclass
 class Minute:
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in SCHEMAS})
+    rows: dict[str, list[bytes]] = field(default_factory=lambda: {k: [] for k in SCHEMAS})
     ids: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -109,7 +110,7 @@ class Lander:
                 buf = self.buffers.get((sym, minute))
                 if buf is None:
                     buf = self.buffers[(sym, minute)] = Minute()
-                buf.rows[kind].append(body)
+                buf.rows[kind].append(fields[kind_b])  # the encoded body: a third of the dict's memory
                 buf.ids[stream].append(entry_id)
                 self.inflight[stream].add(entry_id)
                 self.c["entries"] += 1
@@ -155,7 +156,7 @@ class Lander:
         if (date, sym) not in self.recorded:  # before the first file: a batch run must know the mode
             record_live_run(self.cfg.data_root, date, sym, self.cfg.run_id, self.cfg.book_join)
             self.recorded.add((date, sym))
-        frames = {k: frame(k, rows) for k, rows in buf.rows.items()}
+        frames = {k: frame(k, [orjson.loads(b) for b in rows]) for k, rows in buf.rows.items()}
         for kind, f in frames.items():
             if f.height and w.write_minute(kind, date, hhmm, f) is not None:
                 self.c["files_written"] += 1

@@ -43,6 +43,7 @@ from alpha_assets.sinks import SinkConfig, make_sink
 
 NAME = "signal"
 CKPT_VERSION = 2
+MAX_PENDING_ROWS = 50_000  # rows held for the sink writer; beyond, reading waits for it
 
 
 @dataclass
@@ -279,6 +280,8 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
                 block = 5
             elif w.first_pending is not None:  # wake when the oldest pending row is due
                 block = max(1, min(100, int((w.first_pending + w.flush_s - time.monotonic()) * 1000) + 1))
+            if w.writer.busy and len(w.pending) >= MAX_PENDING_ROWS:
+                w.sync(r)  # the sinks are behind: the stream keeps the rest until they catch up
             fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
             w.take(fresh)
             for stream, entry_id in skipped:  # taken in before: its effect is in the state already
