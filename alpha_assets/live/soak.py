@@ -274,10 +274,14 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
               book_join=cfg.book_join, pushgateway=url or "off")
     drained: dict[str, Any] = {"ok": False}
     try:
-        sup.start_all()
+        # the consumers first, the producer once they are ready: no backlog waits for a starting worker
+        wait_s = cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s))
+        sup.start_all(only=[n for n in sup.order if n != "harvest"])
         latency.start()
         exporter.start(lambda: live_figures(sup, data_root), cfg.export_interval_s)
-        sup.wait_ready(timeout_s=cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s)))
+        sup.wait_ready(timeout_s=wait_s)
+        sup.start_all(only=["harvest"])
+        sup.wait_ready(timeout_s=wait_s)
         remaining = max(0.0, cfg.minutes * 60 - (time.time() - started))
         elapsed = time.time() - started  # hook times count from the start of the run, not from readiness
         next_progress = [time.monotonic()]

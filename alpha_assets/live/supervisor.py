@@ -128,9 +128,11 @@ class Supervisor:
         child.ready_deadline = time.monotonic() + spec.restart_policy.ready_timeout_s
         self._sample(child)
 
-    def start_all(self) -> None:
-        """Start every spec in the given order (the soak: redis → harvest → lander → signal → broker → report)."""
+    def start_all(self, only: Sequence[str] | None = None) -> None:
+        """Start every spec (or those in ``only``) in the given order."""
         for name in self.order:
+            if only is not None and name not in only:
+                continue
             child = self.children[name]
             self._spawn(child)
             self.event("Start", name, pid=child.pid, cmd=" ".join(child.spec.cmd))
@@ -140,7 +142,7 @@ class Supervisor:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.stop_event.is_set():
             self.poll()
-            if all(c.state in ("ready", "degraded") for c in self.children.values()):
+            if all(c.state in ("ready", "degraded", "pending") for c in self.children.values()):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
