@@ -1,6 +1,6 @@
 # The two commands of the README:
 #   make demo   set up, then run the main job on the embedded default and print where results are
-#   make test   set up (incl. the Pushgateway server), then run the whole test suite
+#   make test   set up (incl. the servers: Pushgateway, Prometheus, Alertmanager, redis-server), then run the suite
 # Beyond one machine (README "Scaling out"):
 #   make scale  the scale-out profile on this machine: Postgres, Redis, daemon, webserver, 2 Celery workers
 SHELL := /bin/bash
@@ -23,8 +23,10 @@ $(BIN)/dagster: pyproject.toml
 setup: $(BIN)/dagster
 
 # Real servers the tests talk to (root can install them; others need them pre-installed), as
-# Debian package:command pairs: the Pushgateway, Prometheus with promtool, Alertmanager with amtool.
-SERVER_PACKAGES := prometheus-pushgateway:prometheus-pushgateway prometheus:promtool prometheus-alertmanager:amtool
+# Debian package:command pairs: the Pushgateway, Prometheus with promtool, Alertmanager with amtool,
+# and redis-server (the live path's event bus; a soak starts its own unless bus_url names one).
+SERVER_PACKAGES := prometheus-pushgateway:prometheus-pushgateway prometheus:promtool prometheus-alertmanager:amtool \
+	redis-server:redis-server
 servers:
 	@missing=""; for pc in $(SERVER_PACKAGES); do \
 	  command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \

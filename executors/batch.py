@@ -146,7 +146,6 @@ class Router:
                                    move_bps=lambda c: self._moves.pop((c.symbol, c.signal_seq), None))
 
     def route(self, signals: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame:
-        cfg, metrics, outbox, ex, gated = self.cfg, self.metrics, self.outbox, self.ex, self.gated
         need = ("symbol", "seq", "ts_ms", "signal_type")
         missing = [c for c in need if c not in signals.columns]
         if missing:
@@ -167,22 +166,28 @@ class Router:
             return pl.DataFrame(schema=ORDERS_SCHEMA)
 
         if self._owns_book:
-            ex.book = BookIndex(book)  # type: ignore[attr-defined]
-        view = _market_view(sig, book, cfg.risk.vol_window_ms)
+            self.ex.book = BookIndex(book)  # type: ignore[attr-defined]
+        view = _market_view(sig, book, self.cfg.risk.vol_window_ms)
+        views = list(zip(*(view[c].to_list() for c in ("bid", "ask", "mid_hi", "mid_lo", "book_ts")), strict=True))
+        rows = self.route_rows(sig.to_dicts(), views)
+        return pl.DataFrame(rows, schema=ORDERS_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ORDERS_SCHEMA)
+
+    def route_rows(self, signals: list[dict[str, Any]],
+                   views: list[tuple[float | None, float | None, float | None, float | None, int | None]]
+                   ) -> list[dict[str, Any]]:
+        """The per-signal part of ``route`` on rows already filtered and ordered as ``route`` does
+        (non-neutral, with a score, by ts_ms/symbol/seq), each with its market view (bid, ask, the
+        mid's high and low over the risk window, the book row's time): Orders rows as dicts. The
+        live broker calls it with views from the book it follows, without a frame on the way."""
+        cfg, metrics, outbox, ex, gated = self.cfg, self.metrics, self.outbox, self.ex, self.gated
         moves = self._moves
-
-        def col(name: str, default: Any) -> list[Any]:
-            return sig[name].to_list() if name in sig.columns else [default] * sig.height
-
         run_id = self.run_id
-        run_ids = col("run_id", run_id)
-        cols = {n: col(n, d) for n, d in (("consistency", 1.0), ("guard_reason", ""), ("regime", "unknown"),
-                                          ("warmup", False), ("price", None))}
+        cols = {n: [r.get(n, d) for r in signals] for n, d in (
+            ("consistency", 1.0), ("guard_reason", ""), ("regime", "unknown"), ("warmup", False), ("price", None))}
+        run_ids = [r.get("run_id") or run_id for r in signals]
         rows: list[dict[str, Any]] = []
-        for k, (sym, seq, ts, st, bid, ask, hi, lo, bts) in enumerate(zip(
-                sig["symbol"].to_list(), sig["seq"].to_list(), sig["ts_ms"].to_list(), sig["signal_type"].to_list(),
-                view["bid"].to_list(), view["ask"].to_list(), view["mid_hi"].to_list(), view["mid_lo"].to_list(),
-                view["book_ts"].to_list(), strict=True)):
+        for k, (r, (bid, ask, hi, lo, bts)) in enumerate(zip(signals, views, strict=True)):
+            sym, seq, ts, st = r["symbol"], r["seq"], r["ts_ms"], r["signal_type"]
             side = SIDES[st]
             touch = ask if side == "BUY" else bid
             has_book = touch is not None and touch > 0
@@ -229,7 +234,7 @@ class Router:
         if outbox is not None:
             outbox.flush()
         ex.flush()
-        return pl.DataFrame(rows, schema=ORDERS_SCHEMA, orient="row") if rows else pl.DataFrame(schema=ORDERS_SCHEMA)
+        return rows
 
 
 def _row(run_id: str, ctx: OrderCtx, r: ExecResult) -> dict[str, Any]:

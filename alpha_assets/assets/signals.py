@@ -9,17 +9,30 @@ import polars as pl
 from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
 from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec
+from alpha_assets.engine.config import EngineConfig
 from alpha_assets.figures import rounded
 from alpha_assets.markdown import markdown_kv, markdown_table
-from alpha_assets.partitions import date_symbol_partitions
+from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.engine import SignalEngine
+from alpha_assets.resources.market_source import MarketSource
 from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL, SignalSinks
 from alpha_assets.signal_stats import signal_figures
 from alpha_assets.version import source_version
 
 IO = "parquet_io"
+
+
+def engine_for_partition(cfg: EngineConfig, source: MarketSource, data_root: DataRoot, date: str,
+                         symbol: str) -> EngineConfig:
+    """A partition a soak landed is evaluated in the book-join mode that soak used (live/batch parity)."""
+    if source.resolve(date, symbol, data_root.path) != "landing":
+        return cfg
+    from alpha_assets.market.landing import landed_book_join
+
+    mode = landed_book_join(data_root.path, date, symbol)
+    return cfg if mode is None or mode == cfg.book_join else cfg.model_copy(update={"book_join": mode})
 
 
 @dg.asset(
@@ -37,11 +50,13 @@ IO = "parquet_io"
     "picks (event_time: latest at or before the trade's event time; arrival: latest received before it).",
 )
 def features(
-    context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine
+    context: dg.AssetExecutionContext, harvest_raw: dict[str, pl.DataFrame], engine: SignalEngine,
+    market_source: MarketSource, data_root: DataRoot,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     from alpha_assets.engine.pipeline import compute_features  # numba loads in the step, not at code load
 
-    frame = compute_features(harvest_raw["trades"], harvest_raw["book"], engine.config())
+    cfg = engine_for_partition(engine.config(), market_source, data_root, *split_key(context))
+    frame = compute_features(harvest_raw["trades"], harvest_raw["book"], cfg)
     figures = rounded({
         "rows": frame.height,
         "ofi_warmup_rows": int(frame["z_ofi"].is_null().sum()),
@@ -51,9 +66,10 @@ def features(
         "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     })
+    figures["book_join"] = cfg.book_join  # a soak-landed partition: the soak's mode, whatever the resource says
     check = contract_result_soon("features", Features, frame)
     yield dg.Output(frame, data_version=data_version(frame),
-                    metadata={**figures, **event_span(frame), "book_join": engine.book_join,
+                    metadata={**figures, **event_span(frame),
                               "summary": dg.MetadataValue.md(markdown_kv(figures)), ROW_COUNT: frame.height})
     yield check.result()
 

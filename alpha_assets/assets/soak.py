@@ -3,15 +3,17 @@
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, get_args, get_origin
 
 import dagster as dg
-from pydantic import Field
+from pydantic import BaseModel, Field, create_model
+from pydantic.fields import FieldInfo
 
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.landing import landed_partition
 from alpha_assets.contracts import SoakFigures, column_schema
 from alpha_assets.figures import rounded
+from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
 from alpha_assets.progress import Background, TerminalBar, progress_line, progress_metadata
@@ -22,25 +24,37 @@ from alpha_assets.settings import settings
 from alpha_assets.version import code_version
 
 
-class SoakRunConfig(dg.Config):
-    """Run config of soak_60m (`ops: {soak_report: {config: {...}}}`)."""
+def _dagster_field(name: str, info: FieldInfo) -> tuple[Any, FieldInfo]:
+    """A soak config field as a Dagster config field: same name, type, default, bounds, description.
+    Tuples become lists and nested models nested Config classes (what Dagster's config can carry)."""
+    ann = info.annotation
+    if get_origin(ann) is tuple:
+        ann = list[get_args(ann)[0]]  # type: ignore[valid-type]
+        return ann, FieldInfo.merge_field_infos(info, default=list(info.default), annotation=ann)
+    if get_origin(ann) is list and isinstance(get_args(ann)[0], type) and issubclass(get_args(ann)[0], BaseModel):
+        inner = run_config_model(get_args(ann)[0], f"{get_args(ann)[0].__name__}RunConfig")
+        return list[inner], info  # type: ignore[valid-type]
+    return ann, info
 
-    minutes: float = Field(60.0, gt=0, le=24 * 60, description="how long the live tree runs")
-    symbols: list[str] = Field(default_factory=lambda: list(settings().symbols))
-    sink: Literal["jsonl", "sqlite", "dual"] = "dual"
-    input_mode: Literal["raw", "preview"] = "raw"
-    feed: Literal["simulator", "binance", "replay"] = "simulator"
-    export_interval_s: float = Field(60.0, gt=0, le=3600)
-    health_interval_s: float = Field(10.0, gt=0, le=600)
-    pushgateway_url: str = Field("", description="empty: alpha_assets.yaml pushgateway.url, then TIMESERIES_URL")
-    seed: int = Field(default_factory=lambda: settings().market.seed, ge=0)
-    restart_backoff_s: list[float] = Field([10.0, 30.0], description="wait before restart 1, 2, ...; then degraded")
-    restart_budget_reset_s: float = Field(300.0, gt=0, le=24 * 3600,
-                                          description="healthy this long after a restart: the budget is whole again")
-    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of simulator messages corrupted with a "
-                                  "malformed kind; the soak then checks its dead letters against what was injected")
-    progress_interval_s: float = Field(60.0, gt=0, le=3600,
-                                       description="a progress line and a soak_report observation this often")
+
+def run_config_model(model: type[BaseModel], name: str, **fields: tuple[Any, FieldInfo]) -> type[dg.Config]:
+    """A dg.Config class with every field of ``model``; ``fields`` replace one (its default) or add one."""
+    out = {n: fields.get(n) or _dagster_field(n, f) for n, f in model.model_fields.items()}
+    out |= {n: f for n, f in fields.items() if n not in out}
+    return create_model(name, __base__=dg.Config, __doc__=model.__doc__, **out)  # type: ignore[call-overload]
+
+
+# soak_60m's run config (`ops: {soak_report: {config: {...}}}`): every field of the soak's own model,
+# with the project's symbols and seed as defaults, and how often the op reports progress.
+SoakRunConfig = run_config_model(
+    SoakConfig, "SoakRunConfig",
+    symbols=(list[str], Field(default_factory=lambda: list(settings().symbols), min_length=1,
+                              description="symbols to harvest (default: alpha_assets.yaml)")),
+    seed=(int, Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1,
+                     description="simulator seed (default: alpha_assets.yaml market.seed)")),
+    progress_interval_s=(float, Field(60.0, gt=0, le=3600,
+                                      description="a progress line and a soak_report observation this often")),
+)
 
 
 def soak_metadata(figures: dict, checks: dict[str, bool], passed: bool) -> dict[str, object]:
@@ -93,13 +107,14 @@ def progress_events(context: dg.AssetExecutionContext, asset: str, what: str, to
     check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
                                    description="every soak SLO held: exports, no errors, nothing dropped, "
                                    "reconnects ≤ 3, RSS < 600 MB, open files < 256, parity 0")],
-    description="Runs harvest → signal → broker → report as supervised processes for `minutes`, then "
+    description="Runs harvest → lander → signal → broker → report on Redis streams as supervised processes for "
+    "`minutes`, drains them, then "
     "writes run and source manifests; its figures are this asset's metadata. The landed data is "
     "an ordinary partition for the batch assets.",
     op_tags={"alpha/long_running": "true"},
     pool=SIGNAL_SINKS_POOL,  # the live signal worker holds the sinks for the whole soak
 )
-def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # noqa: ANN201
+def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_root: DataRoot):  # type: ignore[valid-type]  # noqa: ANN201
     from alpha_assets.live.soak import run_soak, soak_config_from
 
     values = config.model_dump()

@@ -248,7 +248,8 @@ def features_step(st: dict[str, Any], trades: pl.DataFrame, book: pl.DataFrame, 
         # j = -1 (no book yet) gathers null
         idx = pl.Series("idx", j, dtype=pl.Int64)
         idx = idx.set(idx < 0, None) if (j < 0).any() else idx
-        book_part = tail.select(BOOK_KEEP + ["_gapcum"])[idx]
+        # gather keeps a null index null (indexing with an all-null index raises)
+        book_part = tail.select(pl.col(BOOK_KEEP + ["_gapcum"]).gather(idx))
         gapcum = book_part.get_column("_gapcum").fill_null(st["matched_gapcum"]).to_numpy()
         book_part = book_part.drop("_gapcum")
         last_j = int(j[-1])

@@ -34,10 +34,11 @@ TICK_TO_ORDER = Metric("alpha_tick_to_order_seconds", "histogram",
 
 # -- the bus -----------------------------------------------------------------------------------
 CONSUMER_LAG_SECONDS = Metric("alpha_consumer_lag_seconds", "gauge",
-                              "age of the oldest entry a consumer group has not yet acknowledged",
+                              "age of the oldest entry a consumer group has not yet taken in (0: caught up)",
                               ("group", "stream"))
 CONSUMER_PENDING = Metric("alpha_consumer_pending_entries", "gauge",
-                          "entries of the stream not yet acknowledged by the group", ("group", "stream"))
+                          "entries of the stream not yet acknowledged by the group (taken in or not)",
+                          ("group", "stream"))
 
 # -- run figures (v13 names) -------------------------------------------------------------------
 SOAK_ACTIVE = Metric("alpha_soak_active", "gauge", "1 while a soak's workers run, 0 from its shutdown on")

@@ -1,7 +1,8 @@
 """Push live metrics to a Prometheus Pushgateway on a fixed interval.
 
 Each push replaces the group ``job=<job>, run_id=<run_id>`` with a fresh registry built from a
-snapshot of figures, plus ``export_count`` and ``error_count`` themselves. A push that fails
+snapshot of figures, plus ``export_count`` and ``error_count`` themselves, plus the series of any
+extra collectors (the latency histograms and consumer lag of ``alpha_assets.live.latency``). A push that fails
 (gateway down, timeout, HTTP error) increments ``error_count`` and is retried on the next tick:
 metrics export never stops a run. With no address configured, pushes are counted as skipped.
 
@@ -66,13 +67,15 @@ class PushgatewayExporter:
     gauge with a ``key`` label (e.g. RSS per process). Booleans and non-numbers are ignored.
     """
 
-    def __init__(self, url: str, *, run_id: str, job: str = DEFAULT_JOB, timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, *, run_id: str, job: str = DEFAULT_JOB, timeout_s: float = 2.0,
+                 collectors: tuple[object, ...] = ()) -> None:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.url = url.strip()
         self.run_id = run_id
         self.job = job
         self.timeout_s = timeout_s
+        self.collectors = list(collectors)  # prometheus_client collectors pushed with every figure set
         self.stats = ExportStats()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -89,6 +92,8 @@ class PushgatewayExporter:
             try:
                 # export_count is pushed as the value it has once this push lands.
                 self._fill(registry, figures, self.stats.export_count + 1, self.stats.error_count)
+                for c in self.collectors:
+                    registry.register(c)  # type: ignore[arg-type]
                 push_to_gateway(self.url, job=self.job, registry=registry,
                                 grouping_key={"run_id": self.run_id}, timeout=self.timeout_s)
             except Exception as exc:  # unreachable, HTTP error, bad figures: count, retry next tick

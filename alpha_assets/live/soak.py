@@ -1,111 +1,52 @@
-"""The soak run: exchange feed + supervised harvest → signal → broker → report for ``minutes``.
+"""The soak run: exchange feed → Redis streams → supervised harvest, lander, signal, broker, report.
 
-``run_soak(cfg, data_root, run_id)`` starts the feed (the loopback exchange simulator for
-``feed=simulator``, a replayed capture for ``feed=replay``, the real endpoint for ``feed=binance``),
-the supervisor and the Pushgateway exporter; runs the fault plan's hooks at their times; stops
-everything in reverse order; writes ``artifacts/run_logs/run_manifest_<run_id>.json`` and
-``artifacts/source_manifest_<run_id>.json``; returns a ``SoakResult`` with the figures and the
-pass/fail of each acceptance check (v13 TASK-07/07A thresholds).
+``run_soak(cfg, data_root, run_id)`` starts the feed (a loopback exchange for ``feed=simulator`` or
+``replay``, the endpoint of ``feed_ws_url`` for ``external``/``binance``), the supervisor with a local
+``redis-server`` as its first child (unless ``bus_url`` names one), the latency collector and the
+Pushgateway exporter; runs the fault plan's hooks at their times; then drains: the harvester stops
+first, the soak marks where the streams end, and lander, signal worker and broker each consume up
+to there and exit, so the landing zone, both sinks and the outbox hold everything the feed sent.
+It writes ``artifacts/run_logs/run_manifest_<run_id>.json`` and ``artifacts/source_manifest_<run_id>.json``
+and returns a ``SoakResult`` with the figures (latency p50/p95/p99/max per hop among them) and
+the pass/fail of each acceptance check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
+from alpha_assets.live import bus, bus_admin
+from alpha_assets.live.latency import LatencyCollector, SendTimes
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
 from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
+from alpha_assets.live.redis_server import free_port, redis_spec
+from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
+from alpha_assets.live.soak_figures import (
+    OPEN_FILES_LIMIT,
+    RECONNECT_LIMIT,
+    RSS_LIMIT_MB,
+    WORKERS,
+    live_figures,
+    soak_figures,
+)
 from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
 
-WORKERS = ("harvest", "signal", "broker", "report")
-RSS_LIMIT_MB = 600
-OPEN_FILES_LIMIT = 256
-RECONNECT_LIMIT = 3
-
-
-class FaultSpec(BaseModel):
-    """One fault at ``at_s`` seconds into the run."""
-
-    model_config = ConfigDict(extra="forbid")
-    at_s: float = Field(ge=0)
-    action: Literal["terminate", "kill", "drop_feed", "stall_feed", "malformed", "pushgateway_outage"]
-    target: str = Field("signal", description="process name for terminate/kill")
-    duration_s: float = Field(0.0, ge=0, le=3600, description="stall/outage length")
-    count: int = Field(1, ge=1, le=10_000, description="malformed messages to send")
-
-
-class SoakConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    minutes: float = Field(60.0, gt=0, le=24 * 60)
-    symbols: list[str] = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"], min_length=1)
-    sink: Literal["jsonl", "sqlite", "dual"] = "dual"
-    input_mode: Literal["raw", "preview"] = "raw"
-    feed: Literal["simulator", "binance", "replay"] = "simulator"
-    export_interval_s: float = Field(60.0, gt=0, le=3600)
-    health_interval_s: float = Field(10.0, gt=0, le=600)
-    pushgateway_url: str = Field("", description="empty: ALPHA_PUSHGATEWAY_URL, then TIMESERIES_URL (v13)")
-    seed: int = Field(7, ge=0, le=2**31 - 1)
-    fault_plan: list[FaultSpec] = Field(default_factory=list)
-    restart_backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before restart 1, 2, ...")
-    restart_budget_reset_s: float | None = Field(
-        300.0, gt=0, le=24 * 3600, description="healthy this long after a restart: the back-off budget is whole again")
-    ready_timeout_s: float = Field(120.0, gt=0, le=3600)
-    stop_grace_s: float = Field(10.0, ge=0, le=600)
-    lateness_ms: int = Field(3000, ge=0, le=120_000)
-    report_interval_s: float = Field(15.0, gt=0, le=3600)
-    read_timeout_s: float = Field(10.0, gt=0, le=600)
-    replay_capture: str = Field("", description="feed=replay: path of a raw Binance WS capture")
-    replay_speed: float = Field(1.0, gt=0, le=1000)
-    binance_ws: str = "wss://fstream.binance.com"
-    paper: bool = True
-    engine: dict[str, Any] = Field(default_factory=dict)
-    malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of feed messages the simulator corrupts "
-                                  "(alpha_assets.market.malformed); dead letters must then equal what was injected")
-    malformed_seed: int = Field(0, ge=0, le=2**31 - 1)
-
-    @model_validator(mode="after")
-    def _malformed_needs_simulator(self) -> SoakConfig:
-        if self.malformed_rate > 0 and self.feed == "binance":
-            raise ValueError("malformed_rate > 0 needs the loopback exchange (feed=simulator or replay), not feed=binance")
-        return self
-
-    @field_validator("symbols")
-    @classmethod
-    def _upper(cls, v: list[str]) -> list[str]:
-        out = [s.strip().upper() for s in v]
-        bad = [s for s in out if not s.isalnum() or not 4 <= len(s) <= 20]
-        if bad:
-            raise ValueError(f"symbols must be 4-20 letters/digits, got {bad}")
-        return out
-
-    @field_validator("restart_backoff_s")
-    @classmethod
-    def _backoff(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        if any(x < 0 or x > 3600 for x in v):
-            raise ValueError(f"restart_backoff_s values must be in [0, 3600], got {v}")
-        return v
-
-
-def soak_config_from(values: dict[str, Any]) -> SoakConfig:
-    """Build from a run-config mapping (the Dagster op's), ignoring nothing silently."""
-    return SoakConfig.model_validate(values)
+__all__ = ["FaultSpec", "Hook", "OPEN_FILES_LIMIT", "RECONNECT_LIMIT", "RSS_LIMIT_MB", "SoakConfig", "SoakContext",
+           "SoakResult", "WORKERS", "fault_hooks", "run_soak", "soak_config_from"]
 
 
 @dataclass
@@ -118,6 +59,7 @@ class SoakContext:
     exporter: PushgatewayExporter
     data_root: Path
     run_id: str
+    bus_url: str = ""
     injected: list[dict[str, Any]] = field(default_factory=list)
     restores: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
 
@@ -133,7 +75,7 @@ Hook = tuple[float, Callable[[SoakContext], None]]
 
 
 def fault_hooks(plan: list[FaultSpec]) -> list[Hook]:
-    """The fault plan as timed hooks (the fault-injection issue can add its own)."""
+    """The fault plan as timed hooks (the fault-injection package adds its own)."""
     hooks: list[Hook] = []
     for f in plan:
         def act(ctx: SoakContext, f: FaultSpec = f) -> None:
@@ -164,6 +106,7 @@ class SoakResult:
     run_manifest: Path
     source_manifest: Path
     timeline: list[dict[str, Any]]
+    latency: LatencyCollector | None = None  # every sample, for callers in this process (benchmarks)
 
     @property
     def passed(self) -> bool:
@@ -173,7 +116,8 @@ class SoakResult:
         return dict(self.figures_)
 
 
-def _worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path) -> list[ProcessSpec]:
+def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, redis_port: int | None
+                 ) -> list[ProcessSpec]:
     runtime = data_root / "runtime"
     env = {"RUN_ID": run_id, "ALPHA_DATA_ROOT": str(data_root), "V13_SINK": cfg.sink,
            "V13_OUTPUT_DIR": str(runtime), "V13_INPUT_MODE": cfg.input_mode,
@@ -186,32 +130,38 @@ def _worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path)
     beat_age = max(15.0, 3 * cfg.health_interval_s)
     landing = data_root / "landing"
     files_window = 60.0 + cfg.lateness_ms / 1000 + 15  # one minute file per minute, after the lateness
+
+    def fresh(name: str, zero: tuple[str, ...] = ()) -> HeartbeatFresh:
+        return HeartbeatFresh(heartbeat_path(data_root, name), beat_age, zero)
+
     health = {
-        "harvest": AllOf((HeartbeatFresh(heartbeat_path(data_root, "harvest"), beat_age, ("queue_dropped",)),
-                          FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
-                          FilesRecent(landing / "preview", "date=*/symbol=*/preview_*.parquet", files_window))),
-        "signal": HeartbeatFresh(heartbeat_path(data_root, "signal"), beat_age, ("queue_dropped",)),
-        "broker": HeartbeatFresh(heartbeat_path(data_root, "broker"), beat_age),
-        "report": AllOf((HeartbeatFresh(heartbeat_path(data_root, "report"), beat_age),
+        "harvest": fresh("harvest", ("queue_dropped",)),
+        "lander": AllOf((fresh("lander"), FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
+                         FilesRecent(landing / "preview", "date=*/symbol=*/preview_*.parquet", files_window))),
+        "signal": fresh("signal", ("queue_dropped",)),
+        "broker": fresh("broker"),
+        "report": AllOf((fresh("report"),
                          FilesRecent(data_root / "logs" / "report", "summary_*.json", 3 * cfg.report_interval_s + 5))),
     }
-    return [ProcessSpec(name, python_module_cmd(f"alpha_assets.live.workers.{name}"), env=env,
-                        ready_probe=LogKeyword(READY_KEYWORD), health_probe=health[name], restart_policy=policy)
-            for name in WORKERS]
+    specs = [redis_spec(data_root, run_id, redis_port, policy)] if redis_port is not None else []
+    return specs + [ProcessSpec(name, python_module_cmd(f"alpha_assets.live.workers.{name}"), env=env,
+                                ready_probe=LogKeyword(READY_KEYWORD), health_probe=health[name],
+                                restart_policy=policy) for name in WORKERS]
 
 
-def _start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
-    """(server or None, ws stream url, REST base)."""
-    from alpha_assets.market.ws_client import BINANCE_UM_REST, combined_stream_url
+def start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
+    """(loopback server or None, ws stream url, REST base)."""
+    from alpha_assets.market.ws_client import BINANCE_UM_REST, BINANCE_UM_WS, combined_stream_url
 
-    if cfg.feed == "binance":
-        return None, combined_stream_url(cfg.binance_ws, cfg.symbols), BINANCE_UM_REST
+    if cfg.feed in ("binance", "external"):
+        base = cfg.feed_ws_url or BINANCE_UM_WS
+        url = base if "/stream?" in base or "/ws/" in base else combined_stream_url(base, cfg.symbols)
+        rest = cfg.feed_rest_url or (BINANCE_UM_REST if cfg.feed == "binance" and not cfg.feed_ws_url else "")
+        return None, url, rest
     from alpha_assets.market.exchange_server import ExchangeServer, replay_sources, simulator_sources
 
     now = int(time.time() * 1000)
     if cfg.feed == "replay":
-        if not cfg.replay_capture:
-            raise ValueError("feed=replay needs replay_capture (path of a raw WS capture)")
         sources = replay_sources(cfg.replay_capture, cfg.symbols, now, cfg.replay_speed)
     else:
         sources = simulator_sources(cfg.symbols, cfg.seed, now)
@@ -221,105 +171,121 @@ def _start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
     return server, server.stream_url(cfg.symbols), server.rest_url
 
 
-def _collect(sup: Supervisor, data_root: Path) -> dict[str, Any]:
-    beats = {n: read_json(heartbeat_path(data_root, n)) for n in WORKERS}
-    st = sup.status()
-    h, s, b = beats["harvest"], beats["signal"], beats["broker"]
-    sink = s.get("sink", {}) or {}
-    j_rows = (sink.get("jsonl") or {}).get("rows_in")
-    q_rows = (sink.get("sqlite") or {}).get("rows_in")
-    parity = abs(j_rows - q_rows) / max(j_rows, q_rows, 1) if isinstance(j_rows, int) and isinstance(q_rows, int) else 0
-    return {
-        "signals_total": s.get("signals_total", 0),
-        "parity_diff_ratio": parity,
-        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
-        "reconnect_count": h.get("reconnect_count", 0),
-        "deadletter": h.get("deadletter", 0),
-        "trades_landed": h.get("trades_landed", 0),
-        "orders": b.get("orders", 0),
-        "restarts": {n: v["restarts"] for n, v in st.items()},
-        "restarts_total": sum(v["restarts"] for v in st.values()),
-        "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
-        "open_files": {n: v["max_open_files"] for n, v in st.items()},
-        # green = running and its last probe passed; no verdict yet (starting) = no sample
-        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
-                       for n, v in st.items() if v["healthy"] is not None},
-        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
-        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from shutdown on: stopped workers page no one
-    }
+def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any | None) -> dict[str, Any]:
+    """End of run, producers first: every consumer takes in everything the feed sent, then exits."""
+    keys = bus.Keys(run_id)
+    out: dict[str, Any] = {"ok": True, "workers": {}}
+    sup.stop_event.set()  # from here nothing is restarted
+    sup.stop_child("harvest")  # it publishes what it holds and backfills its open gaps first
+    if server is not None:
+        server.stop()
+        sup.event("Stop", "exchange", drops=server.stats.drops)
+    try:
+        r = bus.wait_ready(bus_url, timeout_s=30)
+        out["ends"] = bus_admin.mark_end(r, keys, [k(s) for s in cfg.symbols for k in (keys.md, keys.dlq)])
+        for name in ("lander", "signal", "broker"):
+            if name == "broker":  # the signal worker has stopped: its streams end here
+                out["ends"] |= bus_admin.mark_end(r, keys, [keys.sig(s) for s in cfg.symbols])
+            code = _finish(sup, name, cfg.drain_timeout_s)
+            out["workers"][name] = code
+            out["ok"] = out["ok"] and code == 0
+    except (*bus.BUS_ERRORS, TimeoutError) as exc:
+        sup.alert("", "drain failed: the bus is unreachable", error=f"{type(exc).__name__}: {exc}")
+        out["ok"] = False
+    return out
 
 
-def _drain_signals(sup: Supervisor, data_root: Path, run_id: str, cfg_file: Path, cfg: SoakConfig) -> None:
-    """After the harvester stopped: the signal worker consumes the last landed minutes and flushes
-    the engine, so the sinks hold a signal for every landed trade (live = batch on the partition)."""
-    spec = next(s for s in _worker_specs(cfg, data_root, run_id, cfg_file) if s.name == "signal")
-    log_dir = data_root / "logs" / "signal"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    sup.event("DrainStart", "signal")
-    with open(log_dir / "drain.log", "ab") as out:
+def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
+    """The worker drains to the marked ends and exits; one that is down drains in a one-off run."""
+    if sup.children[name].alive():
+        sup.event("DrainStart", name)
+        return sup.await_finish(name, timeout_s)
+    spec = sup.children[name].spec
+    log = sup.data_root / "logs" / name / "drain.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sup.event("DrainStart", name, one_off=True)
+    with open(log, "ab") as fh:
         try:
-            done = subprocess.run([*spec.cmd, "--drain"], env=child_environment(spec.env), stdout=out, stderr=out,
-                                  timeout=max(60.0, cfg.stop_grace_s * 6), check=False)
-            sup.event("DrainEnd", "signal", returncode=done.returncode)
+            code: int | None = subprocess.run(list(spec.cmd), env=child_environment(spec.env), stdout=fh, stderr=fh,
+                                              timeout=timeout_s, check=False).returncode
         except subprocess.TimeoutExpired:
-            sup.event("Alert", "signal", reason="drain timed out")
+            sup.alert(name, "drain timed out", timeout_s=timeout_s)
+            code = None
+    sup.children[name].state = "stopped"
+    sup.shutdown_order.append(name)
+    sup.event("Stop", name, returncode=code, drained=code == 0, one_off=True)
+    return code
 
 
 ProgressHook = Callable[[dict[str, Any]], None]
 PROGRESS_INTERVAL_S = 60.0
 
 
-def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, started: float,
-              cfg: SoakConfig) -> dict[str, Any]:
-    """The figures so far, for a progress line: signals, lag, restarts, exports."""
-    now = _collect(sup, data_root)
-    signal_beat = read_json(heartbeat_path(data_root, "signal"))
+def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, latency: LatencyCollector,
+              started: float, cfg: SoakConfig) -> dict[str, Any]:
+    """The figures so far, for a progress line: signals, tick→signal, restarts, exports."""
+    now = live_figures(sup, data_root)
     return {
         "elapsed_s": round(time.time() - started, 1), "minutes": cfg.minutes,
         "signals_total": int(now["signals_total"] or 0), "trades_landed": int(now["trades_landed"] or 0),
-        "orders": int(now["orders"] or 0), "lag_ms": signal_beat.get("last_latency_ms"),
+        "orders": int(now["orders"] or 0), "lag_ms": latency.recent_ms(),
         "restarts_total": int(now["restarts_total"]), "exports": exporter.stats.export_count,
         "export_errors": exporter.stats.error_count, "workers_healthy": sum(now["healthy"].values()),
         "workers": len(now["healthy"]),
+        "signal_resumed": read_json(heartbeat_path(data_root, "signal")).get("resumed"),
     }
 
 
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
              on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
-             stop: threading.Event | None = None) -> SoakResult:
+             stop: threading.Event | None = None, send_times: SendTimes | None = None) -> SoakResult:
     """``on_progress`` gets the figures so far once the workers are ready and every
-    ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early in order."""
+    ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early (drained,
+    in order). ``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is
+    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
     data_root = Path(data_root).resolve()
-    started = time.time()
-    start_ms = int(started * 1000)
-    server, ws_url, rest_url = _start_feed(cfg)
+    server, ws_url, rest_url = start_feed(cfg)
+    started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
+    if server is not None:
+        send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731
+    redis_port = None if cfg.bus_url else free_port()
+    bus_url = cfg.bus_url or f"redis://127.0.0.1:{redis_port}/0"
     cfg_file = data_root / "runtime" / "soak" / f"worker_config_{run_id}.json"
     cfg_file.parent.mkdir(parents=True, exist_ok=True)
     for name in WORKERS:  # heartbeats of an earlier run must not look fresh
         heartbeat_path(data_root, name).unlink(missing_ok=True)
-    worker_cfg = {"run_id": run_id, "data_root": str(data_root), "symbols": cfg.symbols, "start_ms": start_ms,
-                  "ws_url": ws_url, "rest_url": rest_url, "sink": cfg.sink, "input_mode": cfg.input_mode,
-                  "paper": cfg.paper, "lateness_ms": cfg.lateness_ms, "read_timeout_s": cfg.read_timeout_s,
-                  "report_interval_s": cfg.report_interval_s, "engine": cfg.engine}
+    worker_cfg = {"run_id": run_id, "data_root": str(data_root), "symbols": cfg.symbols,
+                  "start_ms": int(started * 1000), "ws_url": ws_url, "rest_url": rest_url, "bus_url": bus_url,
+                  "sink": cfg.sink, "sink_batch_n": cfg.sink_batch_n, "sink_flush_ms": cfg.sink_flush_ms,
+                  "book_join": cfg.book_join, "input_mode": cfg.input_mode, "paper": cfg.paper,
+                  "lateness_ms": cfg.lateness_ms, "read_timeout_s": cfg.read_timeout_s,
+                  "bus_buffer_max": cfg.bus_buffer_max, "report_interval_s": cfg.report_interval_s,
+                  "engine": cfg.engine}
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
-    sup = Supervisor(_worker_specs(cfg, data_root, run_id, cfg_file), data_root,
+    sup = Supervisor(worker_specs(cfg, data_root, run_id, cfg_file, redis_port), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
     if stop is not None:
         sup.stop_event = stop
+    latency = LatencyCollector(bus_url, run_id, cfg.symbols, send_times)
     url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
-    exporter = PushgatewayExporter(url, run_id=run_id)
-    ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id)
+    exporter = PushgatewayExporter(url, run_id=run_id, collectors=(latency,))
+    ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id, bus_url)
     hooks = [(at, (lambda s, fn=fn: fn(ctx))) for at, fn in fault_hooks(cfg.fault_plan) + list(extra_hooks or [])]
     sup.install_signal_handlers()
-    sup.event("RunStart", "", run_id=run_id, feed=cfg.feed, ws_url=ws_url, sink=cfg.sink, pushgateway=url or "off")
-    duration_s = cfg.minutes * 60
+    sup.event("RunStart", "", run_id=run_id, feed=cfg.feed, ws_url=ws_url, bus=bus_url, sink=cfg.sink,
+              book_join=cfg.book_join, pushgateway=url or "off")
+    drained: dict[str, Any] = {"ok": False}
     try:
-        sup.start_all()
-        exporter.start(lambda: _collect(sup, data_root), cfg.export_interval_s)
-        sup.wait_ready(timeout_s=cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s)))
-        remaining = max(0.0, duration_s - (time.time() - started))
-        # hook times count from the start of the run, not from readiness
-        elapsed = time.time() - started
+        # the consumers first, the producer once they are ready: no backlog waits for a starting worker
+        wait_s = cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s))
+        sup.start_all(only=[n for n in sup.order if n != "harvest"])
+        latency.start()
+        exporter.start(lambda: live_figures(sup, data_root), cfg.export_interval_s)
+        sup.wait_ready(timeout_s=wait_s)
+        sup.start_all(only=["harvest"])
+        sup.wait_ready(timeout_s=wait_s)
+        remaining = max(0.0, cfg.minutes * 60 - (time.time() - started))
+        elapsed = time.time() - started  # hook times count from the start of the run, not from readiness
         next_progress = [time.monotonic()]
 
         def poll() -> None:
@@ -327,134 +293,54 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
             if on_progress is not None and time.monotonic() >= next_progress[0]:
                 next_progress[0] += progress_interval_s
                 try:
-                    on_progress(_progress(sup, data_root, exporter, started, cfg))
+                    on_progress(_progress(sup, data_root, exporter, latency, started, cfg))
                 except Exception as exc:  # a progress reader must never stop the soak
                     sup.alert("", "progress hook failed", error=f"{type(exc).__name__}: {exc}")
 
         sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
-        if server is not None and server.injected:
-            # no new malformed messages; those already sent reach the harvester before it stops
-            server.pause_malformed()
-            time.sleep(1.0)
-        shutdown_order = sup.graceful_shutdown()
-        sup.restore_signal_handlers()
-        if server is not None:
-            server.stop()
-            sup.event("Stop", "exchange", drops=server.stats.drops)
-        _drain_signals(sup, data_root, run_id, cfg_file, cfg)
-        stats = exporter.stop(final=_collect(sup, data_root))
+        try:
+            if server is not None and server.injected:
+                # no new malformed messages; those already sent reach the harvester before it stops
+                server.pause_malformed()
+                time.sleep(1.0)
+            drained = drain(sup, cfg, bus_url, run_id, server)
+        finally:
+            latency.stop()
+            shutdown_order = list(sup.graceful_shutdown())  # what the drain left: report, then redis
+            sup.restore_signal_handlers()
+            if server is not None:
+                server.stop()
+            stats = exporter.stop(final=live_figures(sup, data_root))
     ended = time.time()
-    figures, checks, extra = _figures(cfg, sup, data_root, run_id, stats, started, ended, server, shutdown_order)
+    lat = latency.summary()
+    drained["order"] = shutdown_order
+    drained["ok"] = drained["ok"] and shutdown_order == [n for n in ("harvest", "lander", "signal", "broker",
+                                                                     "report", "redis") if n in sup.children]
+    figures, checks, extra = soak_figures(cfg, sup, data_root, run_id, stats, started, ended, server, drained,
+                                          latency.figures())
     manifest = {
         "started_utc": _iso(started), "ended_utc": _iso(ended), "duration_s": round(ended - started, 3),
-        "mode": {"feed": cfg.feed, "input_mode": cfg.input_mode, "sink": cfg.sink, "paper": cfg.paper},
+        "mode": {"feed": cfg.feed, "input_mode": cfg.input_mode, "sink": cfg.sink, "paper": cfg.paper,
+                 "book_join": cfg.book_join, "bus": "local redis-server" if redis_port else bus_url},
         "config": cfg.model_dump(mode="json"),
-        "processes": {n: {k: v for k, v in p.items()} for n, p in sup.status().items()},
+        "processes": {n: dict(p) for n, p in sup.status().items()},
         "export_count": stats.export_count, "error_count": stats.error_count, "export": stats.as_dict(),
-        "pushgateway": url or None,
+        "pushgateway": url or None, "latency": lat, "drain": drained,
         "alerts": sup.alerts, "harvester_slo": extra["harvester_slo"],
         "max_rss_mb": figures["max_rss_mb"], "max_open_files": figures["max_open_files"],
         "shutdown_order": shutdown_order, "figures": figures, "checks": checks, "passed": all(checks.values()),
-        "faults_injected": ctx.injected, "recoveries": recoveries(sup.timeline), "timeline": [e for e in sup.timeline if e["event"] != "Health"],
+        "faults_injected": ctx.injected, "recoveries": recoveries(sup.timeline),
+        "timeline": [e for e in sup.timeline if e["event"] != "Health"],
     }
     run_path = write_run_manifest(data_root, run_id, manifest)
     src_path = write_source_manifest(
         data_root, run_id, symbols=cfg.symbols, session_window=(int(started * 1000), int(ended * 1000)),
         endpoint=ws_url, input_mode=cfg.input_mode, watch=str(data_root / "landing" / "raw"),
         feature_dir=str(data_root / "runtime"), config=cfg.model_dump(mode="json"))
-    return SoakResult(run_id, figures, checks, run_path, src_path, list(sup.timeline))
+    return SoakResult(run_id, figures, checks, run_path, src_path, list(sup.timeline), latency)
 
 
-def _figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, stats: Any, started: float,
-             ended: float, server: Any | None, shutdown_order: list[str]) -> tuple[dict, dict, dict]:
-    beats = {n: read_json(heartbeat_path(data_root, n)) for n in WORKERS}
-    h, s, b = beats["harvest"], beats["signal"], beats["broker"]
-    st = sup.status()
-    runtime = data_root / "runtime"
-    jsonl_files = sorted((runtime / "ready" / "signal").glob("*/signals_*.jsonl"))
-    run_files = [p for p in jsonl_files if p.stat().st_mtime >= started - 1]
-    per_symbol = {sym: sum(1 for p in run_files if p.parent.name == sym) for sym in cfg.symbols}
-    jsonl_rows = sqlite_rows = None
-    if cfg.sink in ("jsonl", "dual"):
-        from alpha_assets.sinks.readers import read_jsonl_signals
-        jsonl_rows = read_jsonl_signals(runtime, run_id=run_id).height
-    if cfg.sink in ("sqlite", "dual") and (runtime / "signals.db").exists():
-        con = sqlite3.connect(runtime / "signals.db")
-        try:
-            sqlite_rows = con.execute("SELECT COUNT(*) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0]
-        except sqlite3.Error:
-            sqlite_rows = 0
-        finally:
-            con.close()
-    dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
-                  if p.stat().st_mtime >= started - 1]
-    injected, match = _deadletters_vs_injected(data_root, dead_files, server)
-    duration = ended - started
-    # one push at start, then one per interval while the exporter ran (the final push is extra)
-    export_expected = 1 + math.floor(stats.active_s / cfg.export_interval_s) if stats.export_count or stats.error_count else 0
-    figures: dict[str, Any] = {
-        "run_id": run_id, "duration_s": round(duration, 3), "minutes": cfg.minutes,
-        "export_count": stats.export_count, "error_count": stats.error_count, "export_expected": export_expected,
-        "signals_total": int(s.get("signals_total", 0) or 0), "jsonl_rows": jsonl_rows, "sqlite_rows": sqlite_rows,
-        "jsonl_ready_files": len(run_files), "jsonl_ready_files_min_per_symbol": min(per_symbol.values()),
-        "parity_diff_rows": abs(jsonl_rows - sqlite_rows) if jsonl_rows is not None and sqlite_rows is not None else None,
-        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
-        "reconnect_count": int(h.get("reconnect_count", 0) or 0),
-        "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
-        "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
-        "malformed_not_dead_lettered": len(match.missing) + len(match.wrong_reason) + len(match.landed_as_dead),
-        "trade_gaps": int(h.get("trade_gaps", 0) or 0), "gap_trades_unfilled": int(h.get("gap_trades_unfilled", 0) or 0),
-        "late_rows": int(h.get("late_rows", 0) or 0),
-        "trades_landed": int(h.get("trades_landed", 0) or 0), "minutes_landed": int(h.get("minutes_landed", 0) or 0),
-        "orders": int(b.get("orders", 0) or 0), "fills": int(b.get("filled", 0) or 0),
-        "restarts_total": sum(v["restarts"] for v in st.values()),
-        "degraded": sum(1 for e in sup.timeline if e["event"] == "Degraded"),
-        "max_rss_mb": max((v["max_rss_mb"] for v in st.values()), default=0.0),
-        "max_open_files": max((v["max_open_files"] for v in st.values()), default=0),
-        "alerts": len(sup.alerts),
-        "shutdown_reversed": shutdown_order == list(reversed(WORKERS)),
-        "feed_drops": server.stats.drops if server is not None else 0,
-    }
-    expected_minutes = max(0, int(duration // 60) - 1)
-    checks = {
-        "export_count": stats.export_count >= max(1, export_expected),
-        "error_count_zero": stats.error_count == 0 or any(f.action == "pushgateway_outage" for f in cfg.fault_plan),
-        "queue_dropped_zero": figures["queue_dropped"] == 0,
-        f"reconnect_count_le_{RECONNECT_LIMIT}": figures["reconnect_count"] <= RECONNECT_LIMIT,
-        # every dead letter comes from an injected malformed message, every injection left its own
-        # (nothing injected: no dead letter at all)
-        "deadletters_as_injected": match.ok and (bool(injected) or (figures["deadletter"] == 0 and not dead_files)),
-        f"rss_lt_{RSS_LIMIT_MB}mb": figures["max_rss_mb"] < RSS_LIMIT_MB,
-        f"open_files_lt_{OPEN_FILES_LIMIT}": figures["max_open_files"] < OPEN_FILES_LIMIT,
-        "signals_produced": figures["signals_total"] > 0,
-        "jsonl_rotates_every_minute": cfg.sink == "sqlite" or min(per_symbol.values()) >= expected_minutes,
-        "sqlite_has_rows": cfg.sink == "jsonl" or (sqlite_rows or 0) > 0,
-        "no_degraded": figures["degraded"] == 0,
-        "shutdown_reversed": figures["shutdown_reversed"],
-    }
-    lat = h.get("latency_p99_ms")
-    extra = {"harvester_slo": {k: h.get(k) for k in ("messages", "trades", "books", "reconnect_count", "queue_dropped",
-                                                     "deadletter", "trade_gaps", "gap_trades_filled",
-                                                     "gap_trades_unfilled", "book_gaps", "watchdog_timeouts",
-                                                     "minutes_landed", "late_rows")} | {"latency_p99_ms": lat}}
-    return figures, checks, extra
-
-
-def _deadletters_vs_injected(data_root: Path, dead_files: list[Path], server: Any | None) -> tuple[list, Any]:
-    """The simulator's record of malformed messages and its match against the landed dead letters."""
-    import polars as pl
-
-    from alpha_assets.market.injection import match_deadletters
-
-    injected = list(server.injected) if server is not None else []
-    rows: list[dict[str, Any]] = []
-    for f in dead_files:
-        try:
-            rows += pl.read_parquet(f).to_dicts()
-        except Exception:  # noqa: BLE001 - an unreadable file is a mismatch, reported as such
-            rows.append({"reason": "unreadable_file", "payload": str(f)})
-    return injected, match_deadletters(injected, rows)
 
 
 def _configured_pushgateway() -> str:
@@ -468,16 +354,20 @@ def _configured_pushgateway() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """v13-style entry point: ``python -m alpha_assets.live.soak --minutes 30 --sink jsonl``."""
+    """``python -m alpha_assets.live.soak --minutes 30 --sink jsonl [--book-join arrival]``."""
     import argparse
-    import uuid
 
-    ap = argparse.ArgumentParser(description="Run the supervised live soak (harvest → signal → broker → report).")
+    ap = argparse.ArgumentParser(description="Run the supervised live soak (harvest → lander → signal → broker).")
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
     ap.add_argument("--sink", default="dual", choices=["jsonl", "sqlite", "dual"])
-    ap.add_argument("--input-mode", default=os.environ.get("V13_INPUT_MODE", "raw"), choices=["raw", "preview"])
-    ap.add_argument("--feed", default="simulator", choices=["simulator", "binance", "replay"])
+    ap.add_argument("--feed", default="simulator", choices=["simulator", "binance", "replay", "external"])
+    ap.add_argument("--feed-ws-url", default="")
+    ap.add_argument("--feed-rest-url", default="")
+    ap.add_argument("--book-join", default="arrival", choices=["arrival", "event_time"])
+    ap.add_argument("--sink-flush-ms", type=int, default=500)
+    ap.add_argument("--sink-batch-n", type=int, default=500)
+    ap.add_argument("--bus-url", default="")
     ap.add_argument("--replay-capture", default="")
     ap.add_argument("--export-interval-s", type=float, default=60.0)
     ap.add_argument("--health-interval-s", type=float, default=10.0)
@@ -487,10 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from alpha_assets.paths import data_root as default_root
 
-    cfg = SoakConfig(minutes=args.minutes, symbols=args.symbols.split(","), sink=args.sink,
-                     input_mode=args.input_mode, feed=args.feed, replay_capture=args.replay_capture,
-                     export_interval_s=args.export_interval_s, health_interval_s=args.health_interval_s,
-                     pushgateway_url=args.pushgateway_url)
+    cfg = SoakConfig(minutes=args.minutes, symbols=args.symbols.split(","), sink=args.sink, feed=args.feed,
+                     feed_ws_url=args.feed_ws_url, feed_rest_url=args.feed_rest_url, book_join=args.book_join,
+                     sink_flush_ms=args.sink_flush_ms, sink_batch_n=args.sink_batch_n, bus_url=args.bus_url,
+                     replay_capture=args.replay_capture, export_interval_s=args.export_interval_s,
+                     health_interval_s=args.health_interval_s, pushgateway_url=args.pushgateway_url)
     run_id = args.run_id or time.strftime("soak_%Y%m%d_%H%M%S", time.gmtime()) + "_" + uuid.uuid4().hex[:6]
     res = run_soak(cfg, Path(args.data_root) if args.data_root else default_root(), run_id)
     print(json.dumps({"run_id": run_id, "passed": res.passed, "checks": res.checks, "figures": res.figures(),

@@ -23,6 +23,9 @@ from typing import Any, Literal
 import psutil
 
 from alpha_assets.live.probes import ProbeContext
+from alpha_assets.live.recoveries import recoveries
+
+__all__ = ["Child", "Supervisor", "recoveries"]
 from alpha_assets.live.process import ProcessSpec, child_environment
 
 State = Literal["pending", "starting", "ready", "restarting", "degraded", "stopped"]
@@ -46,6 +49,8 @@ class Child:
     health_history: list[dict[str, Any]] = field(default_factory=list)
     max_rss_bytes: int = 0
     max_open_files: int = 0
+    cpu_done_s: float = 0.0  # CPU time of earlier incarnations
+    cpu_s: float = 0.0  # CPU time of the current one, as last sampled
     exit_codes: list[int] = field(default_factory=list)
 
     @property
@@ -117,14 +122,17 @@ class Supervisor:
                 stdin=subprocess.DEVNULL, cwd=spec.cwd, start_new_session=True,
             )
         child.spawn_count += 1
+        child.cpu_done_s, child.cpu_s = child.cpu_done_s + child.cpu_s, 0.0
         child.ctx = ProbeContext(spec.name, out_path, offset, time.time())
         child.state = "starting"
         child.ready_deadline = time.monotonic() + spec.restart_policy.ready_timeout_s
         self._sample(child)
 
-    def start_all(self) -> None:
-        """Start every spec in order (harvest → signal → broker → report)."""
+    def start_all(self, only: Sequence[str] | None = None) -> None:
+        """Start every spec (or those in ``only``) in the given order."""
         for name in self.order:
+            if only is not None and name not in only:
+                continue
             child = self.children[name]
             self._spawn(child)
             self.event("Start", name, pid=child.pid, cmd=" ".join(child.spec.cmd))
@@ -134,7 +142,7 @@ class Supervisor:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not self.stop_event.is_set():
             self.poll()
-            if all(c.state in ("ready", "degraded") for c in self.children.values()):
+            if all(c.state in ("ready", "degraded", "pending") for c in self.children.values()):
                 break
             if deadline is not None and time.monotonic() > deadline:
                 break
@@ -227,8 +235,10 @@ class Supervisor:
             p = psutil.Process(child.pid)
             rss = p.memory_info().rss
             files = p.num_fds()
+            cpu = p.cpu_times()
         except (psutil.Error, OSError):
             return {}
+        child.cpu_s = cpu.user + cpu.system
         child.max_rss_bytes = max(child.max_rss_bytes, rss)
         child.max_open_files = max(child.max_open_files, files)
         return {"rss_bytes": rss, "open_files": files}
@@ -309,6 +319,37 @@ class Supervisor:
                 child.proc.wait()
         return child.proc.returncode
 
+    def stop_child(self, name: str) -> int | None:
+        """Stop one child now (SIGTERM, SIGKILL after the grace); it is not restarted."""
+        child = self.children[name]
+        self._sample(child)
+        code = self._terminate(child)
+        child.state = "stopped"
+        self.shutdown_order.append(name)
+        self.event("Stop", name, pid=child.pid, returncode=code)
+        return code
+
+    def await_finish(self, name: str, timeout_s: float) -> int | None:
+        """Wait for a child told to finish by other means (the end-of-run drain) to exit by itself;
+        returns its exit code, None when it is not running or did not finish in time (then killed)."""
+        child = self.children[name]
+        if not child.alive():
+            return None
+        deadline = time.monotonic() + timeout_s
+        while child.alive() and time.monotonic() < deadline:
+            self._sample(child)  # its CPU time up to the end
+            time.sleep(0.05)
+        try:
+            code = child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.alert(name, "drain timed out", timeout_s=timeout_s)
+            self._terminate(child)
+            code = None
+        child.state = "stopped"
+        self.shutdown_order.append(name)
+        self.event("Stop", name, pid=child.pid, returncode=code, drained=code == 0)
+        return code
+
     def graceful_shutdown(self) -> list[str]:
         """Stop every child in reverse start order: SIGTERM, wait, SIGKILL after the grace."""
         self.stop_event.set()
@@ -347,6 +388,7 @@ class Supervisor:
                 "state": c.state, "pid": c.pid, "restarts": c.restarts, "spawns": c.spawn_count,
                 "exit_codes": list(c.exit_codes), "healthy": c.healthy,
                 "max_rss_mb": round(c.max_rss_bytes / 2**20, 1), "max_open_files": c.max_open_files,
+                "cpu_s": round(c.cpu_done_s + c.cpu_s, 3),
                 "health_history": list(c.health_history),
             }
             for name, c in self.children.items()
@@ -355,30 +397,3 @@ class Supervisor:
     def events(self, kind: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.timeline
                 if (kind is None or e["event"] == kind) and (name is None or e["process"] == name)]
-
-
-def recoveries(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per Fault on a process: injected → detected (Exit) → restarted → ready → health green,
-    with restart_ms (fault → respawn) and recovery_ms (fault → health green); None when not reached."""
-    out: list[dict[str, Any]] = []
-    for i, ev in enumerate(timeline):
-        if ev["event"] != "Fault" or ev["process"] in ("", "feed", "pushgateway"):
-            continue
-        name, times = ev["process"], {"injected": ev["ts"]}
-        for later in timeline[i + 1:]:
-            if later["process"] != name:
-                continue
-            key = {"Exit": "detected", "Restart": "restarted", "Ready": "ready", "HealthGreen": "health_green",
-                   "Degraded": "degraded"}.get(later["event"])
-            if key and key not in times:
-                times[key] = later["ts"]
-            if later["event"] in ("HealthGreen", "Degraded", "Fault"):
-                break
-        out.append({"process": name, "signal": ev.get("signal"), **times,
-                    "detect_ms": _since(times, "detected"), "restart_ms": _since(times, "restarted"),
-                    "ready_ms": _since(times, "ready"), "recovery_ms": _since(times, "health_green")})
-    return out
-
-
-def _since(times: dict[str, float], key: str) -> float | None:
-    return round((times[key] - times["injected"]) * 1000, 1) if key in times else None

@@ -16,6 +16,9 @@ message over the catalogue of malformed.py; ``injected`` is the record of what w
 compared with the dead letters: injection.match_deadletters). ``sent_trade_ids[symbol]`` logs
 every trade id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market
 produced, so tests can do loss accounting.
+``send_times`` records, per symbol and trade id, when the trade left the exchange (ns since the
+epoch, taken as the frame is handed to the WebSocket; a trade served only by the REST backfill is
+stamped when served): data for the live path's latency figures.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from alpha_assets.market.sources import MarketSource as MarketSource
 from alpha_assets.market.sources import ReplaySource as ReplaySource
 from alpha_assets.market.sources import replay_sources as replay_sources
 from alpha_assets.market.sources import simulator_sources as simulator_sources
+from alpha_assets.market.send_times import SendTimes
 
 BACKFILL_LIMIT_MAX = 1000
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
@@ -51,7 +55,7 @@ _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
 class _Conn:
     ws: ServerConnection
     streams: set[str]
-    queue: asyncio.Queue[bytes]
+    queue: asyncio.Queue[tuple[bytes, tuple[str, int] | None]]  # (frame, (symbol, trade id) of a trade)
     id: int
 
 
@@ -97,6 +101,7 @@ class ExchangeServer:
         self.stats = ServerStats()
         self.sent_trade_ids: dict[str, list[int]] = defaultdict(list)
         self.produced_trade_ids: dict[str, list[int]] = defaultdict(list)
+        self.send_times: dict[str, SendTimes] = defaultdict(SendTimes)
         self._history: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         self._conns: dict[int, _Conn] = {}
         self._next_conn = 0
@@ -187,11 +192,14 @@ class ExchangeServer:
             return self._json(HTTPStatus.BAD_REQUEST, {"code": -1102, "msg": "fromId/limit must be integers"})
         hist = self._history[symbol]
         out = []
+        served = time.time_ns()
+        times = self.send_times[symbol]
         for i in range(from_id, from_id + limit):
             row = hist.get(i)
             if row is None:
                 break
             out.append({k: row[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"E": row["E"]})
+            times.set(i, served, only_if_unset=True)
         return self._json(HTTPStatus.OK, out)
 
     @staticmethod
@@ -243,11 +251,13 @@ class ExchangeServer:
             result = sorted(conn.streams)
         else:
             return
-        conn.queue.put_nowait(orjson.dumps({"result": result, "id": rid}))
+        conn.queue.put_nowait((orjson.dumps({"result": result, "id": rid}), None))
 
     async def _sender(self, conn: _Conn) -> None:
         while True:
-            data = await conn.queue.get()
+            data, trade = await conn.queue.get()
+            if trade is not None:  # stamped as it is handed to the socket: a receiver never sees it earlier
+                self.send_times[trade[0]].set(trade[1], time.time_ns())
             await conn.ws.send(data, text=True)  # bytes as a text frame: also invalid UTF-8, as sent
 
     # ------------------------------------------------------------- the market clock
@@ -325,7 +335,8 @@ class ExchangeServer:
         conns = list(self._conns.values())
         now = self._now_ms()
         for symbol, stream, payload, tid in items:
-            frames = [dumps(combined(stream, payload))]
+            original = dumps(combined(stream, payload))
+            frames = [original]
             real = True
             if any(stream in c.streams for c in conns):
                 with self._lock:
@@ -333,16 +344,17 @@ class ExchangeServer:
                     frames, real = self.injector.frames(stream, symbol, payload, frames[0], now)
                     self.stats.malformed_sent += len(self.injector.record) - before
             sent = False
+            key = (symbol, tid) if tid is not None and real else None
             for data in frames:
                 for conn in conns:
                     if stream in conn.streams:
-                        sent = self._enqueue(conn, data) or sent
+                        sent = self._enqueue(conn, data, key if data is original else None) or sent
             if sent and real and tid is not None:
                 self.sent_trade_ids[symbol].append(tid)
 
-    def _enqueue(self, conn: _Conn, data: bytes) -> bool:
+    def _enqueue(self, conn: _Conn, data: bytes, trade: tuple[str, int] | None) -> bool:
         try:
-            conn.queue.put_nowait(data)
+            conn.queue.put_nowait((data, trade))
         except asyncio.QueueFull:  # a client that cannot keep up loses data, as on the real exchange
             self.stats.queue_overflow += 1
             return False
@@ -352,8 +364,9 @@ class ExchangeServer:
     # ------------------------------------------------------------- lifecycle
     async def serve_forever(self, stop: asyncio.Event | None = None) -> None:
         self._stopped = stop or asyncio.Event()
+        # no permessage-deflate on loopback: compressing every frame costs both ends CPU for nothing
         async with serve(self._handler, self.host, self.port, process_request=self._process_request,
-                         ping_interval=20, ping_timeout=20, max_queue=64) as server:
+                         ping_interval=20, ping_timeout=20, max_queue=64, compression=None) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]
             # Start the market at the moment we can serve it.
@@ -381,6 +394,8 @@ class ExchangeServer:
         return self
 
     def stop(self) -> None:
+        if self._thread is None:
+            return  # not started, or stopped already
         if self._loop is not None and self._stopped is not None:
             self._loop.call_soon_threadsafe(self._stopped.set)
         if self._thread is not None:

@@ -342,3 +342,33 @@ def completed_partitions(data_root: str | Path) -> list[tuple[str, str, str]]:
             continue
         out.append((date, sym, stamp))
     return out
+
+
+LIVE_RUNS = "_LIVE_RUNS.json"  # {run_id: {"book_join": mode}} of the soaks that landed the partition
+
+
+def record_live_run(data_root: str | Path, date: str, symbol: str, run_id: str, book_join: str) -> Path:
+    """Note that soak `run_id` lands this partition with the engine's `book_join` mode, so the batch
+    graph over the partition evaluates in the same mode (live/batch parity)."""
+    symbol = symbol.upper()
+    _check(date, symbol)
+    path = partition_dir(Path(data_root), "raw", date, symbol) / LIVE_RUNS
+    runs: dict[str, Any] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    if runs.get(run_id, {}).get("book_join") != book_join:
+        runs[run_id] = {"book_join": book_join}
+        _atomic_write(path, lambda tmp: Path(tmp).write_bytes(orjson.dumps(runs, option=orjson.OPT_INDENT_2)))
+    return path
+
+
+def landed_book_join(data_root: str | Path, date: str, symbol: str) -> str | None:
+    """The book-join mode the soaks that landed the partition used; None when no soak recorded one."""
+    symbol = symbol.upper()
+    _check(date, symbol)
+    path = partition_dir(Path(data_root), "raw", date, symbol) / LIVE_RUNS
+    if not path.exists():
+        return None
+    modes = {v.get("book_join") for v in orjson.loads(path.read_bytes()).values()}
+    if len(modes) > 1:
+        raise ValueError(f"partition {date}|{symbol} was landed by soaks in different book-join modes "
+                         f"({sorted(map(str, modes))}); re-land it in one mode")
+    return modes.pop() if modes else None

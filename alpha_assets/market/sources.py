@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 import polars as pl
 
 
@@ -32,12 +33,17 @@ class ReplaySource:
             return out.sort("event_time_ms", maintain_order=True)
 
         self.trades, self.book = shifted(trades), shifted(book)
+        # sorted by time: a window is a slice found by bisection, not a scan of the whole recording
+        self._times = [f["event_time_ms"].to_numpy() for f in (self.trades, self.book)]
 
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         lo, hi = self.position_ms, int(t_ms)
         self.position_ms = max(lo, hi)
-        window = (pl.col("event_time_ms") > lo) & (pl.col("event_time_ms") <= hi)
-        return self.trades.filter(window), self.book.filter(window)
+        out = []
+        for f, t in zip((self.trades, self.book), self._times, strict=True):
+            a, b = (int(np.searchsorted(t, x, side="right")) for x in (lo, hi))
+            out.append(f.slice(a, max(0, b - a)))
+        return out[0], out[1]
 
 
 

@@ -131,7 +131,7 @@ def _lag_alert(severity: Severity, limit_s: float, for_: str) -> AlertRule:
         "AlphaConsumerLagHigh", severity, during_soak(f"{lag} > {limit_s:g}"), for_,
         f"{severity.name}: consumer group {{{{ $labels.group }}}} on {{{{ $labels.stream }}}} lags more than "
         f"{limit_s:g} s (run {{{{ $labels.run_id }}}})",
-        f"The oldest entry the group has not acknowledged is older than {limit_s:g} s for {for_}: "
+        f"The oldest entry the group has not taken in yet is older than {limit_s:g} s for {for_}: "
         "signals or orders arrive late" + (" and are worth nothing (the edge lives at 10 s)."
                                            if limit_s >= 10 else "."),
         "Check the consumer's worker (healthy, restarts, CPU); look at pending entries per group on the "

@@ -35,8 +35,10 @@ def test_soak_from_cli_then_batch_graph_gives_the_same_signals(tmp_path: Path) -
     run_id = manifest["run_id"]
     assert manifest["passed"] is True, manifest["checks"]
     assert manifest["figures"]["export_count"] >= 1 and manifest["figures"]["error_count"] == 0
-    assert list(manifest["processes"]) == ["harvest", "signal", "broker", "report"]
-    assert manifest["shutdown_order"] == ["report", "broker", "signal", "harvest"]
+    assert list(manifest["processes"]) == ["redis", "harvest", "lander", "signal", "broker", "report"]
+    # drained: producers stop first, each consumer takes in everything before it exits
+    assert manifest["shutdown_order"] == ["harvest", "lander", "signal", "broker", "report", "redis"]
+    assert manifest["latency"]["signal"]["n"] == manifest["figures"]["signals_total"] > 0
 
     completes = sorted(root.glob("landing/raw/date=*/symbol=*/_COMPLETE"))
     assert completes, "the soak marks what it landed complete"

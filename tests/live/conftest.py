@@ -1,4 +1,4 @@
-"""Live-path fixtures: a real Prometheus Pushgateway on a free loopback port."""
+"""Live-path fixtures: a real Prometheus Pushgateway and a real redis-server on free loopback ports."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from alpha_assets.live.redis_server import ManagedRedis
 
 
 def free_port() -> int:
@@ -76,3 +78,18 @@ def pushgateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 def dead_port_url() -> str:
     """A loopback URL on which nothing listens."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[ManagedRedis]:
+    """A real redis-server (AOF on) on a free loopback port, stopped after the test."""
+    try:
+        server = ManagedRedis(tmp_path / "redis").start()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{exc} and CI=true: the real server is required")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,6 +3,7 @@
 The supervisor passes a whitelisted environment only; the structured configuration travels as
 a JSON file named by ``ALPHA_WORKER_CONFIG`` (written by the soak run), and the v13 names
 ``V13_SINK``, ``V13_OUTPUT_DIR``, ``V13_INPUT_MODE``, ``PAPER_ENABLE`` and ``RUN_ID`` override it.
+Workers talk to each other through the Redis streams of ``alpha_assets.live.bus`` at ``bus_url``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,12 +34,19 @@ class WorkerConfig(BaseModel):
     start_ms: int = Field(0, ge=0, description="wall time the run started: first landing minute to consume")
     ws_url: str = ""
     rest_url: str = ""
+    bus_url: str = Field("redis://127.0.0.1:6379/0", description="Redis of the run's streams")
     sink: Literal["jsonl", "sqlite", "dual"] = "dual"
-    input_mode: Literal["raw", "preview"] = "raw"
+    sink_batch_n: int = Field(500, ge=1, le=1_000_000, description="SQLite/JSONL flush after this many rows")
+    sink_flush_ms: int = Field(500, description="... or once the oldest pending row is this old (wall clock)")
+    input_mode: Literal["raw"] = Field("raw", description="the signal worker reads raw events from the bus")
+    book_join: Literal["event_time", "arrival"] = "event_time"
     paper: bool = True
     heartbeat_s: float = Field(1.0, gt=0, le=60)
     poll_s: float = Field(0.5, gt=0, le=60)
-    lateness_ms: int = Field(3000, ge=0, le=120_000, description="harvest: how long a minute stays open")
+    lateness_ms: int = Field(3000, ge=0, le=120_000, description="lander: how long a minute stays open")
+    bus_buffer_max: int = Field(200_000, ge=100, le=10_000_000,
+                                description="harvest: events held while Redis is away; beyond, backfill")
+    checkpoint_interval_s: float = Field(1.0, gt=0, le=600, description="signal: engine state + position")
     read_timeout_s: float = Field(10.0, gt=0, le=600)
     ws_client: dict[str, Any] = Field(default_factory=dict, description="harvest: WsClientConfig overrides")
     report_interval_s: float = Field(15.0, gt=0, le=3600)
@@ -57,13 +66,17 @@ class WorkerConfig(BaseModel):
     def watermark(self, symbol: str) -> Path:
         return watermark_path(self.data_root, self.run_id, symbol)
 
+    def engine_overrides(self) -> dict[str, Any]:
+        """The engine overrides of the run with the book-join mode in them."""
+        return {**self.engine, "book_join": self.book_join}
+
 
 def heartbeat_path(data_root: Path, name: str) -> Path:
     return Path(data_root) / "runtime" / "health" / f"{name}.json"
 
 
 def watermark_path(data_root: Path, run_id: str, symbol: str) -> Path:
-    """Harvest → signal hand-over: minutes ending at or before ``closed_through_ms`` are final."""
+    """The lander's progress: minutes ending at or before ``closed_through_ms`` are final."""
     return Path(data_root) / "runtime" / "harvest" / run_id / f"watermark_{symbol}.json"
 
 
@@ -114,7 +127,19 @@ class Heartbeat:
         self._last = now
         body = {"name": self.name, "pid": os.getpid(), "ts": now, "uptime_s": round(now - self.started, 3),
                 **counters}
-        write_text_atomic(self.path, json.dumps(body, default=str))
+        write_quick(self.path, json.dumps(body, default=str).encode())
+
+
+def write_quick(path: Path, data: bytes) -> None:
+    """Temp name + rename without fsync: readers never see half a file and a killed process loses
+    nothing the OS has; a worker's hot loop does not wait for the disk (heartbeats, checkpoints)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_json(path: Path) -> dict[str, Any]:

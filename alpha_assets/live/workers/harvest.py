@@ -1,24 +1,21 @@
-"""Harvest worker: WebSocket → validation/dedup/dead-letter → minute files in the landing zone.
+"""Harvest worker: WebSocket → validation/dedup/dead-letter (the feed client) → XADD, per message.
 
-A minute (of event time) is landed once the symbol's event-time watermark has passed its end by
-``lateness_ms`` and no trade-id gap of the symbol is still being backfilled; then
-``runtime/harvest/watermark_<SYM>.json`` advances (``closed_through_ms``), which is what the
-signal worker waits for. The watermark moves with min(event time, receive time) of accepted
-rows, so no message dated in the future can close a minute early. On stop the open minutes are
-landed too (merge-on-write makes a later completion safe) but the watermark only covers
-complete minutes.
+Each frame the client handles is published at once: its market events to ``md:<SYM>`` with the
+next ingest sequence number of the symbol (arrival order, shared by trades and book rows), its
+dead letters to ``dlq:<SYM>``. The entries of whatever arrived meanwhile go out in one pipelined
+round trip, followed by the symbol's resume state (``harvest_state``). Besides the canonical row
+an entry carries ``ingest_seq``, ``rn`` (receive time, ns: data for the latency figures) and
+``g`` (trade ids the client is still backfilling: the lander keeps a minute open while > 0).
 
-Hostile input: rows are landed through `LandingWriter.land_rows`, so a row that cannot be
-written is a dead letter and the rest of its minute lands; a minute whose write fails stays
-buffered and is retried. Dead letters are filed by receive time under the symbol of the stream
-they came on, or under `_UNROUTED` when that is no configured symbol.
+Resuming (a restart of this worker) starts from what the stream holds: the feed client is seeded
+with the last trade and book ids there, below the first hole, so the first trade backfills (REST
+by trade id) whatever was missed; trades already in the stream are not published twice.
 
-Restart: ``runtime/harvest/<run_id>/state.json`` holds, per symbol, the ledger of trade ids that
-are *landed* (contiguous prefix + ranges, id_gap ranges given up count as accounted) and the last
-landed book update id. Before a minute is written its key is saved as an intent; a restart after
-a crash between two writes reads that minute's files back into the ledger. The client is seeded
-with the ledger, so it backfills exactly the holes: nothing lost (what was only buffered comes
-back), nothing doubled (what landed is not fetched again).
+Redis away: entries wait in a bounded queue (``bus_buffer_max``) and are written when it is back;
+the last seconds written are re-added then too (Redis may have lost them; duplicates are refused
+by id). Past the bound nothing more is queued: the trades are fetched again by REST once Redis is
+back (the client is re-seeded after the last queued trade) and the book resyncs with its next
+snapshot; ``overflow_trades``/``overflow_books`` count them.
 
     python -m alpha_assets.live.workers.harvest
 """
@@ -28,269 +25,236 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import redis.asyncio as aioredis
 
+from alpha_assets.live import bus
 from alpha_assets.live.workers.common import (
-    MINUTE_MS,
     Heartbeat,
     StopFlag,
     WorkerConfig,
     load_config,
-    minute_parts,
     read_json,
     ready,
+    write_quick,
 )
-from alpha_assets.market.id_ledger import IdLedger, gap_range
-from alpha_assets.market.landing import LandingWriter, deadletter_bucket
-from alpha_assets.market.schema import UNROUTED, dead_letter
-from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+from alpha_assets.live.workers.harvest_state import SymbolState
+from alpha_assets.market.binance import dead_letter
+from alpha_assets.market.ws_client import Item, MarketWsClient, WsClientConfig
 from alpha_assets.reports.atomic import write_text_atomic
 
 NAME = "harvest"
-KIND_OF = {"trade": "trades", "book": "book", "deadletter": "deadletter"}
+_STATE_FIELD = b"state"
+INGEST_ORIGIN = 1_000_000
+_COALESCE_TURNS = 16
+_KIND = {"trade": bus.KIND_TRADE, "book": bus.KIND_BOOK, "deadletter": bus.KIND_DEAD}
 
 
-def preview_frame(trades: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame | None:
-    """Preview bars from the preview module when it is there (owned by another part)."""
-    try:
-        from alpha_assets.market import preview  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    for fn_name in ("preview_bars", "build_preview", "compute_preview"):
-        fn = getattr(preview, fn_name, None)
-        if fn is not None:
-            return fn(trades, book)
-    return None
+class FeedClient(MarketWsClient):
+    """The feed client, handing over what each frame produced the moment it is handled."""
+
+    def __init__(self, cfg: WsClientConfig, on_items: Any) -> None:
+        super().__init__(cfg)
+        self.on_items = on_items
+
+    def handle(self, raw: str | bytes, recv_ms: int | None = None) -> None:
+        ns = time.time_ns()
+        super().handle(raw, ns // 1_000_000 if recv_ms is None else recv_ms)
+        self.on_items(self.drain(), ns)
 
 
 class Harvester:
-    def __init__(self, cfg: WorkerConfig) -> None:
+    def __init__(self, cfg: WorkerConfig, states: dict[str, SymbolState], totals: dict[str, int]) -> None:
         self.cfg = cfg
-        self.root = cfg.data_root
-        self.state_path = self.root / "runtime" / "harvest" / cfg.run_id / "state.json"
-        self.writers = {s: LandingWriter(self.root, s) for s in cfg.symbols}
-        self.writers[UNROUTED] = LandingWriter(self.root, UNROUTED)
-        self.buffers: dict[tuple[str, int], dict[str, list[dict[str, Any]]]] = defaultdict(
-            lambda: {"trades": [], "book": [], "deadletter": []})
-        self.event_wm: dict[str, int] = {}
-        self.recv_wm = 0
-        self.closed_through: dict[str, int] = {}
+        self.keys = bus.Keys(cfg.run_id)
+        self.states = states
+        self.base = totals  # counters of earlier incarnations of this run
+        # bounded while Redis is away (a backfill burst with Redis there is written as it comes)
+        self.producer = bus.Producer(max_pending=10_000_000)
+        self.bus_down = False
+        self.client = FeedClient(WsClientConfig(url=cfg.ws_url, rest_url=cfg.rest_url,
+                                                read_timeout_s=cfg.read_timeout_s), self.on_items)
+        for sym, st in states.items():
+            if st.ids.max is not None or st.last_update_id is not None:
+                self.client.seed(sym, st.resume_trade_id(), st.last_update_id)
+        self.wake = asyncio.Event()
+        self.dirty: set[str] = set()  # symbols whose state changed since the last flush
+        self.overflowed: set[str] = set()
         self.c: dict[str, int] = dict.fromkeys(
-            ("minutes_landed", "files_written", "raw_files", "preview_files", "deadletter_files", "trades_landed",
-             "book_landed", "deadletter_landed", "late_rows", "preview_errors", "unlandable_rows", "land_failures",
-             "unrouted_deadletters", "intent_recovered", "spilled_rows"), 0)
-        self.latency_ms: list[int] = []
-        self.last_minute_latency_p99 = 0
-        saved = read_json(self.state_path)
-        # Counters are cumulative over restarts of this run; a restart is itself a reconnect.
-        self.base: dict[str, int] = {k: int(v) for k, v in saved.get("totals", {}).items()}
-        self.resumed = bool(saved)
-        if self.resumed:
-            self.base["reconnect_count"] = self.base.get("reconnect_count", 0) + 1
-            self.base["restarts_seen"] = self.base.get("restarts_seen", 0) + 1
-        client_cfg = WsClientConfig.model_validate(
-            {"url": cfg.ws_url, "rest_url": cfg.rest_url, "read_timeout_s": cfg.read_timeout_s, **cfg.ws_client})
-        self.client = MarketWsClient(client_cfg)
-        self.ledgers: dict[str, IdLedger] = {s: IdLedger.from_json(b) for s, b in saved.get("ledgers", {}).items()}
-        self.last_u: dict[str, int] = {s: int(u) for s, u in saved.get("last_update_id", {}).items() if u is not None}
-        for sym, ids in saved.get("landed_ids", {}).items():  # the state of an older harvester: max ids
-            if ids.get("last_trade_id") is not None and sym not in self.ledgers:
-                self.ledgers[sym] = IdLedger(int(ids["last_trade_id"]))
-            if ids.get("last_update_id") is not None:
-                self.last_u.setdefault(sym, int(ids["last_update_id"]))
-        if saved.get("intent"):
-            self._recover_intent(saved["intent"])
-        for sym in cfg.symbols:
-            if sym in self.ledgers or sym in self.last_u:
-                self.client.seed(sym, None, self.last_u.get(sym), ledger=self.ledgers.get(sym))
-            wm = read_json(cfg.watermark(sym)).get("closed_through_ms")
-            self.closed_through[sym] = int(wm) if wm else (cfg.start_ms // MINUTE_MS) * MINUTE_MS
+            ("md_entries", "dlq_entries", "replayed_trades", "overflow_trades", "overflow_books",
+             "foreign_symbol"), 0)
+        self.lat_ms: list[int] = []
+        self.latency_p99_ms = 0
 
-    # ------------------------------------------------------------------ intake
-    def take(self) -> None:
-        now_ms = int(time.time() * 1000)  # dates only what has no receive time of its own
-        for kind, row in self.client.drain():
-            if kind == "deadletter":
-                sym = deadletter_bucket(row, self.cfg.symbols)
-                self.c["unrouted_deadletters"] += sym == UNROUTED
-                t = row.get("recv_time_ms") or now_ms
-            else:
-                sym, t = row.get("symbol"), row.get("event_time_ms")
-                if sym not in self.cfg.symbols or type(t) is not int:  # the client lets none through
-                    row = dead_letter(KIND_OF[kind], "unrouted_row", row.get("symbol"), None, None, row,
-                                      recv_time_ms=now_ms)
-                    kind, sym, t = "deadletter", UNROUTED, now_ms
-                else:
-                    recv = row.get("recv_time_ms") or t
-                    self.event_wm[sym] = max(self.event_wm.get(sym, 0), min(t, recv))
-                    if kind == "trade":
-                        self.latency_ms.append(int(recv) - t)
-            self.recv_wm = max(self.recv_wm, int(row.get("recv_time_ms") or now_ms))
-            minute = (int(t) // MINUTE_MS) * MINUTE_MS
-            if sym != UNROUTED and minute + MINUTE_MS <= self.closed_through.get(sym, 0):
-                self.c["late_rows"] += 1  # landed by merge below, after its minute was handed over
-            self.buffers[(sym, minute)][KIND_OF[kind]].append(row)
+    # ------------------------------------------------------------------ frames → entries
+    def on_items(self, items: list[Item], ns: int) -> None:
+        for kind, row in items:
+            self.add(kind, row, ns)
+        if items:
+            self.wake.set()
 
-    # ------------------------------------------------------------------ landing
-    def land(self, final: bool = False) -> None:
-        for (sym, minute) in sorted(self.buffers):
-            if sym == UNROUTED:
-                complete = minute + MINUTE_MS <= self.recv_wm - self.cfg.lateness_ms
-            else:
-                limit = self.event_wm.get(sym, 0) - self.cfg.lateness_ms
-                complete = minute + MINUTE_MS <= limit and self.client.open_gaps(sym) == 0
-            late = sym != UNROUTED and minute + MINUTE_MS <= self.closed_through.get(sym, 0)
-            if not (complete or late or final):
-                continue
-            if not self._write(sym, minute, self.buffers[(sym, minute)]):
-                if final:
-                    self._spill(sym, minute, self.buffers.pop((sym, minute)))
-                continue  # a write failed: the rows stay buffered and the minute stays open
-            del self.buffers[(sym, minute)]
-            if sym != UNROUTED and complete and minute + MINUTE_MS > self.closed_through.get(sym, 0):
-                self.closed_through[sym] = minute + MINUTE_MS
-                self.c["minutes_landed"] += 1
-                write_text_atomic(self.cfg.watermark(sym), json.dumps(
-                    {"symbol": sym, "closed_through_ms": minute + MINUTE_MS, "ts": time.time()}))
+    def _room(self) -> bool:
+        return not self.bus_down or len(self.producer) < self.cfg.bus_buffer_max
 
-    def _write(self, sym: str, minute: int, buf: dict[str, list[dict[str, Any]]]) -> bool:
-        """Land one buffered minute; False (rows kept in `buf`) when a write failed."""
-        self._save_state(intent={"symbol": sym, "minute": minute})
-        w = self.writers[sym]
-        ok = True
-        for kind in ("trades", "book", "deadletter"):
-            rows = buf[kind]
-            if not rows:
-                continue
-            res = w.land_rows(kind, rows, fallback_ms=minute)
-            self.c["unlandable_rows"] += len(res.deadletters)
-            kept = [r for k, _, part, _ in res.failed if k == kind for r in part]
-            buf[kind] = kept
-            # refused rows whose dead letters could not be written: retried with the dead letters
-            buf["deadletter"] = buf["deadletter"] + [r for k, _, part, _ in res.failed if k != kind for r in part]
-            if res.failed:
-                ok = False
-                self.c["land_failures"] += len(res.failed)
-            kept_ids = {id(r) for r in kept}
-            landed = [r for r in rows if id(r) not in kept_ids] if kept else rows
-            self._account(sym, kind, landed, res)
-        self._save_state()
-        if ok and sym != UNROUTED:
-            self._preview(sym, minute)
-        return ok
-
-    def _account(self, sym: str, kind: str, rows: list[dict[str, Any]], res: Any) -> None:
-        self.c["files_written"] += len(res.files)
-        self.c["raw_files" if kind != "deadletter" else "deadletter_files"] += len(res.files)
-        self.c[{"trades": "trades_landed", "book": "book_landed", "deadletter": "deadletter_landed"}[kind]] \
-            += res.landed
-        self.c["deadletter_landed"] += res.deadletters_landed
-        if sym == UNROUTED:
+    def add(self, kind: str, row: dict[str, Any], ns: int) -> None:
+        sym = row.get("symbol") or self.cfg.symbols[0]
+        if sym not in self.states:
+            if kind != "deadletter":
+                self.c["foreign_symbol"] += 1
+                row, kind = dead_letter(kind, "unexpected_symbol", sym, row.get("event_time_ms"), None, row), \
+                    "deadletter"
+            sym = self.cfg.symbols[0]
+        st = self.states[sym]
+        ms = ns // 1_000_000
+        if kind == "deadletter":
+            dseq, dms = st.dseq + 1, max(ms, st.dlq_ms)
+            if self._room() and self.producer.add(self.keys.dlq(sym), bus.make_id(dms, dseq), bus.encode(bus.KIND_DEAD, row), ns):
+                st.dseq, st.dlq_ms = dseq, dms
+                self.c["dlq_entries"] += 1
+                self.dirty.add(sym)
             return
-        refused = {d.get("key") for d in res.deadletters}
-        if kind == "trades":
-            ledger = self.ledgers.setdefault(sym, IdLedger())
-            for r in rows:
-                if str(r["agg_trade_id"]) not in refused:
-                    ledger.add(r["agg_trade_id"])
-        elif kind == "book":
-            us = [r["last_update_id"] for r in rows if str(r.get("last_update_id")) not in refused]
-            if us:
-                self.last_u[sym] = max(self.last_u.get(sym, us[0]), max(us))
+        if kind == "trade" and row["agg_trade_id"] in st.ids:
+            self.c["replayed_trades"] += 1  # a backfill fetched what the stream already has
+            return
+        seq, mms = st.seq + 1, max(ms, st.md_ms)
+        row["ingest_seq"], row["rn"], row["g"] = seq, ns, self.client.open_gaps(sym)
+        if kind == "trade" and row.get("recv_time_ms") is not None and row.get("event_time_ms") is not None:
+            self.lat_ms.append(int(row["recv_time_ms"]) - int(row["event_time_ms"]))
+        if not (self._room() and self.producer.add(self.keys.md(sym), bus.make_id(mms, seq),
+                                                   bus.encode(_KIND[kind], row), ns)):
+            self.c["overflow_trades" if kind == "trade" else "overflow_books"] += 1
+            self.overflowed.add(sym)
+            return
+        st.seq, st.md_ms = seq, mms
+        if kind == "trade":
+            st.ids.add(int(row["agg_trade_id"]))
         else:
-            for r in rows:  # a gap given up is accounted; one still open at stop is tried again
-                g = gap_range(r)
-                if g is not None and g[2]:
-                    self.ledgers.setdefault(sym, IdLedger()).add_range(g[0], g[1])
+            st.last_update_id = max(st.last_update_id or 0, int(row["last_update_id"]))
+        self.c["md_entries"] += 1
+        self.dirty.add(sym)
 
-    def _preview(self, sym: str, minute: int) -> None:
-        date, hhmm = minute_parts(minute)
-        w = self.writers[sym]
-        try:
-            frames = [pl.read_parquet(p) if (p := w.path(k, date, hhmm)).exists() else None for k in ("trades", "book")]
-            if frames[0] is None or frames[1] is None:
-                return
-            pv = preview_frame(frames[0], frames[1])
-            if pv is not None and pv.height and w.write_minute("preview", date, hhmm, pv) is not None:
-                self.c["preview_files"] += 1
-                self.c["files_written"] += 1
-        except Exception:  # preview is derived data; a failure is counted, raw is already safe
-            self.c["preview_errors"] += 1
-        if self.latency_ms:
-            lat = sorted(self.latency_ms)
-            self.last_minute_latency_p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
-            self.latency_ms.clear()
-
-    def _spill(self, sym: str, minute: int, buf: dict[str, list[dict[str, Any]]]) -> None:
-        """Last resort at stop for rows the landing zone kept refusing: a JSON-lines file beside
-        the state, so they are neither lost nor landed as if fine (counted in `spilled_rows`)."""
-        path = self.state_path.with_name("unlanded.jsonl")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as fh:
-            for kind, rows in buf.items():
-                for r in rows:
-                    fh.write(json.dumps({"bucket": sym, "minute": minute, "kind": kind, "row": r}, default=repr) + "\n")
-                    self.c["spilled_rows"] += 1
-
-    # ------------------------------------------------------------------ restart state
-    def _recover_intent(self, intent: dict[str, Any]) -> None:
-        """A crash came between the intent and the state written after the minute: read back
-        what of that minute reached the disk."""
-        sym, minute = intent.get("symbol"), intent.get("minute")
-        if sym not in self.cfg.symbols or type(minute) is not int:
+    # ------------------------------------------------------------------ publishing
+    async def flush(self, r: aioredis.Redis) -> None:
+        items, n_ring = self.producer.batch()
+        dirty, self.dirty = self.dirty, set()
+        if not items and not dirty:
             return
-        date, hhmm = minute_parts(minute)
-        w = self.writers[sym]
+        pipe = r.pipeline(transaction=False)
+        self.producer.fill(pipe, items)
+        for sym in sorted(dirty):
+            pipe.hset(self.keys.harvest_state(sym), _STATE_FIELD, self.states[sym].dumps())
         try:
-            if (p := w.path("trades", date, hhmm)).exists():
-                ledger = self.ledgers.setdefault(sym, IdLedger())
-                for tid in pl.read_parquet(p, columns=["agg_trade_id"])["agg_trade_id"].drop_nulls():
-                    ledger.add(int(tid))
-            if (p := w.path("book", date, hhmm)).exists():
-                top = pl.read_parquet(p, columns=["last_update_id"])["last_update_id"].max()
-                if top is not None:
-                    self.last_u[sym] = max(self.last_u.get(sym, int(top)), int(top))  # type: ignore[arg-type]
-            self.c["intent_recovered"] += 1
-        except Exception:  # an unreadable file is quarantined by the next write of that minute
-            pass
+            results = await pipe.execute(raise_on_error=False)
+        except bus.BUS_ERRORS:
+            self.dirty |= dirty
+            self.producer.failed()
+            self.bus_down = True
+            raise
+        self.bus_down = False
+        self.producer.done(items, n_ring, results)
+        if self.overflowed and not len(self.producer):
+            # Redis took everything queued: the client starts again below the first trade id not
+            # queued, so its next trade reveals (and backfills) what was left out; what the stream
+            # has already is not published twice (the ids guard in add)
+            for sym in sorted(self.overflowed):
+                st = self.states[sym]
+                self.client.seed(sym, st.resume_trade_id(), st.last_update_id)
+            self.overflowed.clear()
 
-    def _save_state(self, intent: dict[str, Any] | None = None) -> None:
-        write_text_atomic(self.state_path, json.dumps({
-            "ledgers": {s: lg.to_json() for s, lg in self.ledgers.items()}, "last_update_id": self.last_u,
-            "intent": intent, "totals": self.totals(), "ts": time.time()}))
+    async def publisher(self, r: aioredis.Redis, stop: asyncio.Event) -> None:
+        """Publish as frames arrive; drain the client's backfills; retry while Redis is away."""
+        backoff = 0.05
+        while True:
+            if not stop.is_set():
+                try:
+                    await asyncio.wait_for(self.wake.wait(), 0.05)
+                except TimeoutError:
+                    pass
+            self.wake.clear()
+            # frames already read off the socket are handled first (each takes a loop turn): one
+            # round trip then carries them all, at no cost in latency (they are here already)
+            for _ in range(_COALESCE_TURNS):
+                n = len(self.producer)
+                await asyncio.sleep(0)
+                if len(self.producer) == n:
+                    break
+            late = self.client.drain()  # backfilled trades arrive without a frame
+            if late:
+                self.on_items(late, time.time_ns())
+            try:
+                await self.flush(r)
+                backoff = 0.05
+            except bus.BUS_ERRORS:
+                await asyncio.sleep(backoff)
+                backoff = min(1.0, backoff * 2)
+                continue
+            if stop.is_set() and not len(self.producer) and not self.dirty and not self.client.pending():
+                return
 
+    # ------------------------------------------------------------------ figures
     def totals(self) -> dict[str, int]:
-        now = {**self.client.counters.as_dict(), **self.c}
-        keys = set(now) | set(self.base)
-        return {k: int(now.get(k, 0)) + self.base.get(k, 0) for k in keys}
+        now = {**self.client.counters.as_dict(), **self.c, **{f"bus_{k}": v for k, v in self.producer.c.items()}}
+        return {k: int(now.get(k, 0)) + int(self.base.get(k, 0)) for k in set(now) | set(self.base)}
 
     def counters(self) -> dict[str, Any]:
-        return {**self.totals(), "open_gap_trades": self.client.open_gaps(),
-                "queue_len": self.client.pending(), "latency_p99_ms": self.last_minute_latency_p99,
-                "closed_through_ms": dict(self.closed_through), "gap_reports": self.client.gap_reports[-20:],
-                "deadletter_by_reason": dict(self.client.deadletter_reasons.most_common(50)),
-                "landed_prefix": {s: lg.prefix for s, lg in self.ledgers.items()},
-                "bounds_in_use": self.client.bounds_in_use()}
+        if self.lat_ms:
+            lat = sorted(self.lat_ms)
+            self.latency_p99_ms = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
+            self.lat_ms.clear()
+        return {**self.totals(), "open_gap_trades": self.client.open_gaps(), "bus_pending": len(self.producer),
+                "latency_p99_ms": self.latency_p99_ms, "gap_reports": self.client.gap_reports[-20:],
+                "ingest_seq": {s: st.seq for s, st in self.states.items()}}
+
+
+async def load_states(r: aioredis.Redis, keys: bus.Keys, symbols: list[str], origin: int) -> dict[str, SymbolState]:
+    """What the stream holds; a new stream starts its ingest sequence at ``origin``."""
+    out = {}
+    for s in symbols:
+        raw = await r.hget(keys.harvest_state(s), _STATE_FIELD)
+        out[s] = SymbolState.loads(raw) if raw else SymbolState(seq=origin)
+    return out
+
+
+async def wait_bus(url: str, stop: StopFlag) -> aioredis.Redis:
+    """Redis must answer before anything is published: the ids continue from what it holds."""
+    while True:
+        r = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            await r.ping()
+            return r
+        except (*bus.BUS_ERRORS, aioredis.BusyLoadingError):
+            await r.aclose()
+            if stop.is_set():
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
-    h = Harvester(cfg)
+    totals_path = cfg.runtime_dir / "harvest" / cfg.run_id / "totals.json"
+    saved = read_json(totals_path).get("totals", {})
+    base = {k: int(v) for k, v in saved.items()}
+    if saved:  # a restart is itself a reconnect
+        base["reconnect_count"] = base.get("reconnect_count", 0) + 1
+        base["restarts_seen"] = base.get("restarts_seen", 0) + 1
+    r = await wait_bus(cfg.bus_url, stop)
+    keys = bus.Keys(cfg.run_id)
+    # Ingest sequences start at the run's start (ms) × 10^6: two soaks landing the same partition one
+    # after the other keep their events apart in ingest order, as in time.
+    h = Harvester(cfg, await load_states(r, keys, cfg.symbols, cfg.start_ms * INGEST_ORIGIN), base)
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
-    astop = asyncio.Event()
-    task = asyncio.create_task(h.client.run(astop))
+    astop, pstop = asyncio.Event(), asyncio.Event()
+    feed = asyncio.create_task(h.client.run(astop))
+    pub = asyncio.create_task(h.publisher(r, pstop))
     beat.beat(h.counters(), force=True)
     ready(NAME, cfg.ws_url)
     # Connection changes are beaten at once, and so is the first sign of data after one: the
     # supervisor and the fault watcher read recovery from these beats, not a second later.
-    seen_connects, flow_mark = h.counters()["connects"], None
+    seen_connects, flow_mark = h.client.counters.connects, None
+    next_totals = 0.0
     while not stop.is_set():
-        await asyncio.sleep(0.25)
-        h.take()
-        h.land()
+        await asyncio.sleep(0.1)
         counters = h.counters()
         changed = counters["connects"] != seen_connects
         flowing = flow_mark is not None and counters["messages"] > flow_mark
@@ -299,11 +263,20 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             seen_connects, flow_mark = counters["connects"], counters["messages"]
         elif flowing:
             flow_mark = None
+        if time.monotonic() >= next_totals:
+            next_totals = time.monotonic() + 1.0
+            write_quick(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}).encode())
     astop.set()
-    await asyncio.wait_for(task, 15)
-    h.take()
-    h.land(final=True)
+    await asyncio.wait_for(feed, 15)  # the client backfills its open gaps before it returns
+    pstop.set()
+    h.wake.set()
+    try:
+        await asyncio.wait_for(pub, 30)
+    except TimeoutError:
+        pub.cancel()
+    write_text_atomic(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}))
     beat.beat(h.counters(), force=True)
+    await r.aclose()
 
 
 def main() -> None:

@@ -10,7 +10,9 @@ rhythm, dropped, warnings, orders — the v13 field names.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -25,41 +27,69 @@ from alpha_assets.live.workers.common import (
     ready,
 )
 from alpha_assets.reports.atomic import write_text_atomic
-from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
+from alpha_assets.sinks.readers import read_jsonl_signals
 
 NAME = "report"
 
 
+STRONG = ("strong_buy", "strong_sell")
+
+
+def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, int], int] | None:
+    """(per minute: minute_ms, n, strong; count per type; confirmed) computed by SQLite: the report
+    does not load an hour of rows to count them."""
+    if not db.exists():
+        return None
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        per_min = con.execute(
+            "SELECT ts_ms / 60000 * 60000, COUNT(*), SUM(signal_type IN (?, ?)) FROM signals WHERE run_id = ? "
+            "GROUP BY 1 ORDER BY 1", (*STRONG, run_id)).fetchall()
+        by_type = dict(con.execute("SELECT signal_type, COUNT(*) FROM signals WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+                                   (run_id,)).fetchall())
+        confirm = con.execute("SELECT COALESCE(SUM(confirm), 0) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0]
+    except sqlite3.OperationalError:  # no table yet
+        return None
+    finally:
+        con.close()
+    frame = pl.DataFrame(per_min, schema={"minute_ms": pl.Int64, "n": pl.Int64, "strong": pl.Int64}, orient="row")
+    return frame, by_type, int(confirm)
+
+
+def frame_aggregates(sig: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int], int]:
+    per_min = (sig.with_columns((pl.col("ts_ms") // 60_000 * 60_000).alias("minute_ms"))
+               .group_by("minute_ms").agg(pl.len().cast(pl.Int64).alias("n"),
+                                          pl.col("signal_type").is_in(STRONG).sum().cast(pl.Int64).alias("strong"))
+               .sort("minute_ms"))
+    by_type = dict(zip(*sig.group_by("signal_type").len().sort("signal_type").to_dict(as_series=False).values(),
+                       strict=True))
+    return per_min, by_type, int(sig["confirm"].sum())
+
+
 def live_summary(cfg: WorkerConfig) -> dict[str, Any]:
     runtime = cfg.runtime_dir
-    if cfg.sink == "sqlite":
-        db = runtime / "signals.db"
-        sig = read_sqlite_signals(db, run_id=cfg.run_id) if db.exists() else None
+    if cfg.sink in ("sqlite", "dual"):
+        agg = sqlite_aggregates(runtime / "signals.db", cfg.run_id)
     else:
         sig = read_jsonl_signals(runtime, run_id=cfg.run_id)
+        agg = frame_aggregates(sig) if sig.height else None
     harvest = read_json(heartbeat_path(cfg.data_root, "harvest"))
     broker = read_json(heartbeat_path(cfg.data_root, "broker"))
     warnings: list[str] = []
-    total = 0 if sig is None else sig.height
+    total = 0 if agg is None else sum(agg[1].values())
     out: dict[str, Any] = {"run_id": cfg.run_id, "sink": cfg.sink, "input_mode": cfg.input_mode, "total": total}
-    if sig is not None and total:
-        st = sig["signal_type"]
-        buys = int(st.is_in(["buy", "strong_buy"]).sum())
-        sells = int(st.is_in(["sell", "strong_sell"]).sum())
-        strong = int(st.is_in(["strong_buy", "strong_sell"]).sum())
+    if agg is not None and total:
+        per_min, by_type, confirm = agg
+        buys = sum(by_type.get(t, 0) for t in ("buy", "strong_buy"))
+        sells = sum(by_type.get(t, 0) for t in ("sell", "strong_sell"))
+        strong = sum(by_type.get(t, 0) for t in STRONG)
         directional = buys + sells
-        per_min = (sig.with_columns((pl.col("ts_ms") // 60_000 * 60_000).alias("minute_ms"))
-                   .group_by("minute_ms").agg(pl.len().alias("n"),
-                                              pl.col("signal_type").is_in(["strong_buy", "strong_sell"]).sum()
-                                              .alias("strong"))
-                   .sort("minute_ms"))
         last5 = per_min.tail(5)
         out |= {
             "buy_ratio": buys / directional if directional else None,
             "strong_ratio": strong / directional if directional else None,
-            "confirm": int(sig["confirm"].sum()),
-            "by_type": dict(zip(*sig.group_by("signal_type").len().sort("signal_type").to_dict(as_series=False).values(),
-                                strict=True)),
+            "confirm": confirm,
+            "by_type": by_type,
             "per_minute": per_min.to_dicts(),
             "last_5min": {"signals_per_min": last5["n"].mean(), "strong_per_min": last5["strong"].mean(),
                           "minutes": last5.to_dicts()},

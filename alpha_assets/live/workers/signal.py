@@ -1,17 +1,27 @@
-"""Signal worker: tails the landing zone minute by minute, runs the engine step, writes the sink.
+"""Signal worker: ``md:<SYM>`` (group ``signal``) → ``engine.step_rows`` → ``sig:<SYM>``, sinks; acks.
 
-Per symbol it consumes the minutes the harvester has handed over (``watermark_<SYM>.json``), in
-order, starting at the run's first minute. After each minute the sink is flushed and then the
-checkpoint (engine state + next minute) is replaced atomically. A restart resumes from the
-checkpoint: minutes after it are replayed, and because the sinks are idempotent on
-(run_id, symbol, seq) a minute written just before a crash is not doubled.
-``input_mode=preview`` replays whatever is already landed without waiting for the watermark.
+Whatever has arrived for a symbol (one event or a burst) goes through one step, on the entries'
+rows as they are (no frame); its rows are published to ``sig:<SYM>`` in the round trip of the next
+read (id ``<trade's md ms>-<row ordinal>``: a replayed row is refused as a duplicate). The sinks
+belong to a writer thread (``sink_writer``) so the loop never waits on them: by the batch policy
+(``sink_batch_n`` rows or the oldest pending row ``sink_flush_ms`` old, wall clock; every batch with
+0) the pending rows are handed over, written (SQLite commit, JSONL lines appended to the minute's
+spool part, the minutes the event time has passed by ``lateness_ms`` published to ``ready/``) and
+reported back: then the entries they came from are acknowledged, a latency record (which rows became
+durable, when) goes to ``lat``, and at most every ``checkpoint_interval_s`` the checkpoint written
+with them (engine state + the stream position it corresponds to, per symbol) becomes a hold on the
+stream (``bus_admin.hold``), so trimming keeps what a restart needs.
 
-``--drain`` is the end of a soak, run once after the harvester has stopped: it consumes every
-landed minute (closed or not), then flushes the trades the engine still holds back, so the live
-sinks end with exactly the rows a batch run over the landed partition computes.
+A restart resumes exactly: the checkpoint's state, then the entries after its position up to what
+the group had been given (XRANGE), then the pending list, then new entries. Rows computed again
+are identical (deterministic engine, same input order): the sinks skip their keys and Redis
+refuses their ids. At-least-once + idempotent = exactly-once effect.
 
-    python -m alpha_assets.live.workers.signal [--drain]
+End of run (``bus_admin.mark_end``): consume up to the marked ends, flush the engine (trades held
+for a later book are evaluated), make everything durable, checkpoint, exit: the sinks then hold
+exactly the rows of a batch run over the landed partition in the same book-join mode.
+
+    python -m alpha_assets.live.workers.signal
 """
 
 from __future__ import annotations
@@ -19,167 +29,291 @@ from __future__ import annotations
 import pickle
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-import polars as pl
+import redis
 
-from alpha_assets.engine import flush as flush_engine
-from alpha_assets.engine import initial_state, step
-from alpha_assets.engine.step import EngineState
-from alpha_assets.live.workers.common import (
-    MINUTE_MS,
-    Heartbeat,
-    StopFlag,
-    WorkerConfig,
-    load_config,
-    minute_parts,
-    read_json,
-    ready,
-)
-from alpha_assets.market.landing import last_landed_minute, partition_dir
-from alpha_assets.reports.atomic import write_bytes_atomic
+from alpha_assets.engine import initial_state
+from alpha_assets.engine.step import EngineState, step_rows
+from alpha_assets.live import bus, bus_admin
+from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
+from alpha_assets.live.workers.sink_writer import Done, Job, SinkWriter
 from alpha_assets.sinks import SinkConfig, make_sink
 
 NAME = "signal"
-CKPT_VERSION = 1
+CKPT_VERSION = 2
+MAX_PENDING_ROWS = 50_000  # rows held for the sink writer; beyond, reading waits for it
 
 
-class SymbolTail:
-    def __init__(self, cfg: WorkerConfig, symbol: str, ckpt_dir: Path, drain: bool = False) -> None:
-        self.cfg, self.symbol, self.drain = cfg, symbol, drain
-        self.path = ckpt_dir / f"signal_{symbol}.ckpt"
-        self.resumed = False
-        self._replay_through: int | None = None
-        if self.path.exists():
-            blob = pickle.loads(self.path.read_bytes())
-            if blob.get("version") != CKPT_VERSION or blob.get("run_id") != cfg.run_id:
-                raise RuntimeError(f"checkpoint {self.path} belongs to another run/version; remove it to start over")
-            self.state = EngineState.from_bytes(blob["state"])
-            self.next_minute = int(blob["next_minute_ms"])
-            self.rows_out = int(blob["rows_out"])
-            self.resumed = True
-        else:
-            self.state = initial_state(symbol, cfg.engine or None, run_id=cfg.run_id)
-            self.next_minute = (cfg.start_ms // MINUTE_MS) * MINUTE_MS
-            self.rows_out = 0
+@dataclass
+class SymbolEngine:
+    symbol: str
+    state: EngineState
+    pos: bytes | None = None  # last md entry taken into the state
+    n: int = 0  # rows emitted (the ordinal in signal ids)
+    sig_ms: int = 0  # millisecond part of the last signal id
+    meta: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # trade id → (md ms, recv ns)
+    event_wm: int = 0  # newest trade event time taken in
+    undurable: list[int] = field(default_factory=list)  # seqs written since the last durable point
 
-    @property
-    def replaying(self) -> bool:
-        """Consume whatever is landed, without waiting for the harvester's watermark."""
-        return self.drain or self.cfg.input_mode == "preview"
+    def snapshot(self) -> dict[str, Any]:
+        return {"state": self.state.to_bytes(), "pos": self.pos, "n": self.n, "sig_ms": self.sig_ms,
+                "meta": self.meta, "event_wm": self.event_wm}
 
-    def last_landed_minute(self) -> int | None:
-        # older days cannot hold what is still to come
-        return last_landed_minute(self.cfg.data_root, self.symbol, minute_parts(self.next_minute)[0])
-
-    def available_through(self) -> int:
-        if self.replaying:
-            # replay: through the latest landed minute; minutes without files before it (a soak that
-            # began in an empty minute, a quiet minute) are consumed as empty, as the watermark would.
-            # A drain runs after the harvester stopped, so its landed set is read once.
-            if self._replay_through is None or not self.drain:
-                last = self.last_landed_minute()
-                self._replay_through = 0 if last is None else last + MINUTE_MS
-            return self._replay_through
-        wm = read_json(self.cfg.watermark(self.symbol)).get("closed_through_ms")
-        return int(wm) if wm else 0
-
-    def _read(self, kind: str, minute: int) -> pl.DataFrame | None:
-        date, hhmm = minute_parts(minute)
-        p = partition_dir(self.cfg.data_root, "raw", date, self.symbol) / f"{kind}_{hhmm}.parquet"
-        return pl.read_parquet(p) if p.exists() else None
-
-    def next_chunk(self) -> tuple[int, pl.DataFrame | None, pl.DataFrame | None] | None:
-        if self.next_minute + MINUTE_MS > self.available_through():
-            return None
-        trades, book = self._read("trades", self.next_minute), self._read("book", self.next_minute)
-        return self.next_minute, trades, book
-
-    def checkpoint(self) -> None:
-        blob = {"version": CKPT_VERSION, "run_id": self.cfg.run_id, "symbol": self.symbol,
-                "next_minute_ms": self.next_minute, "rows_out": self.rows_out, "state": self.state.to_bytes(),
-                "written_at": time.time()}
-        write_bytes_atomic(self.path, pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL))
+    @staticmethod
+    def restore(symbol: str, d: dict[str, Any]) -> SymbolEngine:
+        return SymbolEngine(symbol, EngineState.from_bytes(d["state"]), d["pos"], int(d["n"]), int(d["sig_ms"]),
+                            dict(d["meta"]), int(d.get("event_wm", 0)))
 
 
-def publish_before(sink: Any, event_time_ms: int) -> None:
-    for target in (sink, getattr(sink, "jsonl", None)):
-        advance = getattr(target, "advance_to", None)
-        if advance is not None:
-            advance(event_time_ms)
-            return
+class SignalWorker:
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.keys = bus.Keys(cfg.run_id)
+        self.stream_of = {s: self.keys.md(s) for s in cfg.symbols}
+        self.symbol_of = {v: k for k, v in self.stream_of.items()}
+        self.reader = bus.GroupReader(bus.GROUP_SIGNAL, NAME, list(self.stream_of.values()))
+        self.ckpt_path = cfg.checkpoint_dir() / "signal.ckpt"
+        self.engines = self._load()
+        self.resumed = self.ckpt_path.exists()
+        for sym, eng in self.engines.items():
+            self.reader.pos[self.stream_of[sym]] = eng.pos
+        runtime = cfg.runtime_dir
+        sink_cfg = SinkConfig.from_env(kind=cfg.sink, output_dir=runtime, batch_n=cfg.sink_batch_n,
+                                       flush_ms=cfg.sink_flush_ms)
+        self.flush_s, self.batch_n = sink_cfg.flush_ms / 1000, sink_cfg.batch_n
+        # the writer thread applies the batch policy's writes; the worker decides when (wall clock)
+        self.writer = SinkWriter(make_sink(sink_cfg, runtime, clock=lambda: time.time() * 1000), self.ckpt_path)
+        self.producer = bus.Producer()
+        self.pending: list[dict[str, Any]] = []  # rows not yet handed to the writer
+        self.unacked: dict[str, list[bytes]] = {s: [] for s in self.stream_of.values()}
+        self.first_pending: float | None = None
+        self.last_ckpt = self.last_job = time.monotonic()
+        self.c: dict[str, Any] = dict.fromkeys(("rows_written", "trades_in", "book_in", "entries", "steps",
+                                                "durable_points", "checkpoints", "bus_errors", "replayed"), 0)
+        self.c |= {"queue_dropped": 0, "step_ms_last": 0.0, "resumed": self.resumed}
 
+    def _load(self) -> dict[str, SymbolEngine]:
+        if self.ckpt_path.exists():
+            blob = pickle.loads(self.ckpt_path.read_bytes())
+            if blob.get("version") != CKPT_VERSION or blob.get("run_id") != self.cfg.run_id:
+                raise RuntimeError(f"checkpoint {self.ckpt_path} belongs to another run/version; remove it to start over")
+            return {s: SymbolEngine.restore(s, blob["engines"][s]) for s in self.cfg.symbols}
+        overrides = self.cfg.engine_overrides() or None
+        return {s: SymbolEngine(s, initial_state(s, overrides, run_id=self.cfg.run_id)) for s in self.cfg.symbols}
 
-def run(cfg: WorkerConfig, stop: StopFlag, drain: bool = False) -> None:
-    runtime = cfg.runtime_dir
-    sink = make_sink(SinkConfig.from_env(kind=cfg.sink, output_dir=runtime), runtime)
-    tails = {s: SymbolTail(cfg, s, cfg.checkpoint_dir(), drain) for s in cfg.symbols}
-    beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
-    c: dict[str, Any] = {"minutes_done": 0, "rows_written": 0, "trades_in": 0, "book_in": 0, "queue_dropped": 0,
-                         "resumed": sorted(s for s, t in tails.items() if t.resumed), "last_latency_ms": None,
-                         "step_ms_last": 0.0, "errors": 0}
-
-    def counters() -> dict[str, Any]:
-        return {**c, "signals_total": sum(t.rows_out for t in tails.values()),
-                "next_minute_ms": {s: t.next_minute for s, t in tails.items()},
-                "pending_trades": {s: t.state.pending_trades for s, t in tails.items()},
-                "sink": sink.counters()}
-
-    beat.beat(counters(), force=True)
-    ready(NAME, f"sink={cfg.sink} resumed={c['resumed']}")
-    while not stop.is_set():
-        progressed = False
-        for tail in tails.values():
-            if stop.is_set():
-                break
-            chunk = tail.next_chunk()
-            if chunk is None:
-                continue
-            minute, trades, book = chunk
+    # ------------------------------------------------------------------ the hot path
+    def take(self, batches: list[tuple[str, list[bus.Entry]]]) -> None:
+        for stream, entries in batches:
+            eng = self.engines[self.symbol_of[stream]]
+            trades: list[dict[str, Any]] = []
+            books: list[dict[str, Any]] = []
+            for entry_id, fields in entries:
+                kind, body = bus.decode(fields)
+                if kind == bus.KIND_TRADE:
+                    trades.append(body)
+                    eng.meta[int(body["agg_trade_id"])] = (bus.id_ms(entry_id), body.get("rn"))
+                    eng.event_wm = max(eng.event_wm, int(body.get("event_time_ms") or 0))
+                elif kind == bus.KIND_BOOK:
+                    books.append(body)
             t0 = time.perf_counter()
-            tail.state, rows = step(tail.state, trades, book)
-            if rows.height:
-                sink.write(rows)
-            sink.flush()  # durable before the checkpoint says the minute is done
-            tail.rows_out += rows.height
-            tail.next_minute = minute + MINUTE_MS
-            # Publish the JSONL minutes before this one: trades held back at the end of the previous
-            # minute were released by this minute's book, so that minute is final now.
-            publish_before(sink, minute)
-            tail.checkpoint()
-            c["step_ms_last"] = round((time.perf_counter() - t0) * 1000, 3)
-            c["minutes_done"] += 1
-            c["rows_written"] += rows.height
-            c["trades_in"] += 0 if trades is None else trades.height
-            c["book_in"] += 0 if book is None else book.height
-            if rows.height and "created_at" in rows.columns:
-                # event → sink: the trade's receive time to now (wall clock, an observation only)
-                c["last_latency_ms"] = int(time.time() * 1000) - int(rows["created_at"].max())
-            progressed = True
-            beat.beat(counters())
-        if not progressed:
-            if drain:
-                break  # every landed minute is consumed
-            stop.event.wait(cfg.poll_s)
-        beat.beat(counters())
-    if drain:
-        for tail in tails.values():
-            tail.state, rows = flush_engine(tail.state)
-            if rows.height:
-                sink.write(rows)
-            sink.flush()
-            tail.rows_out += rows.height
-            c["rows_written"] += rows.height
-            tail.checkpoint()
-    sink.flush()
-    sink.close()
-    beat.beat(counters(), force=True)
+            # the entries' bodies are the canonical rows (+ ingest_seq, rn, g): no frame on the way
+            eng.state, rows = step_rows(eng.state, trades, books)
+            self.c["step_ms_last"] = round((time.perf_counter() - t0) * 1000, 3)
+            eng.pos = entries[-1][0]
+            self.unacked[stream].extend(e[0] for e in entries)
+            self.c["entries"] += len(entries)
+            self.c["trades_in"] += len(trades)
+            self.c["book_in"] += len(books)
+            self.c["steps"] += 1
+            self.emit(eng, rows)
+
+    def emit(self, eng: SymbolEngine, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        sn = time.time_ns()
+        stream = self.keys.sig(eng.symbol)
+        for d in rows:
+            seq = int(d["seq"])
+            md_ms, rn = eng.meta.pop(seq, (eng.sig_ms, None))
+            eng.n += 1
+            eng.sig_ms = max(eng.sig_ms, md_ms)
+            self.producer.add(stream, bus.make_id(eng.sig_ms, eng.n), bus.encode(bus.KIND_SIGNAL,
+                                                                               {"r": d, "rn": rn, "sn": sn}))
+            eng.undurable.append(seq)
+        self.pending.extend(rows)
+        self.c["rows_written"] += len(rows)
+        if self.first_pending is None:
+            self.first_pending = time.monotonic()
+
+    # ------------------------------------------------------------------ durability, acks, checkpoint
+    def settle(self, r: redis.Redis, force: bool = False) -> None:
+        """Publish signal rows; take back what the sink writer made durable (ack, hold, latency
+        records); hand it the next batch when the policy says so (or ``force``). Signal rows go out
+        with the next read (one round trip), or here when something else is sent."""
+        for done in self.writer.results():
+            self.durable(r, done)
+        if self.writer.busy:
+            return
+        now = time.monotonic()
+        rows_due = bool(self.pending) and (force or self.flush_s == 0 or len(self.pending) >= self.batch_n
+                                           or now - (self.first_pending or now) >= self.flush_s)
+        # entries without rows (book updates, held trades) are acknowledged at the same pace
+        idle_due = not self.pending and any(self.unacked.values()) and (
+            force or now - self.last_job >= max(self.flush_s, 0.05))
+        ckpt_due = force or now - self.last_ckpt >= self.cfg.checkpoint_interval_s
+        if not (rows_due or idle_due or force):
+            return
+        wm = min((e.event_wm for e in self.engines.values() if e.event_wm), default=0)
+        job = Job(rows=self.pending, acks=self.unacked, seqs={s: e.undurable for s, e in self.engines.items()},
+                  advance_to=wm - self.cfg.lateness_ms if wm else None,
+                  checkpoint=self.snapshot() if ckpt_due else None,
+                  positions={s: e.pos for s, e in self.engines.items()})
+        self.pending, self.first_pending, self.last_job = [], None, now
+        self.unacked = {s: [] for s in self.stream_of.values()}
+        for e in self.engines.values():
+            e.undurable = []
+        if ckpt_due:
+            self.last_ckpt = now
+        self.writer.submit(job)
+
+    def durable(self, r: redis.Redis, done: Done) -> None:
+        job = done.job
+        for sym, seqs in job.seqs.items():
+            if seqs:
+                self.producer.add(self.keys.lat, "*", bus.encode(bus.KIND_LATENCY,
+                                                                 {"k": "d", "s": sym, "q": seqs, "n": done.durable_ns}))
+        if len(self.producer):
+            self.producer.flush(r)
+        for stream, ids in job.acks.items():
+            bus.ack(r, stream, bus.GROUP_SIGNAL, ids)
+        self.c["durable_points"] += 1
+        if job.checkpoint is not None:
+            self.c["checkpoints"] += 1
+            for sym, pos in job.positions.items():
+                bus_admin.hold(r, self.keys, bus.GROUP_SIGNAL, self.stream_of[sym], pos or b"0-0")
+
+    def snapshot(self) -> bytes:
+        blob = {"version": CKPT_VERSION, "run_id": self.cfg.run_id, "written_at": time.time(),
+                "engines": {s: e.snapshot() for s, e in self.engines.items()}}
+        return pickle.dumps(blob, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def sync(self, r: redis.Redis, timeout_s: float = 60.0) -> None:
+        """Everything handed over is durable and accounted (acks, holds, records)."""
+        deadline = time.monotonic() + timeout_s
+        while self.writer.busy and time.monotonic() < deadline:
+            for done in self.writer.results(wait_s=0.05):
+                self.durable(r, done)
+
+    def checkpoint(self, r: redis.Redis) -> None:
+        """Make everything durable and checkpoint now (the end of a run, a test)."""
+        if len(self.producer):
+            self.producer.flush(r)
+        self.sync(r)
+        self.settle(r, force=True)
+        self.sync(r)
+
+    def hold(self, r: redis.Redis) -> None:
+        for sym, eng in self.engines.items():
+            bus_admin.hold(r, self.keys, bus.GROUP_SIGNAL, self.stream_of[sym], eng.pos or b"0-0")
+
+    # ------------------------------------------------------------------ restart and end of run
+    def replay(self, r: redis.Redis) -> None:
+        """Entries after the checkpoint that the group had already given out (acked or not)."""
+        for sym, stream in self.stream_of.items():
+            eng = self.engines[sym]
+            groups = {g["name"].decode(): g for g in r.xinfo_groups(stream)}
+            last = groups[bus.GROUP_SIGNAL]["last-delivered-id"]
+            lo = b"(" + eng.pos if eng.pos else b"-"
+            while last not in (b"0-0",) and (eng.pos is None or bus.id_parts(eng.pos) < bus.id_parts(last)):
+                got = r.xrange(stream, min=lo, max=last, count=5_000)
+                if not got:
+                    break
+                self.take([(stream, got)])
+                self.c["replayed"] += len(got)
+                lo = b"(" + eng.pos
+            self.reader.pos[stream] = eng.pos
+
+    def drained(self, ends: dict[str, str]) -> bool:
+        return all(bus_admin.covered(e.pos, ends.get(self.keys.short(self.stream_of[s])))
+                   for s, e in self.engines.items())
+
+    def finish(self, r: redis.Redis) -> None:
+        """End of stream: release the trades still waiting for a book, make everything durable."""
+        for eng in self.engines.values():
+            eng.state, rows = step_rows(eng.state, final=True)
+            self.emit(eng, rows)
+        self.checkpoint(r)
+        for done in self.writer.close():
+            self.durable(r, done)
+
+    def counters(self) -> dict[str, Any]:
+        return {**self.c, "signals_total": sum(e.n for e in self.engines.values()),
+                "positions": {s: (e.pos or b"").decode() for s, e in self.engines.items()},
+                # accounting: trades with an event time below this have been taken in
+                "next_minute_ms": {s: e.event_wm + 1 for s, e in self.engines.items()},
+                "pending_trades": {s: int(getattr(e.state, "pending_trades", 0)) for s, e in self.engines.items()},
+                "bus": dict(self.producer.c), "writer": {k: v for k, v in self.writer.counters.items() if k != "sink"},
+                "sink": self.writer.counters.get("sink", {})}
+
+
+def run(cfg: WorkerConfig, stop: StopFlag) -> None:
+    w = SignalWorker(cfg)
+    beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
+    r = bus.wait_ready(cfg.bus_url, timeout_s=3600)
+    bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
+    w.hold(r)
+    beat.beat(w.counters(), force=True)
+    ready(NAME, f"sink={cfg.sink} book_join={cfg.book_join} resumed={w.resumed}")
+    w.replay(r)  # catching up is consuming: it comes after ready, as the loop does
+    w.settle(r)
+    ends: dict[str, str] = {}
+    next_end_check = 0.0
+    while not stop.is_set():
+        try:
+            if not ends and time.monotonic() >= next_end_check:
+                next_end_check = time.monotonic() + 0.5
+                ends = bus_admin.read_end(r, w.keys)
+            block = 100
+            if w.writer.busy:  # its report is taken at the next wake: keep that close
+                block = 5
+            elif w.first_pending is not None:  # wake when the oldest pending row is due
+                block = max(1, min(100, int((w.first_pending + w.flush_s - time.monotonic()) * 1000) + 1))
+            if w.writer.busy and len(w.pending) >= MAX_PENDING_ROWS:
+                w.sync(r)  # the sinks are behind: the stream keeps the rest until they catch up
+            fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
+            w.take(fresh)
+            for stream, entry_id in skipped:  # taken in before: its effect is in the state already
+                w.unacked[stream].append(entry_id)
+            w.settle(r)
+            if ends and not fresh and w.drained(ends):
+                w.finish(r)
+                beat.beat(w.counters(), force=True)
+                return
+        except bus.BUS_ERRORS:
+            w.c["bus_errors"] += 1
+            w.reader.reset()
+            time.sleep(0.1)
+            try:
+                r = bus.wait_ready(cfg.bus_url, timeout_s=5)
+                bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
+            except TimeoutError:
+                pass
+        beat.beat(w.counters())
+    try:
+        w.checkpoint(r)
+    except bus.BUS_ERRORS:
+        pass  # the checkpoint on disk and the pending list cover what was not acknowledged
+    w.writer.close()
+    beat.beat(w.counters(), force=True)
 
 
 def main() -> None:
+    # the sink writer thread must not keep the loop from the GIL for the default 5 ms
+    sys.setswitchinterval(0.0005)
     stop = StopFlag()
-    run(load_config(), stop, drain="--drain" in sys.argv[1:])
+    run(load_config(), stop)
 
 
 if __name__ == "__main__":

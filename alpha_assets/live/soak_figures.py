@@ -1,0 +1,155 @@
+"""A soak's figures and acceptance checks (v13 TASK-07/07A thresholds), from what the run left:
+heartbeats, the supervisor's status and timeline, the sinks, the dead-letter files, the exporter's
+counters and the latency collector."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
+from alpha_assets.live.soak_config import SoakConfig
+from alpha_assets.live.supervisor import Supervisor
+from alpha_assets.live.workers.common import heartbeat_path, read_json
+
+WORKERS = ("harvest", "lander", "signal", "broker", "report")
+# the end-of-run drain stops producers first so every consumer can take everything in
+DRAIN_ORDER = ("harvest", "lander", "signal", "broker", "report", "redis")
+RSS_LIMIT_MB = 600
+OPEN_FILES_LIMIT = 256
+RECONNECT_LIMIT = 3
+
+
+def beats(data_root: Path) -> dict[str, dict[str, Any]]:
+    return {n: read_json(heartbeat_path(data_root, n)) for n in WORKERS}
+
+
+def live_figures(sup: Supervisor, data_root: Path) -> dict[str, Any]:
+    """What the exporter pushes every interval (v13 gauge names)."""
+    b = beats(data_root)
+    h, s, br, la = b["harvest"], b["signal"], b["broker"], b["lander"]
+    st = sup.status()
+    sink = s.get("sink", {}) or {}
+    j_rows = (sink.get("jsonl") or {}).get("rows_in")
+    q_rows = (sink.get("sqlite") or {}).get("rows_in")
+    parity = abs(j_rows - q_rows) / max(j_rows, q_rows, 1) if isinstance(j_rows, int) and isinstance(q_rows, int) else 0
+    return {
+        "signals_total": s.get("signals_total", 0),
+        "parity_diff_ratio": parity,
+        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
+        "reconnect_count": h.get("reconnect_count", 0),
+        "deadletter": h.get("deadletter", 0),
+        "trades_landed": la.get("trades_landed", 0),
+        "orders": br.get("orders", 0),
+        "restarts": {n: v["restarts"] for n, v in st.items()},
+        "restarts_total": sum(v["restarts"] for v in st.values()),
+        "rss_mb": {n: v["max_rss_mb"] for n, v in st.items()},
+        "open_files": {n: v["max_open_files"] for n, v in st.items()},
+        # green = running and its last probe passed; no verdict yet (starting) = no sample
+        HEALTHY.name: {n: int(bool(v["healthy"]) and v["state"] == "ready")
+                       for n, v in st.items() if v["healthy"] is not None},
+        DEGRADED.name: {n: int(v["state"] == "degraded") for n, v in st.items()},
+        SOAK_ACTIVE.name: int(not sup.stop_event.is_set()),  # 0 from the drain on: stopped workers page no one
+    }
+
+
+def _sqlite_rows(db: Path, run_id: str) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return int(con.execute("SELECT COUNT(*) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        con.close()
+
+
+def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, stats: Any, started: float,
+                 ended: float, server: Any | None, drain: dict[str, Any], latency: dict[str, Any]
+                 ) -> tuple[dict[str, Any], dict[str, bool], dict[str, Any]]:
+    b = beats(data_root)
+    h, s, br, la = b["harvest"], b["signal"], b["broker"], b["lander"]
+    st = sup.status()
+    runtime = data_root / "runtime"
+    run_files = [p for p in sorted((runtime / "ready" / "signal").glob("*/signals_*.jsonl"))
+                 if p.stat().st_mtime >= started - 1]
+    per_symbol = {sym: sum(1 for p in run_files if p.parent.name == sym) for sym in cfg.symbols}
+    jsonl_rows = sqlite_rows = None
+    if cfg.sink in ("jsonl", "dual"):
+        from alpha_assets.sinks.readers import read_jsonl_signals
+        jsonl_rows = read_jsonl_signals(runtime, run_id=run_id).height
+    if cfg.sink in ("sqlite", "dual") and (runtime / "signals.db").exists():
+        sqlite_rows = _sqlite_rows(runtime / "signals.db", run_id)
+    dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
+                  if p.stat().st_mtime >= started - 1]
+    injected, match = _deadletters_vs_injected(dead_files, server)
+    duration = ended - started
+    # one push at start, then one per interval while the exporter ran (the final push is extra)
+    export_expected = 1 + math.floor(stats.active_s / cfg.export_interval_s) if stats.export_count or stats.error_count else 0
+    figures: dict[str, Any] = {
+        "run_id": run_id, "duration_s": round(duration, 3), "minutes": cfg.minutes, "book_join": cfg.book_join,
+        "export_count": stats.export_count, "error_count": stats.error_count, "export_expected": export_expected,
+        "signals_total": int(s.get("signals_total", 0) or 0), "jsonl_rows": jsonl_rows, "sqlite_rows": sqlite_rows,
+        "jsonl_ready_files": len(run_files), "jsonl_ready_files_min_per_symbol": min(per_symbol.values()),
+        "parity_diff_rows": abs(jsonl_rows - sqlite_rows) if jsonl_rows is not None and sqlite_rows is not None else None,
+        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
+        "reconnect_count": int(h.get("reconnect_count", 0) or 0),
+        "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
+        "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
+        "malformed_not_dead_lettered": len(match.missing) + len(match.wrong_reason) + len(match.landed_as_dead),
+        "trade_gaps": int(h.get("trade_gaps", 0) or 0), "gap_trades_unfilled": int(h.get("gap_trades_unfilled", 0) or 0),
+        "bus_overflow": int(h.get("overflow_trades", 0) or 0) + int(h.get("overflow_books", 0) or 0),
+        "late_rows": int(la.get("late_rows", 0) or 0),
+        "trades_landed": int(la.get("trades_landed", 0) or 0), "minutes_landed": int(la.get("minutes_landed", 0) or 0),
+        "orders": int(br.get("orders", 0) or 0), "fills": int(br.get("filled", 0) or 0),
+        "restarts_total": sum(v["restarts"] for v in st.values()),
+        "degraded": sum(1 for e in sup.timeline if e["event"] == "Degraded"),
+        "max_rss_mb": max((v["max_rss_mb"] for v in st.values()), default=0.0),
+        "max_open_files": max((v["max_open_files"] for v in st.values()), default=0),
+        "alerts": len(sup.alerts),
+        "shutdown_drained": bool(drain.get("ok")),
+        "feed_drops": server.stats.drops if server is not None else 0,
+        **{k: v for k, v in latency.items() if k.startswith("tick_to_")},
+    }
+    expected_minutes = max(0, int(duration // 60) - 1)
+    checks = {
+        "export_count": stats.export_count >= max(1, export_expected),
+        "error_count_zero": stats.error_count == 0 or any(f.action == "pushgateway_outage" for f in cfg.fault_plan),
+        "queue_dropped_zero": figures["queue_dropped"] == 0,
+        f"reconnect_count_le_{RECONNECT_LIMIT}": figures["reconnect_count"] <= RECONNECT_LIMIT,
+        # every dead letter comes from an injected malformed message, every injection left its own
+        # (nothing injected: no dead letter at all)
+        "deadletters_as_injected": match.ok and (bool(injected) or (figures["deadletter"] == 0 and not dead_files)),
+        f"rss_lt_{RSS_LIMIT_MB}mb": figures["max_rss_mb"] < RSS_LIMIT_MB,
+        f"open_files_lt_{OPEN_FILES_LIMIT}": figures["max_open_files"] < OPEN_FILES_LIMIT,
+        "signals_produced": figures["signals_total"] > 0,
+        "jsonl_rotates_every_minute": cfg.sink == "sqlite" or min(per_symbol.values()) >= expected_minutes,
+        "sqlite_has_rows": cfg.sink == "jsonl" or (sqlite_rows or 0) > 0,
+        "no_degraded": figures["degraded"] == 0,
+        "shutdown_drained": figures["shutdown_drained"],
+        # a latency that could not be measured is a failed check, not a pass
+        "latency_measured": bool(latency.get("tick_to_signal_n")) and bool(latency.get("tick_to_durable_n")),
+    }
+    extra = {"harvester_slo": {k: h.get(k) for k in ("messages", "trades", "books", "reconnect_count", "queue_dropped",
+                                                     "deadletter", "trade_gaps", "gap_trades_filled",
+                                                     "gap_trades_unfilled", "book_gaps", "watchdog_timeouts",
+                                                     "overflow_trades", "overflow_books", "bus_bus_errors",
+                                                     "latency_p99_ms")}
+             | {k: la.get(k) for k in ("minutes_landed", "late_rows")}}
+    return figures, checks, extra
+
+def _deadletters_vs_injected(dead_files: list[Path], server: Any | None) -> tuple[list, Any]:
+    """The simulator's record of malformed messages and its match against the landed dead letters."""
+    import polars as pl
+
+    from alpha_assets.market.injection import match_deadletters
+
+    injected = list(server.injected) if server is not None else []
+    rows: list[dict[str, Any]] = []
+    for f in dead_files:
+        try:
+            rows += pl.read_parquet(f).to_dicts()
+        except Exception:  # noqa: BLE001 - an unreadable file is a mismatch, reported as such
+            rows.append({"reason": "unreadable_file", "payload": str(f)})
+    return injected, match_deadletters(injected, rows)

@@ -1,0 +1,112 @@
+"""The signal worker's sink writer: a thread that owns the sinks, so the worker's loop never waits
+on them (a sink write goes through polars and SQLite; on a busy machine that takes milliseconds).
+
+The worker hands over a ``Job`` when its batch policy says so (``sink_batch_n`` rows or the oldest
+pending row ``sink_flush_ms`` old, or every batch with ``flush_ms=0``), one job at a time: rows
+arriving while one is written wait for the next. The thread writes the rows to the sinks, flushes
+them (SQLite commit, JSONL lines to the OS), publishes the JSONL minutes the event time has passed,
+writes the checkpoint the job carries, and reports back (``Done``): which entries can be
+acknowledged, which rows became durable and when. An error stops the thread; the worker raises it
+(its restart replays from the checkpoint).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from alpha_assets.live.workers.common import write_quick
+from alpha_assets.sinks.schema import SIGNAL_SCHEMA
+
+
+@dataclass
+class Job:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    acks: dict[str, list[bytes]] = field(default_factory=dict)  # entries whose rows are all written by now
+    seqs: dict[str, list[int]] = field(default_factory=dict)  # per symbol, the rows' keys (latency records)
+    advance_to: int | None = None  # JSONL: publish the minutes before this event time
+    checkpoint: bytes | None = None  # the state at the end of these entries, written once they are durable
+    positions: dict[str, bytes | None] = field(default_factory=dict)
+    close: bool = False
+
+
+@dataclass
+class Done:
+    job: Job
+    durable_ns: int
+
+
+class SinkWriter:
+    def __init__(self, sink: Any, ckpt_path: Path) -> None:
+        self.sink, self.ckpt_path = sink, ckpt_path
+        self._jobs: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.busy = False  # a job handed over and not yet reported back
+        self.counters: dict[str, Any] = {"jobs": 0, "rows": 0, "checkpoints": 0, "write_ms_last": 0.0}
+        self._thread = threading.Thread(target=self._run, name="sink-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        self._raise()
+        self.busy = True
+        self._jobs.put(job)
+
+    def results(self, wait_s: float = 0.0) -> list[Done]:
+        """What the thread finished since the last call (waiting up to ``wait_s`` for the first)."""
+        out: list[Done] = []
+        try:
+            out.append(self._done.get(timeout=wait_s) if wait_s > 0 else self._done.get_nowait())
+            while True:
+                out.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        if out and self._jobs.empty():
+            self.busy = False
+        self._raise()
+        return out
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"sink writer failed: {type(self.error).__name__}: {self.error}") from self.error
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                t0 = time.perf_counter()
+                if job.rows:
+                    self.sink.write(pl.DataFrame(job.rows, schema=SIGNAL_SCHEMA, orient="row"))
+                self.sink.flush()
+                if job.advance_to is not None:
+                    self.sink.advance_to(job.advance_to)
+                ns = time.time_ns()
+                if job.checkpoint is not None:
+                    write_quick(self.ckpt_path, job.checkpoint)
+                    self.counters["checkpoints"] += 1
+                if job.close:
+                    self.sink.close()
+                self.counters["jobs"] += 1
+                self.counters["rows"] += len(job.rows)
+                self.counters["write_ms_last"] = round((time.perf_counter() - t0) * 1000, 3)
+                self._done.put(Done(job, ns))
+            except BaseException as exc:  # reported to the worker's loop, which raises it
+                self.error = exc
+                return
+            if job.close:
+                return
+
+    def close(self, timeout_s: float = 60.0) -> list[Done]:
+        """Write what is queued, close the sinks, stop the thread; returns the last results."""
+        if self._thread.is_alive():
+            self._jobs.put(Job(close=True))
+            self._thread.join(timeout_s)
+        out = self.results()
+        self.busy = False
+        return out
