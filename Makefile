@@ -58,10 +58,13 @@ demo: setup servers
 
 test: setup servers
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# ruff, then mypy over alpha_assets/ and executors/ ([tool.mypy] in pyproject.toml)
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b; done

@@ -11,8 +11,10 @@ import polars as pl
 from pandera.errors import SchemaError, SchemaErrors
 
 from alpha_assets.markdown import markdown_table
+from alpha_assets.market.schema import LEVELS
+from alpha_assets.partitions import partition_check
+from alpha_assets.signal_contract import SIGNAL_TYPES
 
-SIGNAL_TYPES = ["neutral", "buy", "strong_buy", "sell", "strong_sell"]
 ORDER_STATUSES = ["accepted", "filled", "rejected"]
 MAX_FAILURE_ROWS = 20
 COLUMN_SCHEMA = "dagster/column_schema"
@@ -80,7 +82,7 @@ class RawBook(Contract):
 
     @pa.dataframe_check(error="quantities at every level must be >= 0 and finite (missing levels null)")
     def level_quantities(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        cols = [c for side in ("bid", "ask") for c in (f"{side}_qty_{k}" for k in range(1, 6))]
+        cols = [c for side in ("bid", "ask") for c in (f"{side}_qty_{k}" for k in range(1, LEVELS + 1))]
         present = [c for c in cols if c in data.lazyframe.collect_schema().names()]
         ok = pl.lit(True)
         for c in present:
@@ -135,7 +137,7 @@ class Signals(Contract):
     symbol: str
     seq: int
     ts_ms: int = pa.Field(gt=0)
-    signal_type: str = pa.Field(isin=SIGNAL_TYPES)
+    signal_type: str = pa.Field(isin=list(SIGNAL_TYPES))
     score: float = pa.Field(nullable=True)
     consistency: float = pa.Field(ge=0, le=1, nullable=True)
     z_ofi: float = pa.Field(nullable=True)
@@ -294,13 +296,8 @@ def _failure_metadata(model: type[pa.DataFrameModel], cases: pl.DataFrame, rows:
 
 
 def contract_check_spec(asset: str, model: type[pa.DataFrameModel], partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        name=f"{model.__name__.lower()}_contract",
-        asset=asset,
-        blocking=True,
-        description=f"pandera contract {model.__name__} (lazy validation; failure cases in metadata)",
-        partitions_def=partitions_def,
-    )
+    return partition_check(f"{model.__name__.lower()}_contract", asset, partitions_def, blocking=True,
+                           description=f"pandera contract {model.__name__} (lazy validation; failure cases in metadata)")
 
 
 def contract_result(asset: str, model: type[pa.DataFrameModel], frame: pl.DataFrame) -> dg.AssetCheckResult:

@@ -14,7 +14,7 @@ import sys
 import dagster as dg
 
 from alpha_assets.launch import follow, submit, workspace
-from alpha_assets.paths import data_root
+from alpha_assets.layout import Layout
 from alpha_assets.settings import settings
 
 
@@ -58,17 +58,17 @@ def main(argv: list[str] | None = None) -> int:
                 run_id = submit(instance, ws, job="daily_rollup", partition=date)
                 runs.append((f"daily_rollup {date}", run_id, follow(instance, run_id)))
 
-    root = data_root()
+    layout = Layout.from_env()
     print("\n== results ==")
     for name, run_id, status in runs:
         print(f"{name}: {status.value} (run {run_id})")
-        for p in sorted((root / "artifacts").glob(f"parity_diff_{run_id}_*.json")):
+        for p in sorted(layout.artifacts.glob(f"parity_diff_{run_id}_*.json")):
             figures = json.loads(p.read_text())
             print(f"  parity: max_rel_diff={figures.get('max_rel_diff')} passed={figures.get('passed')}  ({p})")
-    reports = sorted((root / "logs" / "report").glob("summary_*.md"))
+    reports = sorted(layout.report_dir.glob("summary_*.md"))
     if reports:
         print(f"daily summary: {reports[-1]}")
-    print(f"soak manifest: {root / 'artifacts' / 'run_logs' / f'run_manifest_{soak_id}.json'}")
+    print(f"soak manifest: {layout.run_manifest(soak_id)}")
     print("open the UI: make ui   (then http://127.0.0.1:3000; the runs are under Runs and on each job)")
     return 0 if all(s == dg.DagsterRunStatus.SUCCESS for _, _, s in runs) else 1
 

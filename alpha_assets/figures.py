@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, SupportsFloat, SupportsInt, cast
 
 _RULES: tuple[tuple[tuple[str, ...], int], ...] = (
     (("rel_diff", "diff_ratio"), 6),
@@ -37,3 +37,14 @@ def round_figure(name: str, value: Any) -> Any:
 
 def rounded(figures: Mapping[str, Any]) -> dict[str, Any]:
     return {k: round_figure(k, v) for k, v in figures.items()}
+
+
+def num(value: object) -> float:
+    """A polars aggregate (`Series.mean()`, `.max()`, …) as a float. Polars types those as any Python
+    literal; on a numeric column they are numbers, and None (an empty column) fails as float(None) does."""
+    return float(cast(SupportsFloat, value))
+
+
+def whole(value: object) -> int:
+    """`num` for integer columns."""
+    return int(cast(SupportsInt, value))

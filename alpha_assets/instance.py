@@ -16,14 +16,13 @@ from dagster._core.storage.root import LocalArtifactStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
 
-from alpha_assets.paths import data_root
-
-INSTANCE_DIR = "dagster"
+from alpha_assets.layout import Layout
 
 
 def instance_dir(sub: str = "") -> Path:
     """`<data root>/dagster[/sub]`, created on first use."""
-    path = data_root() / INSTANCE_DIR / sub if sub else data_root() / INSTANCE_DIR
+    base = Layout.from_env().dagster
+    path = base / sub if sub else base
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -36,11 +35,11 @@ class DataRootSqliteStorage(DagsterSqliteStorage):
     """SQLite run, event-log and schedule storage in `<data root>/dagster/storage`."""
 
     @classmethod
-    def config_type(cls) -> dict[str, Field]:  # type: ignore[override]
+    def config_type(cls) -> dict[str, Field]:
         return _subdir_schema("storage")
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Any) -> DataRootSqliteStorage:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Any) -> DataRootSqliteStorage:
         return cls.from_local(base_dir=str(instance_dir(config_value["subdir"])), inst_data=inst_data)
 
 
@@ -48,11 +47,11 @@ class DataRootArtifactStorage(LocalArtifactStorage):
     """Local artifacts (run workers' scratch files) in `<data root>/dagster`."""
 
     @classmethod
-    def config_type(cls) -> dict[str, Field]:  # type: ignore[override]
+    def config_type(cls) -> dict[str, Field]:
         return _subdir_schema("")
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DataRootArtifactStorage:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DataRootArtifactStorage:
         return cls(base_dir=str(instance_dir(config_value["subdir"])), inst_data=inst_data)
 
 
@@ -60,9 +59,9 @@ class DataRootComputeLogManager(LocalComputeLogManager):
     """Captured stdout/stderr of each step in `<data root>/dagster/compute_logs`."""
 
     @classmethod
-    def config_type(cls) -> dict[str, Field]:  # type: ignore[override]
+    def config_type(cls) -> dict[str, Field]:
         return _subdir_schema("compute_logs")
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DataRootComputeLogManager:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DataRootComputeLogManager:
         return cls(base_dir=str(instance_dir(config_value["subdir"])), inst_data=inst_data)

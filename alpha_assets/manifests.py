@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from alpha_assets.layout import Layout
 from alpha_assets.reports.atomic import write_json_atomic
 from alpha_assets.version import code_version
 
@@ -38,11 +39,11 @@ def config_sha256(config: dict[str, Any]) -> str:
 
 
 def source_manifest_path(data_root: Path, run_id: str) -> Path:
-    return Path(data_root) / "artifacts" / f"source_manifest_{_check_run_id(run_id)}.json"
+    return Layout(Path(data_root)).source_manifest(_check_run_id(run_id))
 
 
 def run_manifest_path(data_root: Path, run_id: str) -> Path:
-    return Path(data_root) / "artifacts" / "run_logs" / f"run_manifest_{_check_run_id(run_id)}.json"
+    return Layout(Path(data_root)).run_manifest(_check_run_id(run_id))
 
 
 def write_source_manifest(
@@ -113,7 +114,7 @@ def read_run_manifest(data_root: Path, run_id: str) -> dict[str, Any]:
 
 def list_run_manifests(data_root: Path) -> list[Path]:
     """Run manifests, oldest write first (by their own ``written_at_utc``, then name)."""
-    paths = sorted((Path(data_root) / "artifacts" / "run_logs").glob("run_manifest_*.json"))
+    paths = sorted(Layout(Path(data_root)).run_logs.glob("run_manifest_*.json"))
     return sorted(paths, key=lambda p: (_read(p).get("written_at_utc", ""), p.name))
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 
 from alpha_assets.settings import settings
-
-# Checks on partitioned assets need their own partitions_def, which Dagster marks as preview.
-warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 DATE = "date"
 SYMBOL = "symbol"
@@ -32,3 +31,28 @@ def split_key(context: dg.AssetExecutionContext | dg.OutputContext | dg.InputCon
         key = date_symbol_partitions.get_partition_key_from_str(key)
     dims = key.keys_by_dimension
     return dims[DATE], dims[SYMBOL]
+
+
+@contextmanager
+def preview_apis() -> Iterator[None]:
+    """Dagster preview/beta APIs this project uses on purpose: checks on partitioned assets need their
+    own `partitions_def` (preview), a date roll-up reads every symbol through
+    `MultiToSingleDimensionPartitionMapping` (beta), and outputs carry a `data_version` (beta). Their
+    warnings are silenced where those calls are made, not for the whole process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        yield
+
+
+def partition_check(name: str, asset: str, partitions_def: dg.PartitionsDefinition | None,
+                    **kwargs: Any) -> dg.AssetCheckSpec:
+    """An asset check on a partitioned asset (it needs the asset's partitions_def)."""
+    with preview_apis():
+        return dg.AssetCheckSpec(name=name, asset=asset, partitions_def=partitions_def, **kwargs)
+
+
+def per_date_mapping() -> dg.PartitionMapping:
+    """date × symbol → date: a roll-up reads every symbol of its date."""
+    with preview_apis():
+        return dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATE)

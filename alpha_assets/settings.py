@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from pathlib import Path
 from typing import Literal
 
@@ -13,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alpha_assets.paths import config_file
 from alpha_assets.reports.hard_metrics import HardMetricsConfig
-
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{4,20}$")
+from alpha_assets.symbols import normalise_symbols
 
 
 class ConfigError(ValueError):
@@ -54,13 +52,7 @@ class Settings(BaseModel):
     @field_validator("symbols")
     @classmethod
     def _symbols_upper(cls, value: list[str]) -> list[str]:
-        out = [s.strip().upper() for s in value]
-        for s in out:
-            if not SYMBOL_RE.match(s):
-                raise ValueError(f"symbol {s!r} must be 4-20 upper-case letters/digits, e.g. BTCUSDT")
-        if len(set(out)) != len(out):
-            raise ValueError("symbols must be unique")
-        return out
+        return normalise_symbols(value)
 
 
 def describe_validation_error(source: str, exc: ValidationError) -> str:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-STRONG = ("strong_buy", "strong_sell")
-BUYS = ("buy", "strong_buy")
-SELLS = ("sell", "strong_sell")
+from alpha_assets.figures import num
+from alpha_assets.signal_contract import SIGNAL_TYPES
 
 
 def signal_figures(frame: pl.DataFrame) -> dict[str, float | int]:
     total = frame.height
     directional = frame.filter(pl.col("signal_type") != "neutral")
     n_dir = directional.height
-    counts = {t: int((frame["signal_type"] == t).sum()) for t in ("neutral", "buy", "strong_buy", "sell", "strong_sell")}
+    counts = {t: int((frame["signal_type"] == t).sum()) for t in SIGNAL_TYPES}
     return {
         "total": total,
         **{f"n_{t}": n for t, n in counts.items()},
@@ -21,7 +20,7 @@ def signal_figures(frame: pl.DataFrame) -> dict[str, float | int]:
         "buy_ratio": (counts["buy"] + counts["strong_buy"]) / n_dir if n_dir else 0.0,
         "strong_ratio": (counts["strong_buy"] + counts["strong_sell"]) / n_dir if n_dir else 0.0,
         "confirm": int(frame["confirm"].sum()) if total else 0,
-        "confirm_ratio": float(frame["confirm"].mean()) if total else 0.0,
+        "confirm_ratio": num(frame["confirm"].mean()) if total else 0.0,
         "gated": int(frame["gating"].sum()) if total else 0,
         "warmup_rows": int(frame["warmup"].sum()) if total else 0,
     }

@@ -33,6 +33,7 @@ from typing import Any
 
 import duckdb
 
+from alpha_assets.layout import Layout
 from alpha_assets.paths import data_root as default_data_root
 
 SINGLE_TABLE = "data"
@@ -56,7 +57,7 @@ def view_name(asset: str, table: str) -> str:
 
 def discover(root: Path) -> list[ViewSource]:
     """Every (asset, table) with at least one parquet file under ``<root>/warehouse``."""
-    warehouse = Path(root) / "warehouse"
+    warehouse = Layout(Path(root)).warehouse
     if not warehouse.is_dir():
         return []
     found: dict[tuple[str, str], dict[str, int]] = {}

@@ -44,12 +44,15 @@ Partition = tuple[str, str]  # (date, symbol)
 
 # ----------------------------------------------------------------------------------------- worker
 def prune(root: Path, date: str, symbol: str, run_id: str) -> None:
-    for asset_dir in (root / "warehouse").glob("*"):
-        shutil.rmtree(asset_dir / f"date={date}" / f"symbol={symbol}", ignore_errors=True)
+    from alpha_assets.layout import Layout
+
+    layout = Layout(root)
+    for asset_dir in layout.warehouse.glob("*"):
+        shutil.rmtree(layout.warehouse_partition(asset_dir.name, date, symbol), ignore_errors=True)
     day = date.replace("-", "")
-    for path in (root / "runtime" / "ready" / "signal" / symbol).glob(f"signals_{day}_*.jsonl"):
+    for path in (layout.runtime.signal_ready / symbol).glob(f"signals_{day}_*.jsonl"):
         path.unlink()
-    db = root / "runtime" / "signals.db"
+    db = layout.runtime.sqlite_file()
     if db.exists():
         con = sqlite3.connect(db, timeout=60, isolation_level=None)
         try:  # in slices: the other worker's signals step needs the write lock too

@@ -38,7 +38,7 @@ def real_book() -> pl.DataFrame | None:
     try:
         from alpha_assets.paths import shared_data_dir
         p = shared_data_dir() / "binance_um_20240107" / "BTCUSDT-2024-01-07-h00m00-10.parquet"
-    except Exception:  # noqa: BLE001 - fall back to synthetic when the shared data is absent
+    except Exception:  # fall back to synthetic when the shared data is absent
         return None
     if not p.exists():
         return None

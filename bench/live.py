@@ -37,6 +37,7 @@ from typing import Any
 import polars as pl
 import psutil
 
+from alpha_assets.layout import Layout
 from alpha_assets.live.soak import SoakConfig, run_soak
 from alpha_assets.market.exchange_server import ExchangeServer, MarketSource, ReplaySource
 from alpha_assets.market.landing import landing_partitions, load_landing
@@ -120,7 +121,7 @@ def run_scenario(scenario: str, mode: str, minutes: float, flush_ms: int, gatewa
     cpu1 = me.cpu_times()
     m = json.loads(res.run_manifest.read_text())
     lat = m["latency"]
-    lander = json.loads((root / "runtime" / "health" / "lander.json").read_text())
+    lander = json.loads(Layout(root).heartbeat("lander").read_text())
     out: dict[str, Any] = {
         "scenario": scenario, "mode": mode, "flush_ms": flush_ms, "minutes": minutes,
         "events_per_s": round((lander["trades_landed"] + lander["book_landed"]) / (minutes * 60), 1),
@@ -147,7 +148,7 @@ def run_outside(mode: str, minutes: float, flush_ms: int) -> dict[str, Any]:
         "feed_rest_url": server.rest_url, "book_join": mode, "sink_flush_ms": flush_ms, "export_interval_s": 10}}}}))
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "ALPHA_DATA_ROOT": str(tmp / "var")}
     (tmp / "home").mkdir()
-    db = tmp / "var" / "runtime" / "signals.db"
+    db = Layout(tmp / "var").runtime.sqlite_file()
     seen: dict[tuple[str, int], float] = {}
     stop = threading.Event()
 

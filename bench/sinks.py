@@ -33,6 +33,7 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")  # shared 2-core machine: one c
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without install
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks import (  # noqa: E402
     SIGNAL_COLUMNS,
     SinkConfig,
@@ -176,7 +177,7 @@ def main() -> None:
         j = read_jsonl_signals(root / "dual")
         tj = time.perf_counter() - t
         t = time.perf_counter()
-        s = read_sqlite_signals(root / "dual" / "signals.db")
+        s = read_sqlite_signals(RuntimeLayout(root / "dual").sqlite_file())
         ts = time.perf_counter() - t
         t = time.perf_counter()
         res = compare_sinks(j, s)

@@ -68,8 +68,7 @@ class BacktestExecutor(SimExecutorBase):
         sb = self.book.get(ctx.symbol)
         lat = self._latency(coid)
         sent, ack = ctx.ts_ms, ctx.ts_ms + lat
-        i = sb.asof(ack) if sb is not None else -1
-        if i < 0:
+        if sb is None or (i := sb.asof(ack)) < 0:
             return rejected(ctx, coid, "no_book", sent_ts_ms=sent)
         if ack - int(sb.ts[i]) > c.max_book_age_ms:
             return rejected(ctx, coid, "stale_book", sent_ts_ms=sent)
@@ -84,6 +83,7 @@ class BacktestExecutor(SimExecutorBase):
             return rejected(ctx, coid, "qty_below_step", sent_ts_ms=sent, rounding_applied=True)
         common = dict(client_order_id=coid, symbol=ctx.symbol, side=ctx.side, qty_sent=al.qty, px_sent=al.px,
                       rounding_applied=al.rounding_applied, rounding_diff=al.rounding_diff, sent_ts_ms=sent)
+        fill: float | None
         if c.slippage == "fixed_bps":
             sign = 1.0 if ctx.side == "BUY" else -1.0
             fill = al.px * (1.0 + sign * c.fixed_bps / 1e4)

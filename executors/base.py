@@ -73,4 +73,4 @@ class SimExecutorBase(ABC):
 
 def rejected(ctx: OrderCtx, coid: str, reason: str, **kw: object) -> ExecResult:
     return ExecResult(status="rejected", reject_reason=reason, client_order_id=coid, symbol=ctx.symbol,
-                      side=ctx.side, **kw)  # type: ignore[arg-type]
+                      side=ctx.side, **kw)

@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alpha_assets.signal_contract import ORDER_SIDE, SIGNAL_TYPES
 from executors.backtest import BacktestConfig, BacktestExecutor
 from executors.base import rejected
 from executors.book import BookIndex
@@ -34,8 +35,8 @@ log = logging.getLogger("executors.batch")
 # PnL lives in alpha_assets/reports/pnl.py (one place for it).
 __all__ = ["ORDERS_SCHEMA", "RouteConfig", "Router", "SizingConfig", "make_executor", "route_signals"]
 
-SIDES = {"buy": "BUY", "strong_buy": "BUY", "sell": "SELL", "strong_sell": "SELL"}
-KNOWN_TYPES = frozenset({"neutral", *SIDES})
+SIDES = ORDER_SIDE
+KNOWN_TYPES = frozenset(SIGNAL_TYPES)
 
 ORDERS_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.Utf8(), "symbol": pl.Utf8(), "signal_seq": pl.Int64(), "ts_ms": pl.Int64(),
@@ -224,7 +225,7 @@ class Router:
                     moves[(sym, seq)] = abs(math.log(hi / lo)) * 1e4
                 try:
                     res = gated.submit(ctx)
-                except Exception as e:  # noqa: BLE001 - one broken order must not lose the batch
+                except Exception as e:  # one broken order must not lose the batch
                     log.exception("route_signals: executor %s failed on %s", getattr(ex, "name", "?"), coid)
                     res = rejected(ctx, coid, f"executor_error:{type(e).__name__}")
                     metrics.observe(res)

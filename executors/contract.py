@@ -15,12 +15,14 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpha_assets.signal_contract import STRONG_TYPES
+from alpha_assets.symbols import SYMBOL_PATTERN
+
 CONTRACT_ID = "executor_contract/v1"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "executor_contract_v1.json"
 
 Side = Literal["BUY", "SELL"]
 ExecStatus = Literal["accepted", "filled", "rejected"]
-STRONG_TYPES = frozenset({"strong_buy", "strong_sell"})
 
 
 class OrderCtx(BaseModel):
@@ -30,7 +32,7 @@ class OrderCtx(BaseModel):
 
     ts_ms: int = Field(ge=0, description="decision time: ts_ms of the signal")
     event_ts_ms: int = Field(ge=0, description="event time of the market data behind the decision")
-    symbol: str = Field(pattern=r"^[A-Z0-9]{2,30}$")
+    symbol: str = Field(pattern=SYMBOL_PATTERN)
     side: Side
     qty: float = Field(gt=0, description="base-asset quantity before step alignment")
     px_intent: float = Field(gt=0, description="price the strategy meant (the touch)")
@@ -128,7 +130,7 @@ def client_order_id(ctx: OrderCtx) -> str:
 
 def contract_schema() -> dict[str, Any]:
     """JSON Schema of the contract, generated from the models."""
-    models = {"OrderCtx": OrderCtx, "ExecResult": ExecResult, "CancelResult": CancelResult,
+    models: dict[str, type[BaseModel]] = {"OrderCtx": OrderCtx, "ExecResult": ExecResult, "CancelResult": CancelResult,
               "AmendResult": AmendResult}
     defs = {name: m.model_json_schema(ref_template="#/$defs/{model}") for name, m in models.items()}
     return {

@@ -81,9 +81,10 @@ class ExchangeExecutor:
 
     def __init__(self, cfg: ExchangeConfig | None = None, *, metrics: ExecutorMetrics | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, credentials: tuple[str, str] | None = None) -> None:
         self.cfg = cfg or ExchangeConfig()
-        key, secret = os.environ.get(self.cfg.api_key_env), os.environ.get(self.cfg.api_secret_env)
+        # Given (a Dagster resource resolves them from its EnvVars), or read from the environment.
+        key, secret = credentials or (os.environ.get(self.cfg.api_key_env), os.environ.get(self.cfg.api_secret_env))
         if not key or not secret:
             missing = [n for n, v in ((self.cfg.api_key_env, key), (self.cfg.api_secret_env, secret)) if not v]
             raise ValueError(f"exchange credentials missing: set environment variable(s) {missing}")

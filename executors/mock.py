@@ -40,8 +40,7 @@ class MockExecutor(SimExecutorBase):
         sent = ctx.ts_ms
         ack = sent + self.cfg.latency_ms
         sb = self.book.get(ctx.symbol)
-        i = sb.asof(ack) if sb is not None else -1
-        if i < 0:
+        if sb is None or (i := sb.asof(ack)) < 0:
             return rejected(ctx, coid, "no_book", sent_ts_ms=sent)
         if ack - int(sb.ts[i]) > self.cfg.max_book_age_ms:
             return rejected(ctx, coid, "stale_book", sent_ts_ms=sent)

@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks.spool import MinuteSpool
+from alpha_assets.symbols import SYMBOL_RULE, is_symbol
 from executors.contract import ExecResult, OrderCtx
 
 EVENT_FIELDS = ("signal_row_id", "client_order_id", "side", "qty", "px_intent", "px_sent", "px_fill",
@@ -43,7 +45,8 @@ class Outbox:
     """Per-symbol minute spools under ``<runtime_dir>/exec_events``; one writer process at a time."""
 
     def __init__(self, runtime_dir: Path, fsync: str = "rotate") -> None:
-        self.root = Path(runtime_dir) / "exec_events"
+        self.runtime = RuntimeLayout(Path(runtime_dir))
+        self.root = self.runtime.exec_events_dir
         self.fsync = fsync
         self.spools: dict[str, MinuteSpool] = {}
         self.root.mkdir(parents=True, exist_ok=True)
@@ -53,9 +56,9 @@ class Outbox:
     def _spool(self, symbol: str) -> MinuteSpool:
         sp = self.spools.get(symbol)
         if sp is None:
-            if not symbol.isalnum() or symbol.upper() != symbol:
-                raise ValueError(f"symbol {symbol!r} must be upper-case alphanumeric")
-            d = self.root / symbol
+            if not is_symbol(symbol):  # it names a directory
+                raise ValueError(f"symbol {symbol!r} must be {SYMBOL_RULE}")
+            d = self.runtime.exec_events(symbol)
             sp = MinuteSpool(d / "spool", d, prefix="exec", time_field="ts_ms", key_fields=KEY_FIELDS,
                              fsync=self.fsync)
             self.spools[symbol] = sp

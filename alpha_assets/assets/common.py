@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dagster as dg
 import polars as pl
 
+from alpha_assets.partitions import preview_apis
 from alpha_assets.version import content_version
 
 OWNERS = ["team:alpha-quant"]
@@ -32,3 +35,9 @@ def event_span(frame: pl.DataFrame, col: str = "event_time_ms") -> dict[str, obj
 def data_version(value: pl.DataFrame | dict[str, pl.DataFrame]) -> dg.DataVersion:
     """A data version from the content, so downstream partitions show stale when the rows change."""
     return dg.DataVersion(content_version(value))
+
+
+def versioned_output(value: object, *, data_version: dg.DataVersion, metadata: dict[str, Any]) -> dg.Output:
+    """An output with its data version (Dagster beta, used on purpose: see `partitions.preview_apis`)."""
+    with preview_apis():
+        return dg.Output(value, data_version=data_version, metadata=metadata)

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.assets.background import contract_result_soon
-from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags, versioned_output
 from alpha_assets.assets.landing import LANDING_ZONE
 from alpha_assets.contracts import (
     DeadLetters,
@@ -83,7 +83,7 @@ def harvest_raw(
     tables = {"trades": trades.frame, "book": book.frame, "deadletters": dead}
     checks = [contract_result_soon("harvest_raw", RawTrades, trades.frame),
               contract_result_soon("harvest_raw", RawBook, book.frame)]
-    yield dg.Output(
+    yield versioned_output(
         tables,
         data_version=data_version(tables),
         metadata={
@@ -123,7 +123,7 @@ def harvest_preview(
         "mean_abs_l1_imbalance": float(bars["l1_imbalance"].abs().mean() or float("nan")),
         "buy_volume_share": float(bars["buy_volume"].sum() / max(bars["volume"].sum(), 1e-12)),
     })
-    yield dg.Output(
+    yield versioned_output(
         bars,
         data_version=data_version(bars),
         metadata={**figures, **event_span(bars, "ts_ms"), "summary": dg.MetadataValue.md(markdown_kv(figures)),

@@ -12,6 +12,7 @@ import dagster as dg
 
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.contracts import RawBook, RawTrades, column_schema
+from alpha_assets.layout import Layout
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.version import source_version
 
@@ -36,7 +37,7 @@ def landed_partition(root: Path, key: str, run_id: str) -> dg.AssetMaterializati
     import polars as pl
 
     date, symbol = key.split("|", 1)
-    folder = root / "landing" / "raw" / f"date={date}" / f"symbol={symbol}"
+    folder = Layout(root).landing_partition("raw", date, symbol)
     counts = {kind: sum(pl.scan_parquet(f).select(pl.len()).collect().item() for f in folder.glob(f"{kind}_*.parquet"))
               for kind in ("trades", "book")}
     return dg.AssetMaterialization(asset_key=LANDING_ZONE.key, partition=key, metadata={

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags, versioned_output
 from alpha_assets.contracts import Orders, column_schema, contract_check_spec, contract_result
-from alpha_assets.figures import rounded
+from alpha_assets.figures import num, rounded
 from alpha_assets.markdown import markdown_table
 from alpha_assets.partitions import date_symbol_partitions
 from alpha_assets.resources.executor import SignalExecutor
@@ -28,8 +28,8 @@ def order_figures(orders: pl.DataFrame) -> dict[str, float | int]:
         "orders": n,
         "fills": filled.height,
         "rejects": int((orders["status"] == "rejected").sum()) if n else 0,
-        "reject_rate": float((orders["status"] == "rejected").mean()) if n else 0.0,
-        "mean_slippage_bps": float(filled["slippage_bps"].mean() or 0.0) if filled.height else 0.0,
+        "reject_rate": num((orders["status"] == "rejected").mean()) if n else 0.0,
+        "mean_slippage_bps": num(filled["slippage_bps"].mean() or 0.0) if filled.height else 0.0,
         "latency_ms_p50": float(lat.quantile(0.50) or 0.0) if lat.len() else 0.0,
         "latency_ms_p95": float(lat.quantile(0.95) or 0.0) if lat.len() else 0.0,
         "latency_ms_p99": float(lat.quantile(0.99) or 0.0) if lat.len() else 0.0,
@@ -56,13 +56,14 @@ def mock_orders(
     executor: SignalExecutor,
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     run_id = signals["run_id"][0] if signals.height else context.run_id
-    orders = route_signals(signals, harvest_raw["book"], executor=executor.kind, run_id=run_id)
+    with executor.executor(harvest_raw["book"]) as ex:
+        orders = route_signals(signals, harvest_raw["book"], executor=ex, run_id=run_id)
     figures = rounded(order_figures(orders))
     rejects = (
         orders.filter(pl.col("status") == "rejected").group_by("reason").len().sort("len", descending=True)
         if orders.height else pl.DataFrame()
     )
-    yield dg.Output(
+    yield versioned_output(
         orders,
         data_version=data_version(orders.drop("run_id", strict=False)),
         metadata={**figures, **event_span(orders, "ts_ms"), "executor": executor.kind, ROW_COUNT: orders.height,

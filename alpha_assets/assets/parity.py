@@ -7,19 +7,17 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
-from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, tags
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, tags, versioned_output
 from alpha_assets.contracts import ParityDiff, column_schema, contract_check_spec, contract_result
 from alpha_assets.markdown import markdown_table
-from alpha_assets.partitions import date_symbol_partitions, split_key
+from alpha_assets.partitions import date_symbol_partitions, partition_check, split_key
 from alpha_assets.reports.atomic import write_text_atomic
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.resources.sinks import SignalSinks
+from alpha_assets.signal_contract import PARITY_LIMIT
 from alpha_assets.sinks.parity import compare_sinks
-from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
 from alpha_assets.version import source_version
-
-PARITY_THRESHOLD = 0.0025  # 0.25 %: the CI gate; the target is exactly 0
 
 
 @dg.asset(
@@ -32,9 +30,8 @@ PARITY_THRESHOLD = 0.0025  # 0.25 %: the CI gate; the target is exactly 0
     code_version=source_version("alpha_assets.assets.parity", "alpha_assets.sinks"),
     metadata=column_schema(ParityDiff),
     check_specs=[
-        dg.AssetCheckSpec(name="sink_parity", asset="parity_diff", blocking=True,
-                          partitions_def=date_symbol_partitions,
-                          description="JSONL and SQLite sinks agree: largest relative difference < 0.25 % (target 0)"),
+        partition_check("sink_parity", "parity_diff", date_symbol_partitions, blocking=True,
+                        description="JSONL and SQLite sinks agree: largest relative difference < 0.25 % (target 0)"),
         contract_check_spec("parity_diff", ParityDiff, date_symbol_partitions),
     ],
     ins={"signals": dg.AssetIn(metadata=read_only(columns=["run_id"]))},  # the run id is all it reads
@@ -47,20 +44,19 @@ def parity_diff(
     date, symbol = split_key(context)
     run_ids = signals["run_id"].unique().to_list() if signals.height else [context.run_id]
     run_id = run_ids[0]
-    runtime = sinks.runtime_dir(data_root.runtime)
     # one after the other: reading both at once measured no faster (the SQLite side holds the GIL while it
     # builds Python rows) and held both days in memory at the same time
-    jsonl = read_jsonl_signals(runtime, run_id=run_id, symbol=symbol, date=date)
-    sqlite = read_sqlite_signals(runtime / "signals.db", run_id=run_id, symbol=symbol, date=date)
+    jsonl = sinks.read_jsonl(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
+    sqlite = sinks.read_sqlite(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
     result = compare_sinks(jsonl, sqlite)
     worst = float(result.max_rel_diff)
-    passed = result.passed(PARITY_THRESHOLD)
-    payload = {"run_id": run_id, "date": date, "symbol": symbol, "threshold": PARITY_THRESHOLD,
+    passed = result.passed(PARITY_LIMIT)
+    payload = {"run_id": run_id, "date": date, "symbol": symbol, "threshold": PARITY_LIMIT,
                "passed": passed, **result.model_dump()}
-    artifact = write_text_atomic(data_root.artifacts / f"parity_diff_{run_id}_{date}_{symbol}.json",
+    artifact = write_text_atomic(data_root.layout.parity_file(run_id, date, symbol),
                                  json.dumps(payload, indent=2, sort_keys=True, default=str))
     table = result.to_frame()
-    yield dg.Output(
+    yield versioned_output(
         table,
         data_version=data_version(table),
         metadata={
@@ -80,7 +76,7 @@ def parity_diff(
     yield dg.AssetCheckResult(
         asset_key="parity_diff", check_name="sink_parity", passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"max_rel_diff": worst, "threshold": PARITY_THRESHOLD, "rows_jsonl": jsonl.height,
+        metadata={"max_rel_diff": worst, "threshold": PARITY_LIMIT, "rows_jsonl": jsonl.height,
                   "rows_sqlite": sqlite.height},
     )
     yield contract_result("parity_diff", ParityDiff, table)

@@ -12,9 +12,15 @@ import polars as pl
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.orders import ROUTING_BOOK
 from alpha_assets.contracts import SummaryFigures, column_schema
-from alpha_assets.figures import rounded
+from alpha_assets.figures import num, rounded
 from alpha_assets.markdown import markdown_table
-from alpha_assets.partitions import DATE, daily_partitions, date_symbol_partitions, split_key
+from alpha_assets.partitions import (
+    daily_partitions,
+    date_symbol_partitions,
+    partition_check,
+    per_date_mapping,
+    split_key,
+)
 from alpha_assets.reports.hard_metrics import MetricResult, backtest_vs_paper, evaluate_hard_metrics
 from alpha_assets.reports.pnl import mids_from_book
 from alpha_assets.reports.render import write_report
@@ -22,6 +28,7 @@ from alpha_assets.reports.summary import build_summary, headline_figures
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.settings import settings
+from alpha_assets.signal_contract import parity_passed
 from alpha_assets.version import source_version
 from executors.batch import route_signals
 
@@ -43,13 +50,12 @@ FOLLOW_UPSTREAM = (
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("follow upstream")
-# Beta API: reading every symbol of a date is exactly what a roll-up needs.
-PER_DATE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=DATE)
+PER_DATE = per_date_mapping()
 
 
 def _metric_spec(asset: str, name: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name=f"hard_metric_{name}", asset=asset, partitions_def=partitions_def,
-                             description=f"{name} within the threshold of alpha_assets.yaml hard_metrics (WARN)")
+    return partition_check(f"hard_metric_{name}", asset, partitions_def,
+                           description=f"{name} within the threshold of alpha_assets.yaml hard_metrics (WARN)")
 
 
 def metric_result(asset: str, metric: MetricResult) -> dg.AssetCheckResult:
@@ -76,8 +82,8 @@ def paper_result(asset: str, paper: object) -> dg.AssetCheckResult:
 
 
 def _parity_dict(parity_diff: pl.DataFrame) -> dict:
-    worst = float(parity_diff["rel_diff"].max() or 0.0) if parity_diff.height else 0.0
-    return {"max_rel_diff": worst, "passed": worst < 0.0025,
+    worst = num(parity_diff["rel_diff"].max() or 0.0) if parity_diff.height else 0.0
+    return {"max_rel_diff": worst, "passed": parity_passed(worst),
             "figures": parity_diff.to_dicts()}
 
 
@@ -130,10 +136,9 @@ def _summary_metadata(summary: dict, paths: object, metrics: list[MetricResult])
     group_name="reports",
     **REPORT_KWARGS,
     check_specs=[*(_metric_spec("daily_summary", m, date_symbol_partitions) for m in HARD_METRICS),
-                 dg.AssetCheckSpec(name="backtest_vs_paper", asset="daily_summary",
-                                   partitions_def=date_symbol_partitions,
-                                   description="BacktestExecutor vs MockExecutor on the same signals: fills and "
-                                   "PnL within 10 % (WARN); fewer than 30 fills a side fails as insufficient_observation")],
+                 partition_check("backtest_vs_paper", "daily_summary", date_symbol_partitions,
+                                 description="BacktestExecutor vs MockExecutor on the same signals: fills and "
+                                 "PnL within 10 % (WARN); fewer than 30 fills a side fails as insufficient_observation")],
     ins={"harvest_raw": dg.AssetIn(metadata=read_only(tables={"book": ROUTING_BOOK, "deadletters": None}))},
     description="The morning read: signal counts and ratios, rhythm, guards, orders, fills, PnL, Sharpe, "
     "max drawdown, reject rate, parity — JSON + Markdown + charts under logs/report/.",

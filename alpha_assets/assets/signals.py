@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.assets.background import contract_result_soon
-from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags
+from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags, versioned_output
 from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec
 from alpha_assets.engine.config import EngineConfig
 from alpha_assets.figures import rounded
@@ -68,7 +68,7 @@ def features(
     })
     figures["book_join"] = cfg.book_join  # a soak-landed partition: the soak's mode, whatever the resource says
     check = contract_result_soon("features", Features, frame)
-    yield dg.Output(frame, data_version=data_version(frame),
+    yield versioned_output(frame, data_version=data_version(frame),
                     metadata={**figures, **event_span(frame),
                               "summary": dg.MetadataValue.md(markdown_kv(figures)), ROW_COUNT: frame.height})
     yield check.result()
@@ -105,7 +105,7 @@ def signals(
         .group_by("guard_reason").len().sort("len", descending=True)
     )
     # run_id and created_at differ per run by design: the version covers what a signal says.
-    yield dg.Output(
+    yield versioned_output(
         frame,
         data_version=data_version(frame.drop("run_id")),
         metadata={

@@ -13,13 +13,13 @@ from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.landing import landed_partition
 from alpha_assets.contracts import SoakFigures, column_schema
 from alpha_assets.figures import rounded
+from alpha_assets.live.pushgateway import pushgateway_url
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.landing import landing_partitions, mark_complete
 from alpha_assets.progress import Background, TerminalBar, progress_line, progress_metadata
 from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.sinks import SIGNAL_SINKS_POOL
-from alpha_assets.sensors.alerts import pushgateway_url
 from alpha_assets.settings import settings
 from alpha_assets.version import code_version
 
@@ -126,7 +126,7 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
         from alpha_assets.faults.adapters import ManagedGateway
 
         try:
-            gateway = ManagedGateway(data_root.path / "logs" / "pushgateway" / f"{context.run_id}.log").start()
+            gateway = ManagedGateway(data_root.layout.pushgateway_log(context.run_id)).start()
             values["pushgateway_url"] = gateway.url
             context.log.info(f"no Pushgateway configured: started a local one at {gateway.url}")
         except (FileNotFoundError, RuntimeError) as exc:

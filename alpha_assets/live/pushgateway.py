@@ -6,8 +6,9 @@ extra collectors (the latency histograms and consumer lag of ``alpha_assets.live
 (gateway down, timeout, HTTP error) increments ``error_count`` and is retried on the next tick:
 metrics export never stops a run. With no address configured, pushes are counted as skipped.
 
-Address resolution (first non-empty wins): the explicit url (run config / alpha_assets.yaml);
-``ALPHA_PUSHGATEWAY_URL``; the v13 pair ``TIMESERIES_TYPE=prometheus`` + ``TIMESERIES_URL``.
+Address resolution (``pushgateway_url``; first non-empty wins): the explicit url (run config);
+``pushgateway.url`` of alpha_assets.yaml; ``ALPHA_PUSHGATEWAY_URL``; the v13 pair
+``TIMESERIES_TYPE=prometheus`` + ``TIMESERIES_URL``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,25 @@ _NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
 Figures = Mapping[str, object]
 
 
+def configured_pushgateway_url() -> str:
+    """``pushgateway.url`` of alpha_assets.yaml ("" when unset or the file is unreadable: the
+    environment names still apply, and a metrics address must not stop a run)."""
+    try:
+        from alpha_assets.settings import settings
+
+        return settings().pushgateway.url
+    except Exception:
+        return ""
+
+
+def pushgateway_url(explicit: str = "", env: Mapping[str, str] | None = None) -> str:
+    """The one resolution of the gateway address (soak, fault runs, the failure sensor): the explicit
+    url (run config), then alpha_assets.yaml, then the environment; "" when export is off."""
+    return resolve_pushgateway_url(explicit or configured_pushgateway_url(), env)
+
+
 def resolve_pushgateway_url(explicit: str = "", env: Mapping[str, str] | None = None) -> str:
-    """The gateway address, or "" when export is off. The v13 env names keep working."""
+    """`explicit`, else the environment's address, else "". The v13 env names keep working."""
     env = os.environ if env is None else env
     if explicit:
         return explicit.strip()

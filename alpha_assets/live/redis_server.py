@@ -18,6 +18,7 @@ from pathlib import Path
 
 import redis
 
+from alpha_assets.layout import Layout
 from alpha_assets.live.probes import LogKeyword, ProbeContext
 from alpha_assets.live.process import ProcessSpec, RestartPolicy
 
@@ -49,7 +50,7 @@ def redis_cmd(port: int, data_dir: Path) -> list[str]:
 
 
 def redis_dir(data_root: Path, run_id: str) -> Path:
-    return Path(data_root) / "runtime" / "redis" / run_id
+    return Layout(Path(data_root)).redis_dir(run_id)
 
 
 @dataclass(frozen=True)

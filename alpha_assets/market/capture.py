@@ -158,7 +158,7 @@ def rebuild_book(
     snapshots: list[tuple[int, DepthSnapshot]],
     step_ms: int = BOOK_STEP_MS,
     with_tops: bool = False,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[Any, ...]]]:
     """(book rows, dead letters, per-diff top of book) from diffs in arrival order.
 
     A snapshot applies to the diffs buffered before it as well (they are replayed from the

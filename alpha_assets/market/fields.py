@@ -62,7 +62,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def loads(raw: str | bytes) -> Any:
+def loads(raw: str | bytes | bytearray | memoryview) -> Any:
     """JSON → Python, rejecting invalid UTF-8 ("bad_utf8"), invalid JSON ("bad_json") and objects
     that repeat a key ("duplicate_key").
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import polars as pl
 
+from alpha_assets.layout import LANDING_ZONES, Layout
 from alpha_assets.market.schema import (
     BOOK_SCHEMA,
     DEADLETTER_SCHEMA,
@@ -47,6 +48,7 @@ from alpha_assets.market.schema import (
     empty,
 )
 from alpha_assets.market.streams import symbol_of_stream
+from alpha_assets.symbols import SYMBOL_RULE, is_symbol
 
 if TYPE_CHECKING:
     from alpha_assets.market.landing_rows import LandResult
@@ -63,7 +65,6 @@ KINDS: dict[str, tuple[str, str, dict[str, pl.DataType] | None, str | None]] = {
 }
 SORT_KEYS = {"trades": ["event_time_ms", "agg_trade_id"], "book": ["event_time_ms", "last_update_id"]}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _RAW_MINUTE = re.compile(r"(?:trades|book)_((?:[01]\d|2[0-3])[0-5]\d)\.parquet")
 _HHMM = re.compile(r"^([01]\d|2[0-3])[0-5]\d$")
 
@@ -73,12 +74,12 @@ def _check(date: str, symbol: str, kind: str = "") -> None:
         raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
     if symbol == UNROUTED and kind in ("", "deadletter"):
         return
-    if not _SYMBOL.match(symbol):
-        raise ValueError(f"symbol must be 2-20 upper-case letters/digits, got {symbol!r}")
+    if not is_symbol(symbol):
+        raise ValueError(f"symbol must be {SYMBOL_RULE}, got {symbol!r}")
 
 
 def partition_dir(data_root: Path, zone: str, date: str, symbol: str) -> Path:
-    return Path(data_root) / "landing" / zone / f"date={date}" / f"symbol={symbol}"
+    return Layout(Path(data_root)).landing_partition(zone, date, symbol)
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -171,7 +172,7 @@ class LandingWriter:
         if path.exists():
             try:
                 frames.insert(0, pl.read_parquet(path))
-            except Exception as exc:  # noqa: BLE001 - an unreadable file must not block its minute
+            except Exception as exc:  # an unreadable file must not block its minute
                 self._quarantine(path, exc)
         merged = _merge(kind, frames)
         if len(frames) > 1 and merged.equals(frames[0]):
@@ -213,7 +214,7 @@ def deadletter_bucket(row: dict[str, Any], symbols: Collection[str]) -> str:
     a symbol the message merely claims."""
     stream = row.get("stream")
     owner = row.get("symbol") if stream == REST_STREAM else symbol_of_stream(stream)
-    return owner if owner in symbols else UNROUTED
+    return str(owner) if owner in symbols else UNROUTED
 
 
 def load_deadletters(data_root: str | Path, date: str, bucket: str) -> pl.DataFrame:
@@ -225,9 +226,9 @@ def load_deadletters(data_root: str | Path, date: str, bucket: str) -> pl.DataFr
 
 
 def _partition_files(data_root: Path, date: str, symbol: str) -> list[str]:
-    root = Path(data_root) / "landing"
+    root = Layout(Path(data_root)).landing
     files = []
-    for zone in ("raw", "preview", "deadletter"):
+    for zone in LANDING_ZONES:
         d = partition_dir(data_root, zone, date, symbol)
         if d.is_dir():
             files += [p.relative_to(root).as_posix() for p in sorted(d.glob("*.parquet"))
@@ -253,7 +254,7 @@ def _read_all(files: list[Path], dead: list[dict[str, Any]], source: str, symbol
     for f in files:
         try:
             frames.append(pl.read_parquet(f))
-        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes a dead letter
+        except Exception as exc:  # any unreadable file becomes a dead letter
             log.warning("unreadable landing file %s: %s", f, exc)
             dead.append({"source": source, "reason": "unreadable_file", "symbol": symbol, "event_time_ms": None,
                          "key": f.name, "payload": orjson.dumps({"path": str(f), "error": str(exc)}).decode()})
@@ -297,9 +298,9 @@ def load_preview(data_root: str | Path, date: str, symbol: str) -> pl.DataFrame 
 
 def _scan(data_root: Path) -> list[tuple[str, str, Path]]:
     out = []
-    for d in sorted((Path(data_root) / "landing" / "raw").glob("date=*/symbol=*")):
+    for d in sorted(Layout(Path(data_root)).landing_zone("raw").glob("date=*/symbol=*")):
         date, symbol = d.parent.name.removeprefix("date="), d.name.removeprefix("symbol=")
-        if d.is_dir() and _DATE.match(date) and _SYMBOL.match(symbol):
+        if d.is_dir() and _DATE.match(date) and is_symbol(symbol):
             out.append((date, symbol, d))
     return out
 

@@ -143,11 +143,9 @@ def _load_source(path: Path, mtime_ns: int, loader: Callable[[Path], Frames]) ->
         dated[table] = frame.with_columns(_date_col().alias("__date"))
     # a dead letter without event time stays with the recording's first date
     if "deadletters" in dated:
-        first = min(
-            (f["__date"].drop_nulls().min() for t, f in dated.items() if t != "deadletters"
-             and f["__date"].drop_nulls().len() > 0),
-            default=None,
-        )
+        firsts: list[str] = [str(f["__date"].drop_nulls().min()) for t, f in dated.items()
+                             if t != "deadletters" and f["__date"].drop_nulls().len() > 0]
+        first = min(firsts, default=None)
         dated["deadletters"] = dated["deadletters"].with_columns(pl.col("__date").fill_null(pl.lit(first)))
     return dated
 

@@ -8,6 +8,8 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
+from alpha_assets.figures import whole
+
 
 class MarketSource(Protocol):
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]: ...
@@ -19,7 +21,7 @@ class ReplaySource:
     def __init__(self, trades: pl.DataFrame, book: pl.DataFrame, start_ms: int, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
-        first = min(int(f["event_time_ms"].min()) for f in (trades, book) if f.height)
+        first = min(whole(f["event_time_ms"].min()) for f in (trades, book) if f.height)
         self.start_ms, self.first, self.speed = start_ms, first, speed
         self.position_ms = start_ms - 1  # windows are (lo, hi]: the first event lands at start_ms
 

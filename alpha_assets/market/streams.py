@@ -54,6 +54,12 @@ def stream_spec(name: str) -> StreamSpec | None:
     return StreamSpec(name, sym, "diff", "depthUpdate", "u")
 
 
+def stream_names(symbol: str) -> tuple[str, str]:
+    """The trade and book streams of a symbol as this project subscribes them (aggTrade, depth5@100ms)."""
+    s = symbol.lower()
+    return f"{s}@aggTrade", f"{s}@depth5@100ms"
+
+
 def symbol_of_stream(name: object) -> str | None:
     """Upper-case symbol of a stream name, also of one we do not support (None if unparseable)."""
     if type(name) is not str or "@" not in name:

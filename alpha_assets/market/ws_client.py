@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from alpha_assets.market.backfill import backfill_gap
 from alpha_assets.market.continuity import BookTracker, Bounds, Emit, TrackerLog, TradeTracker
 from alpha_assets.market.id_ledger import IdLedger
 from alpha_assets.market.schema import dead_letter
-from alpha_assets.market.streams import stream_spec, url_streams
+from alpha_assets.market.streams import stream_names, stream_spec, url_streams
 from alpha_assets.market.validation import Accepted, MessageValidator, Rejected, ValidationConfig
 
 BINANCE_UM_WS = "wss://fstream.binance.com"
@@ -153,11 +154,12 @@ class MarketWsClient:
         self.validator = MessageValidator(streams or None, cfg.validation, combined=is_combined)
         self._trades: dict[str, TradeTracker] = {}
         self._books: dict[str, BookTracker] = {}
-        gap = dict(max_open_gaps=cfg.max_open_gaps, max_fragments=cfg.max_ledger_fragments,
-                   gap_grace_s=cfg.gap_grace_s, backfill_attempts=cfg.backfill_attempts,
-                   jump_confirm_s=cfg.jump_confirm_s, backfill_skew_ms=cfg.validation.max_trade_skew_ms)
-        self._trade_bounds = Bounds(max_id_jump=cfg.max_trade_id_jump, **gap)
-        self._book_bounds = Bounds(max_id_jump=cfg.max_update_id_jump, **gap)
+        gap = Bounds(max_id_jump=cfg.max_trade_id_jump, max_open_gaps=cfg.max_open_gaps,
+                     max_fragments=cfg.max_ledger_fragments, gap_grace_s=cfg.gap_grace_s,
+                     backfill_attempts=cfg.backfill_attempts, jump_confirm_s=cfg.jump_confirm_s,
+                     backfill_skew_ms=cfg.validation.max_trade_skew_ms)
+        self._trade_bounds = gap
+        self._book_bounds = dataclasses.replace(gap, max_id_jump=cfg.max_update_id_jump)
         self._ws: Any = None
 
     @property
@@ -207,14 +209,14 @@ class MarketWsClient:
         t = self._trades.get(symbol)
         if t is None:
             emit: Emit = self._emit
-            t = self._trades[symbol] = TradeTracker(symbol, stream or f"{symbol.lower()}@aggTrade",
+            t = self._trades[symbol] = TradeTracker(symbol, stream or stream_names(symbol)[0],
                                                     self._trade_bounds, self._log, emit)
         return t
 
     def _book(self, symbol: str, stream: str | None = None) -> BookTracker:
         b = self._books.get(symbol)
         if b is None:
-            b = self._books[symbol] = BookTracker(symbol, stream or f"{symbol.lower()}@depth5@100ms",
+            b = self._books[symbol] = BookTracker(symbol, stream or stream_names(symbol)[1],
                                                   self._book_bounds, self._log, self._emit)
         return b
 

@@ -18,11 +18,11 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 
-from alpha_assets.assets.parity import PARITY_THRESHOLD
 from alpha_assets.live import metric_names as mn
 from alpha_assets.live.soak import OPEN_FILES_LIMIT, RECONNECT_LIMIT, RSS_LIMIT_MB
 from alpha_assets.monitoring import rules as r
 from alpha_assets.monitoring.servers import DEFAULT_PUSHGATEWAY
+from alpha_assets.signal_contract import PARITY_LIMIT
 
 UID = "alpha-assets-soak"
 DATASOURCE_UID = "alpha-prometheus"
@@ -98,7 +98,7 @@ ROWS: list[tuple[str, list[PanelSpec]]] = [
     ]),
     ("Sinks and input", [
         PanelSpec("Sink parity (JSONL vs SQLite)", ((q(mn.PARITY_DIFF_RATIO), "{{run_id}}"),), unit="percentunit",
-                  width=8, limits=(PARITY_THRESHOLD,), description="Share of keys not identical; CI gate 0.25 %."),
+                  width=8, limits=(PARITY_LIMIT,), description="Share of keys not identical; CI gate 0.25 %."),
         PanelSpec("Dead letters and dropped events",
                   ((q(mn.DEADLETTER), "dead letters {{run_id}}"), (q(mn.QUEUE_DROPPED), "dropped {{run_id}}")),
                   width=8),

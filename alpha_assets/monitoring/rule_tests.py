@@ -13,6 +13,7 @@ from typing import Any
 
 from alpha_assets.live import metric_names as mn
 from alpha_assets.monitoring import rules as r
+from alpha_assets.signal_contract import PARITY_LIMIT
 
 SOAK = {"job": "alpha_soak", "run_id": "soak_1"}
 _LABEL_REF = re.compile(r"\{\{\s*\$labels\.(\w+)\s*\}\}")
@@ -34,7 +35,7 @@ def series(metric: mn.Metric | str, values: str, **labels: str) -> tuple[str, st
     return f"{name}{{{body}}}", values
 
 
-def soak(metric: mn.Metric, values: str, **labels: str) -> tuple[str, str]:
+def soak(metric: mn.Metric | str, values: str, **labels: str) -> tuple[str, str]:
     return series(metric, values, **SOAK, **labels)
 
 
@@ -75,7 +76,7 @@ def cases() -> list[Case]:
         Case("AlphaPushgatewayDown", "silent while scrapes succeed",
              dict([series(mn.SCRAPE_UP, "1x8", job=r.PUSHGATEWAY_SCRAPE_JOB, instance="127.0.0.1:9091")]), "5m"),
         Case("AlphaParityBreach", "fires at 0.25 % or worse for a minute",
-             dict([soak(mn.PARITY_DIFF_RATIO, "0 0 0.0025x10"), active()]), "5m", [expected(P1, **S)]),
+             dict([soak(mn.PARITY_DIFF_RATIO, f"0 0 {PARITY_LIMIT:g}x10"), active()]), "5m", [expected(P1, **S)]),
         Case("AlphaParityBreach", "silent below the gate",
              dict([soak(mn.PARITY_DIFF_RATIO, "0 0 0.002x10"), active()]), "5m"),
         Case("AlphaWorkerDegraded", "fires at once for the degraded worker only",
@@ -169,7 +170,7 @@ def expr_cases() -> list[ExprCase]:
                  f'{r.quantile_record(mn.TICK_TO_SIGNAL)}{{quantile="0.99"}}', [({**lat, "quantile": "0.99"}, 0.1275)]),
         ExprCase("p50 of ticks all under 5 ms: half of the first bucket",
                  _latency({"0.005": 100, "0.105": 100, "0.15": 100, "+Inf": 100}), "10m",
-                 f'{r.quantile_record(mn.TICK_TO_SIGNAL)}{{quantile="0.5"}}', [({**lat, "quantile": "0.5"}, 0.0025)]),
+                 f'{r.quantile_record(mn.TICK_TO_SIGNAL)}{{quantile="0.5"}}', [({**lat, "quantile": "0.5"}, 0.005 / 2)]),
         ExprCase("signals per minute from the cumulative count",
                  dict([soak(mn.SIGNALS_TOTAL, "0+120x20")]), "10m",
                  r.per_minute_record(mn.SIGNALS_TOTAL), [(SOAK, 120.0)]),

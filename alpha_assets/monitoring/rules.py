@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from alpha_assets.assets.parity import PARITY_THRESHOLD
 from alpha_assets.live import metric_names as mn
 from alpha_assets.live.soak import OPEN_FILES_LIMIT, RECONNECT_LIMIT, RSS_LIMIT_MB
+from alpha_assets.signal_contract import PARITY_LIMIT
 
 PUSHGATEWAY_SCRAPE_JOB = "pushgateway"  # the scrape job of prometheus.yml (honor_labels keeps pushed job)
 RUN = "job, run_id"  # the Pushgateway grouping labels of a soak's series
@@ -173,9 +173,9 @@ def alert_rules() -> list[AlertRule]:
             "Start or fix prometheus-pushgateway at the address of prometheus.yml; soaks keep running and "
             "count failed pushes in error_count."),
         AlertRule(
-            "AlphaParityBreach", P1, during_soak(f"{mn.PARITY_DIFF_RATIO.name} >= {PARITY_THRESHOLD:g}"), "1m",
+            "AlphaParityBreach", P1, during_soak(f"{mn.PARITY_DIFF_RATIO.name} >= {PARITY_LIMIT:g}"), "1m",
             "P1: JSONL and SQLite sinks disagree in soak {{ $labels.run_id }}",
-            f"The two signal sinks differ by {PARITY_THRESHOLD:.2%} or more of their keys, the share at which "
+            f"The two signal sinks differ by {PARITY_LIMIT:.2%} or more of their keys, the share at which "
             "CI blocks a merge.",
             "Materialise parity_diff for the soak's partition and read artifacts/parity_diff_*.json; check "
             "the SQLite sink (locked, disk full) and the JSONL spool."),

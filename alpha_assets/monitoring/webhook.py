@@ -45,7 +45,7 @@ class AlertReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:  # http.server's name
                 try:
                     body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                     lines = alert_lines(self.path, json.loads(body))
@@ -65,7 +65,7 @@ class AlertReceiver:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def _record(self, lines: list[Alert]) -> None:
         if self.data_root is not None:

@@ -168,8 +168,9 @@ def pnl_chart(summary: dict[str, Any]) -> bytes:
 
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(times, equity, color=COLORS["pnl"], linewidth=1.5, label=label)
-    ax.fill_between(times, equity, peak, color=COLORS["sell"], alpha=0.25, linewidth=0, label="drawdown from peak")
+    x: Any = times  # datetimes: matplotlib's date converter takes them, its stubs do not say so
+    ax.plot(x, equity, color=COLORS["pnl"], linewidth=1.5, label=label)
+    ax.fill_between(x, equity, peak, color=COLORS["sell"], alpha=0.25, linewidth=0, label="drawdown from peak")
     ax.axhline(0, color="black", linewidth=0.8)
     sharpe = detail["sharpe"]
     facts = [

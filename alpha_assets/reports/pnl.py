@@ -35,6 +35,8 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpha_assets.figures import num
+
 MINUTES_PER_YEAR = 365 * 24 * 60
 SECOND_MS = 1_000
 MINUTE_MS = 60_000
@@ -217,10 +219,13 @@ def sharpe(minute_pnl: pl.Series, min_minutes: int = 10) -> float | None:
     """Annualised Sharpe of per-minute PnL (scale-free, so the same as on returns)."""
     if minute_pnl.len() < max(2, min_minutes):
         return None
-    std = minute_pnl.std(ddof=1)
-    if std is None or not math.isfinite(std) or std <= 1e-12 * max(1.0, abs(float(minute_pnl.abs().max()))):  # type: ignore[arg-type]
+    raw_std = minute_pnl.std(ddof=1)
+    if raw_std is None:
         return None
-    return float(minute_pnl.mean()) / float(std) * math.sqrt(MINUTES_PER_YEAR)  # type: ignore[arg-type]
+    std = num(raw_std)
+    if not math.isfinite(std) or std <= 1e-12 * max(1.0, abs(num(minute_pnl.abs().max()))):
+        return None
+    return num(minute_pnl.mean()) / std * math.sqrt(MINUTES_PER_YEAR)
 
 
 def sharpe_stderr(annual_sharpe: float | None, n_minutes: int) -> float | None:

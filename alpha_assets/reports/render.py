@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 
+from alpha_assets.layout import Layout
 from alpha_assets.markdown import markdown_table
 from alpha_assets.reports.atomic import to_json, write_bytes_atomic
 from alpha_assets.reports.hard_metrics import MetricResult
@@ -39,7 +40,7 @@ class ReportPaths:
 
 
 def report_dir(data_root: Path) -> Path:
-    return Path(data_root) / "logs" / "report"
+    return Layout(Path(data_root)).report_dir
 
 
 def report_base(summary: dict[str, Any]) -> str:

@@ -34,26 +34,31 @@ from typing import Any, Literal
 import polars as pl
 
 from alpha_assets.reports.pnl import (
-    MINUTE_MS,
     PnLConfig,
-    curve_figures,
     fine_curve,
     mids_from_signals,
     pnl_from_orders,
 )
+from alpha_assets.reports.summary_tables import (
+    COUNT_COLUMNS,
+    PER_MINUTE_SCHEMA,
+    complete_minutes,
+    execution_figures,
+    guard_histogram,
+    per_minute_table,
+    records,
+    rollup_execution,
+    rollup_pnl,
+)
+from alpha_assets.signal_contract import DIRECTIONAL_TYPES, SIGNAL_TYPES, parity_passed
 
 SCHEMA_VERSION = 1
-SIGNAL_TYPES = ("neutral", "buy", "strong_buy", "sell", "strong_sell")
-DIRECTIONAL = ("buy", "strong_buy", "sell", "strong_sell")
-NO_GUARD = ("", "none", "ok")
-PARITY_TOLERANCE = 0.0025  # the parity asset check blocks above 0.25 %
 PREVIEW_NOTE = (
     "preview mode: strategy-mode snapshots are empty by design (preview bars carry no order-book "
     "state for StrategyMode) — not an error. / StrategyMode 快照在回放(preview)模式下默认为空。"
 )
 SIGNAL_COLUMNS = ("ts_ms", "signal_type", "confirm")
 ORDER_COLUMNS = ("symbol", "client_order_id", "ts_ms", "side", "qty", "px_fill", "status", "reason")
-COUNT_COLUMNS = ("total", *SIGNAL_TYPES, "confirm")
 DataMode = Literal["raw", "preview"]
 
 
@@ -104,8 +109,8 @@ def build_summary(
         **pnl.figures,
         "mark_source": mark_source,
         "by_symbol": pnl.by_symbol,
-        "curve": _records(pnl.minutes.select("ts_ms", "equity", "pnl")),
-        "fine_curve": _records(fine_curve(pnl.curve)),
+        "curve": records(pnl.minutes.select("ts_ms", "equity", "pnl")),
+        "fine_curve": records(fine_curve(pnl.curve)),
     }
     symbols = sorted(set(_col_values(signals, "symbol")) | set(_col_values(orders, "symbol")))
     return _assemble(
@@ -141,9 +146,9 @@ def rollup(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     dates = {s["date"] for s in summaries}
     if len(dates) != 1:
         raise ValueError(f"rollup is per date; got summaries of {sorted(dates)}")
-    tables = [pl.DataFrame(s["per_minute"]["table"], schema=_PER_MINUTE_SCHEMA) for s in summaries]
+    tables = [pl.DataFrame(s["per_minute"]["table"], schema=PER_MINUTE_SCHEMA) for s in summaries]
     counts = pl.concat(tables).group_by("ts_ms").agg(pl.col(c).sum() for c in COUNT_COLUMNS)
-    per_minute = _complete_minutes(counts)
+    per_minute = complete_minutes(counts)
     guard_counts: dict[str, int] = {}
     for s in summaries:
         for reason, n in s["guard_reasons"].items():
@@ -163,8 +168,8 @@ def rollup(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         guarded_rows=sum(s["guarded_rows"] for s in summaries),
         gated=sum(s["gated"] for s in summaries),
         warmup_rows=sum(s["warmup_rows"] for s in summaries),
-        execution=_rollup_execution([s["execution"] for s in summaries]),
-        pnl_detail=_rollup_pnl([s["pnl_detail"] for s in summaries]),
+        execution=rollup_execution([s["execution"] for s in summaries]),
+        pnl_detail=rollup_pnl([s["pnl_detail"] for s in summaries]),
         dropped=sum(s["dropped"] for s in summaries),
         warnings=warnings,
         parity=parity or None,
@@ -215,146 +220,6 @@ def headline_figures(summary: dict[str, Any]) -> dict[str, float | int]:
     return {k: v for k, v in flat.items() if v is not None}
 
 
-# --- tables ---------------------------------------------------------------------------------
-
-_PER_MINUTE_SCHEMA = {"ts_ms": pl.Int64, **{c: pl.Int64 for c in COUNT_COLUMNS}}
-
-
-def per_minute_table(signals: pl.DataFrame) -> pl.DataFrame:
-    """Counts per event-time minute (every minute of the window, empty ones as zeros)."""
-    if signals.is_empty():
-        return _complete_minutes(pl.DataFrame(schema=_PER_MINUTE_SCHEMA))
-    counts = (
-        signals.with_columns(((pl.col("ts_ms") // MINUTE_MS) * MINUTE_MS).alias("ts_ms"))
-        .group_by("ts_ms")
-        .agg(
-            pl.len().cast(pl.Int64).alias("total"),
-            *[(pl.col("signal_type") == t).sum().cast(pl.Int64).alias(t) for t in SIGNAL_TYPES],
-            pl.col("confirm").fill_null(False).sum().cast(pl.Int64).alias("confirm"),
-        )
-    )
-    return _complete_minutes(counts)
-
-
-def _complete_minutes(counts: pl.DataFrame) -> pl.DataFrame:
-    counts = counts.select("ts_ms", *COUNT_COLUMNS).cast(_PER_MINUTE_SCHEMA)  # type: ignore[arg-type]
-    if counts.is_empty():
-        full = counts
-    else:
-        lo, hi = int(counts["ts_ms"].min()), int(counts["ts_ms"].max())  # type: ignore[arg-type]
-        grid = pl.DataFrame({"ts_ms": list(range(lo, hi + MINUTE_MS, MINUTE_MS))}, schema={"ts_ms": pl.Int64})
-        full = grid.join(counts, on="ts_ms", how="left").fill_null(0)
-    directional = pl.sum_horizontal(*DIRECTIONAL)
-    strong = pl.col("strong_buy") + pl.col("strong_sell")
-    return full.sort("ts_ms").with_columns(
-        directional.alias("directional"),
-        strong.alias("strong"),
-        pl.when(directional > 0).then(strong / directional).alias("strong_ratio"),
-        pl.when(directional > 0).then((pl.col("buy") + pl.col("strong_buy")) / directional).alias("buy_ratio"),
-    )
-
-
-def guard_histogram(signals: pl.DataFrame) -> tuple[dict[str, int], int]:
-    """(reason -> rows carrying it, rows carrying any reason), most frequent first."""
-    if "guard_reason" not in signals.columns or signals.is_empty():
-        return {}, 0
-    reasons = (
-        signals.select(pl.col("guard_reason").cast(pl.Utf8).fill_null("").str.replace_all(";", ",").str.split(",").alias("r"))
-        .with_row_index("row")
-        .explode("r")
-        .with_columns(pl.col("r").str.strip_chars())
-        .filter(~pl.col("r").str.to_lowercase().is_in(NO_GUARD))
-        .unique(["row", "r"])
-    )
-    hist = reasons.group_by("r").len().sort(["len", "r"], descending=[True, False])
-    return {r: int(n) for r, n in hist.iter_rows()}, int(reasons["row"].n_unique())
-
-
-def execution_figures(orders: pl.DataFrame) -> dict[str, Any]:
-    """Order, fill and reject counts, reject reasons and fill quality."""
-    n = orders.height
-    status = orders["status"] if n else pl.Series([], dtype=pl.Utf8)
-    filled = orders.filter(pl.col("status") == "filled") if n else orders
-    rejected = orders.filter(pl.col("status") == "rejected") if n else orders
-    reasons = (
-        rejected.select(pl.col("reason").cast(pl.Utf8).fill_null("").alias("reason"))
-        .with_columns(pl.when(pl.col("reason") == "").then(pl.lit("(unspecified)")).otherwise("reason").alias("reason"))
-        .group_by("reason")
-        .len()
-        .sort(["len", "reason"], descending=[True, False])
-    )
-    slip = filled["slippage_bps"].drop_nulls() if "slippage_bps" in filled.columns else pl.Series([], dtype=pl.Float64)
-    return {
-        "orders": n,
-        "fills": int((status == "filled").sum()),
-        "accepted": int((status == "accepted").sum()),
-        "rejects": int((status == "rejected").sum()),
-        "buy_orders": int((orders["side"] == "BUY").sum()) if n else 0,
-        "sell_orders": int((orders["side"] == "SELL").sum()) if n else 0,
-        "rejects_by_reason": {r: int(c) for r, c in reasons.iter_rows()},
-        "filled_qty": float(filled["qty"].sum()) if filled.height else 0.0,
-        "slippage_n": slip.len(),
-        "slippage_bps_mean": float(slip.mean()) if slip.len() else None,  # type: ignore[arg-type]
-    }
-
-
-def _rollup_execution(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: sum(b[k] for b in blocks) for k in
-                           ("orders", "fills", "accepted", "rejects", "buy_orders", "sell_orders", "slippage_n")}
-    out["filled_qty"] = sum(b["filled_qty"] for b in blocks)
-    reasons: dict[str, int] = {}
-    for b in blocks:
-        for r, c in b["rejects_by_reason"].items():
-            reasons[r] = reasons.get(r, 0) + c
-    out["rejects_by_reason"] = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-    # mean * n is the sum of slippages: this recomputes the mean over all fills exactly.
-    slip_sum = sum(b["slippage_bps_mean"] * b["slippage_n"] for b in blocks if b["slippage_n"])
-    out["slippage_bps_mean"] = slip_sum / out["slippage_n"] if out["slippage_n"] else None
-    return out
-
-
-def _rollup_pnl(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-    curves = [pl.DataFrame(b["curve"], schema={"ts_ms": pl.Int64, "equity": pl.Float64, "pnl": pl.Float64})
-              for b in blocks]
-    curves = [c.with_columns(pl.lit(i).alias("part")) for i, c in enumerate(curves) if not c.is_empty()]
-    caps = [b["capital"] for b in blocks if b["capital"]]
-    capital = float(sum(caps)) if caps else None
-    if curves:
-        allc = pl.concat(curves)
-        lo, hi = int(allc["ts_ms"].min()), int(allc["ts_ms"].max())  # type: ignore[arg-type]
-        grid = pl.DataFrame({"ts_ms": list(range(lo, hi + MINUTE_MS, MINUTE_MS))}, schema={"ts_ms": pl.Int64})
-        parts = pl.DataFrame({"part": sorted(allc["part"].unique().to_list())}, schema={"part": pl.Int32})
-        summed = (
-            grid.join(parts, how="cross")
-            .join(allc.select("ts_ms", pl.col("part").cast(pl.Int32), "equity"), on=["ts_ms", "part"], how="left")
-            .sort("part", "ts_ms")
-            .with_columns(pl.col("equity").forward_fill().over("part").fill_null(0.0))
-            .group_by("ts_ms")
-            .agg(pl.col("equity").sum())
-            .sort("ts_ms")
-        )
-    else:
-        summed = pl.DataFrame(schema={"ts_ms": pl.Int64, "equity": pl.Float64})
-    figures = curve_figures(summed, capital, blocks[0].get("min_sharpe_minutes", 10))
-    fees = sum(b["fees"] for b in blocks)
-    by_symbol: dict[str, Any] = {}
-    for b in blocks:
-        by_symbol.update(b["by_symbol"])
-    minute = summed.with_columns(pl.col("equity").diff().fill_null(pl.col("equity")).alias("pnl"))
-    return {
-        **figures,
-        "n_fills": sum(b["n_fills"] for b in blocks),
-        "fees": fees,
-        "turnover": sum(b["turnover"] for b in blocks),
-        "gross_pnl": figures["net_pnl"] + fees,
-        "fee_bps": blocks[0]["fee_bps"],
-        "mark_source": ",".join(sorted({b["mark_source"] for b in blocks})),
-        "by_symbol": by_symbol,
-        "curve": _records(minute),
-        "max_drawdown_resolution": "1min",
-    }
-
-
 # --- assembly -------------------------------------------------------------------------------
 
 
@@ -379,7 +244,7 @@ def _assemble(
 ) -> dict[str, Any]:
     counts = {t: int(per_minute[t].sum()) for t in SIGNAL_TYPES}
     total = int(per_minute["total"].sum())
-    directional = sum(counts[t] for t in DIRECTIONAL)
+    directional = sum(counts[t] for t in DIRECTIONAL_TYPES)
     confirm = int(per_minute["confirm"].sum())
     minutes = per_minute.height
     first_ts = int(per_minute["ts_ms"][0]) if minutes else None
@@ -426,9 +291,9 @@ def _assemble(
             "max": int(per_min_counts.max()) if minutes else None,  # type: ignore[arg-type]
             "minutes": minutes,
             "silent_minutes": silent.height,
-            "table": _records(table),
+            "table": records(table),
         },
-        "last_5_min": _records(last5),
+        "last_5_min": records(last5),
         "dropped": dropped,
         "warnings": warnings,
         "guard_reasons": guard_counts,
@@ -446,7 +311,7 @@ def _assemble(
         "max_drawdown_frac": pnl_detail["max_drawdown_frac"],
         "pnl_detail": pnl_detail,
         "parity": parity,
-        "parity_passed": parity_passed(parity),
+        "parity_passed": parity_verdict(parity),
         "notes": [PREVIEW_NOTE] if data_mode in ("preview", "mixed") else [],
     }
     summary["attention"] = attention_items(summary, silent)
@@ -476,12 +341,12 @@ def attention_items(summary: dict[str, Any], silent: pl.DataFrame | None = None)
     return items
 
 
-def parity_passed(parity: dict | None) -> bool | None:
+def parity_verdict(parity: dict | None) -> bool | None:
     """True/False from a ParityResult dict (or a dict of them per symbol); None when unknown."""
     if parity is None:
         return None
     if all(isinstance(v, dict) for v in parity.values()) and parity:
-        verdicts = [parity_passed(v) for v in parity.values()]
+        verdicts = [parity_verdict(v) for v in parity.values()]
         if any(v is False for v in verdicts):
             return False
         return True if all(v is True for v in verdicts) else None
@@ -489,7 +354,7 @@ def parity_passed(parity: dict | None) -> bool | None:
         return bool(parity["passed"])
     rel = parity.get("max_rel_diff")
     if isinstance(rel, int | float):
-        return rel <= PARITY_TOLERANCE
+        return parity_passed(float(rel))
     return None
 
 
@@ -516,14 +381,6 @@ def _count_true(frame: pl.DataFrame, col: str) -> int:
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
-
-
-def _records(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
-
-
-def _clean(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _utc(ts_ms: int | None) -> str | None:

@@ -1,4 +1,4 @@
-"""The data root: every path on disk goes through this one resource."""
+"""The data root as a resource: assets, sensors and the parquet IO manager get their paths from it."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field, field_validator
 
+from alpha_assets.layout import Layout
 from alpha_assets.paths import data_root
 
 
 class DataRoot(dg.ConfigurableResource):
-    """Root of landing, warehouse, runtime, artifacts and logs (`ALPHA_DATA_ROOT`, default ./var)."""
+    """Root of landing, warehouse, runtime, artifacts and logs (`ALPHA_DATA_ROOT`, default ./var).
+    The paths below it are `layout`'s (alpha_assets.layout); the properties here also create them."""
 
     root: str = Field(default_factory=lambda: str(data_root()))
 
@@ -31,23 +33,27 @@ class DataRoot(dg.ConfigurableResource):
     def path(self) -> Path:
         return Path(self.root)
 
-    def sub(self, *parts: str) -> Path:
-        out = self.path.joinpath(*parts)
-        out.mkdir(parents=True, exist_ok=True)
-        return out
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.path)
+
+    @staticmethod
+    def _made(path: Path) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def warehouse(self) -> Path:
-        return self.sub("warehouse")
+        return self._made(self.layout.warehouse)
 
     @property
     def runtime(self) -> Path:
-        return self.sub("runtime")
+        return self._made(self.layout.runtime_dir)
 
     @property
     def artifacts(self) -> Path:
-        return self.sub("artifacts")
+        return self._made(self.layout.artifacts)
 
     @property
     def logs(self) -> Path:
-        return self.sub("logs")
+        return self._made(self.layout.logs)

@@ -17,7 +17,7 @@ class SignalEngine(dg.ConfigurableResource):
     `book_join` picks how a trade finds its book row: "event_time" (v13's as-of join) or "arrival"
     (the latest book row received before the trade; engine/README.md)."""
 
-    book_join: str = Field("event_time", description="event_time | arrival (engine/README.md, Book matching)")
+    book_join: str = Field(default="event_time", description="event_time | arrival (engine/README.md, Book matching)")
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("book_join")

@@ -20,7 +20,7 @@ class MarketSource(dg.ConfigurableResource):
     kind: SourceKind = Field(default_factory=lambda: settings().market.source)
     seed: int = Field(default_factory=lambda: settings().market.seed, ge=0, le=2**31 - 1)
     # A lighter simulated day (tests, demos); None keeps the symbol's realistic rate.
-    sim_trades_per_day: float | None = Field(None, gt=0, le=50_000_000)
+    sim_trades_per_day: float | None = Field(default=None, gt=0, le=50_000_000)
 
     def resolve(self, date: str, symbol: str, data_root: Path) -> str:
         """The concrete source kind for this partition."""

@@ -1,6 +1,6 @@
 """Polars parquet IO manager with atomic writes and hive-style partition paths.
 
-Layout: `<data_root>/warehouse/<asset>/date=<YYYY-MM-DD>/symbol=<SYM>/<table>.parquet`.
+Layout: `Layout.warehouse_partition` (`<asset>/date=<YYYY-MM-DD>/symbol=<SYM>/<table>.parquet` in the warehouse).
 A single frame is stored as table `data`; a dict of frames stores one file per key.
 Files are written to a temporary name in the same directory and renamed, so a reader
 never sees half a file.
@@ -20,7 +20,7 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.partitions import DATE, SYMBOL
-from alpha_assets.paths import data_root
+from alpha_assets.resources.data_root import DataRoot
 
 SINGLE_TABLE = "data"
 Projection = dict[str, list[str] | None]
@@ -44,18 +44,15 @@ def write_parquet_atomic(frame: pl.DataFrame, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def partition_dir(root: Path, asset: str, date: str, symbol: str | None) -> Path:
-    base = root / "warehouse" / asset / f"date={date}"
-    return base / f"symbol={symbol}" if symbol else base
-
-
 class PolarsParquetIOManager(dg.ConfigurableIOManager):
-    """Stores polars frames (or dicts of them) per date × symbol partition."""
+    """Stores polars frames (or dicts of them) per date × symbol partition, under the data root's
+    warehouse (the same `DataRoot` resource the assets get)."""
 
-    root: str = ""
+    data_root: DataRoot
 
-    def _root(self) -> Path:
-        return Path(self.root) if self.root else data_root()
+    @property
+    def root(self) -> str:
+        return self.data_root.root
 
     def _dir(self, context: dg.OutputContext | dg.InputContext, partition: str | None = None) -> Path:
         asset = context.asset_key.path[-1]
@@ -68,7 +65,7 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
             dims = {DATE: date, SYMBOL: symbol}
         else:
             dims = {DATE: str(key)}
-        return partition_dir(self._root(), asset, dims[DATE], dims.get(SYMBOL))
+        return self.data_root.layout.warehouse_partition(asset, dims[DATE], dims.get(SYMBOL))
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | dict[str, pl.DataFrame]) -> None:
         if obj is None:

@@ -2,30 +2,19 @@
 
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
 
-from alpha_assets.paths import data_root
-from alpha_assets.settings import settings
+from alpha_assets.layout import Layout
+from alpha_assets.live.pushgateway import pushgateway_url
+from alpha_assets.resources.data_root import DataRoot
 
-ALERTS_FILE = ("artifacts", "alerts.jsonl")
 ALERTS_JOB = "alpha_assets_alerts"  # the Pushgateway job of run_failure_alert's series
 
 
-def pushgateway_url() -> str:
-    """alpha_assets.yaml first, then the v13 names TIMESERIES_TYPE=prometheus / TIMESERIES_URL."""
-    configured = settings().pushgateway.url
-    if configured:
-        return configured
-    if os.environ.get("TIMESERIES_TYPE", "").lower() == "prometheus":
-        return os.environ.get("TIMESERIES_URL", "")
-    return ""
-
-
 def record_alert(root: Path, alert: dict[str, object]) -> Path:
-    path = root.joinpath(*ALERTS_FILE)
+    path = Layout(root).alerts_file
     path.parent.mkdir(parents=True, exist_ok=True)
     # One small append per alert; O_APPEND keeps concurrent writers' lines whole.
     with open(path, "a", encoding="utf-8") as fh:
@@ -52,16 +41,16 @@ def push_failure_metric(url: str, job_name: str, failures: int, run_id: str = ""
     monitor_all_code_locations=False,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+def run_failure_alert(context: dg.RunFailureSensorContext, data_root: DataRoot) -> None:
     run = context.dagster_run
-    alert = {
+    alert: dict[str, object] = {
         "kind": "run_failure",
         "run_id": run.run_id,
         "job": run.job_name,
         "message": (context.failure_event.message or "")[:2000],
         "tags": {k: v for k, v in run.tags.items() if k.startswith(("alpha/", "dagster/partition"))},
     }
-    path = record_alert(data_root(), alert)
+    path = record_alert(data_root.path, alert)
     url = pushgateway_url()
     if url:
         failures = sum(1 for line in path.read_text().splitlines() if f'"job": "{run.job_name}"' in line)

@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from alpha_assets.paths import data_root
+from alpha_assets.resources.data_root import DataRoot
 
 PIPELINE_JOB = "daily_pipeline"
 
@@ -16,12 +16,12 @@ PIPELINE_JOB = "daily_pipeline"
     description="Requests daily_pipeline for each landing-zone partition the harvester marked complete "
     "(run_key = partition + completion stamp, so a partition re-landed later runs again).",
 )
-def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def landing_sensor(context: dg.SensorEvaluationContext, data_root: DataRoot) -> dg.SensorResult | dg.SkipReason:
     from alpha_assets.market.landing import completed_partitions
 
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     requests = []
-    for date, symbol, stamp in completed_partitions(data_root()):
+    for date, symbol, stamp in completed_partitions(data_root.path):
         key = f"{date}|{symbol}"
         if seen.get(key) == stamp:
             continue

@@ -1,19 +1,13 @@
-"""The Signals columns as stored by every sink (docs/interfaces.md) and their SQLite types."""
+"""The Signals columns (alpha_assets.signal_contract) as every sink stores them: SQLite types, conforming."""
 
 from __future__ import annotations
 
 import polars as pl
 
-SIGNAL_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.Utf8(), "symbol": pl.Utf8(), "seq": pl.Int64(), "ts_ms": pl.Int64(),
-    "signal_type": pl.Utf8(), "score": pl.Float64(), "consistency": pl.Float64(),
-    "z_ofi": pl.Float64(), "z_cvd": pl.Float64(), "confirm": pl.Boolean(), "gating": pl.Boolean(),
-    "decision_code": pl.Utf8(), "guard_reason": pl.Utf8(), "regime": pl.Utf8(), "div_type": pl.Utf8(),
-    "warmup": pl.Boolean(), "price": pl.Float64(), "spread_bps": pl.Float64(), "created_at": pl.Int64(),
-}
-SIGNAL_COLUMNS: tuple[str, ...] = tuple(SIGNAL_SCHEMA)
-KEY: tuple[str, ...] = ("run_id", "symbol", "seq")
-STRONG_TYPES: tuple[str, ...] = ("strong_buy", "strong_sell")
+from alpha_assets.signal_contract import KEY as KEY
+from alpha_assets.signal_contract import SIGNAL_COLUMNS as SIGNAL_COLUMNS
+from alpha_assets.signal_contract import SIGNAL_SCHEMA as SIGNAL_SCHEMA
+from alpha_assets.signal_contract import STRONG_TYPES as STRONG_TYPES
 
 
 def sqlite_type(dtype: pl.DataType) -> str:

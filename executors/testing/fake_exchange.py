@@ -88,7 +88,7 @@ class FakeExchange:
     def base_url(self) -> str:
         assert self._server is not None, "not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -216,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
     exchange: FakeExchange
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         return None
 
     def do_POST(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from alpha_assets.figures import whole
 from executors.book import LEVELS
 
 
@@ -40,7 +41,7 @@ def synthetic_signals(book: pl.DataFrame, n: int = 20_000, seed: int = 11, activ
     some warm-up and guard rows."""
     rng = np.random.default_rng(seed)
     sym = book["symbol"][0]
-    t0, t1 = int(book["event_time_ms"].min()), int(book["event_time_ms"].max())
+    t0, t1 = whole(book["event_time_ms"].min()), whole(book["event_time_ms"].max())
     ts = np.sort(rng.integers(t0, t1 + 1, n))
     kinds = np.array(["neutral", "buy", "strong_buy", "sell", "strong_sell"])
     active = rng.random(n) < active_frac

@@ -5,9 +5,7 @@ import dagster as dg
 import pytest
 
 from alpha_assets.definitions import ASSETS, default_resources
-from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.market_source import MarketSource
-from alpha_assets.resources.parquet_io import PolarsParquetIOManager
 
 
 @pytest.fixture
@@ -25,9 +23,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 @pytest.fixture
 def resources(data_root: Path) -> dict[str, object]:
-    res = default_resources()
-    res["data_root"] = DataRoot(root=str(data_root))
-    res["parquet_io"] = PolarsParquetIOManager(root=str(data_root))
+    res = default_resources(data_root)
     res["market_source"] = MarketSource(kind="auto", seed=7, sim_trades_per_day=40_000)
     return res
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.sensors import alerts
 from alpha_assets.sensors.alerts import run_failure_alert
 
@@ -20,7 +21,6 @@ def failing_job() -> None:
 
 
 def test_failed_run_becomes_an_alert_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ALPHA_DATA_ROOT", str(tmp_path))
     monkeypatch.setattr(alerts, "pushgateway_url", lambda: "")
     with dg.instance_for_test() as instance:
         result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
@@ -28,7 +28,7 @@ def test_failed_run_becomes_an_alert_line(tmp_path: Path, monkeypatch: pytest.Mo
         failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
-            dagster_run=result.dagster_run,
+            dagster_run=result.dagster_run, resources={"data_root": DataRoot(root=str(tmp_path))},
         ).for_run_failure()
         run_failure_alert(context)
     lines = (tmp_path / "artifacts" / "alerts.jsonl").read_text().splitlines()

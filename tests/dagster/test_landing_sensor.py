@@ -6,6 +6,7 @@ import polars as pl
 
 from alpha_assets.market.landing import LandingWriter
 from alpha_assets.market.simulator import SimulatorConfig, day_start_ms, simulate_day
+from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.sensors.landing import landing_sensor
 
 
@@ -21,22 +22,23 @@ def land_one_minute(root: Path, date: str, symbol: str) -> LandingWriter:
 
 def test_requests_each_completed_partition_once(data_root: Path, instance: dg.DagsterInstance) -> None:
     writer = land_one_minute(data_root, "2024-03-07", "ETHUSDT")
-    first = landing_sensor(dg.build_sensor_context(instance=instance))
+    res = {"data_root": DataRoot(root=str(data_root))}
+    first = landing_sensor(dg.build_sensor_context(instance=instance, resources=res))
     assert isinstance(first, dg.SkipReason)  # landed but not complete yet
 
     writer.mark_complete("2024-03-07", "ETHUSDT", "soak-1")
-    result = landing_sensor(dg.build_sensor_context(instance=instance))
+    result = landing_sensor(dg.build_sensor_context(instance=instance, resources=res))
     assert isinstance(result, dg.SensorResult)
     [request] = result.run_requests
     assert request.partition_key == "2024-03-07|ETHUSDT"
     assert request.run_key == "landing-2024-03-07|ETHUSDT-soak-1"
 
-    again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+    again = landing_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=res))
     assert isinstance(again, dg.SkipReason)
 
     # The partition re-landed by a later soak (new stamp) runs again.
     writer.mark_complete("2024-03-07", "ETHUSDT", "soak-2")
-    later = landing_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+    later = landing_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=res))
     assert isinstance(later, dg.SensorResult)
     assert [r.run_key for r in later.run_requests] == ["landing-2024-03-07|ETHUSDT-soak-2"]
     assert json.loads(later.cursor or "{}") == {"2024-03-07|ETHUSDT": "soak-2"}

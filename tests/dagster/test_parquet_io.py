@@ -4,11 +4,12 @@ import dagster as dg
 import polars as pl
 
 from alpha_assets.partitions import date_symbol_partitions, partition_key
+from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.parquet_io import PolarsParquetIOManager
 
 
 def test_round_trip_single_and_dict_tables_hive_layout(tmp_path: Path) -> None:
-    io = PolarsParquetIOManager(root=str(tmp_path))
+    io = PolarsParquetIOManager(data_root=DataRoot(root=str(tmp_path)))
     key = partition_key("2024-03-01", "BTCUSDT")
     frame = pl.DataFrame({"a": [1, 2, 3]})
     out = dg.build_output_context(asset_key=dg.AssetKey("signals"), partition_key=key)
@@ -28,7 +29,7 @@ def test_round_trip_single_and_dict_tables_hive_layout(tmp_path: Path) -> None:
 
 
 def test_same_frame_writes_identical_bytes(tmp_path: Path) -> None:
-    io = PolarsParquetIOManager(root=str(tmp_path))
+    io = PolarsParquetIOManager(data_root=DataRoot(root=str(tmp_path)))
     key = partition_key("2024-03-01", "ETHUSDT")
     frame = pl.DataFrame({"a": list(range(1000)), "b": [float(i) / 7 for i in range(1000)]})
     path = tmp_path / "warehouse/features/date=2024-03-01/symbol=ETHUSDT/data.parquet"

@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 
 from alpha_assets.definitions import ASSETS, default_resources
-from alpha_assets.resources.data_root import DataRoot
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "reports"))
 from reports_synth import make_orders, make_signals  # noqa: E402
@@ -55,8 +54,7 @@ def test_unmeasurable_sharpe_and_too_few_fills_fail_as_warnings(tmp_path: Path, 
     upstream = Upstream({"signals": signals, "mock_orders": no_orders, "parity_diff": parity,
                          "harvest_raw": {"trades": pl.DataFrame(), "book": book, "deadletters": pl.DataFrame()}})
     result = dg.materialize(ASSETS, selection=[dg.AssetKey("daily_summary")], partition_key=PARTITION,
-                            resources={**default_resources(), "parquet_io": upstream,
-                                       "data_root": DataRoot(root=str(tmp_path / "var"))},
+                            resources={**default_resources(tmp_path / "var"), "parquet_io": upstream},
                             instance=instance)
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
 

@@ -83,13 +83,9 @@ def graph_scenario(root: Path) -> dict[str, Any]:
     import dagster as dg
 
     from alpha_assets.definitions import ASSETS, default_resources
-    from alpha_assets.resources.data_root import DataRoot
     from alpha_assets.resources.market_source import MarketSource
-    from alpha_assets.resources.parquet_io import PolarsParquetIOManager
 
-    res = default_resources()
-    res["data_root"] = DataRoot(root=str(root))
-    res["parquet_io"] = PolarsParquetIOManager(root=str(root))
+    res = default_resources(root)
     res["market_source"] = MarketSource(kind="simulator", seed=7, sim_trades_per_day=SIM_TRADES_PER_DAY)
     names = ["harvest_raw", "harvest_preview", "features", "signals", "parity_diff", "mock_orders", "daily_summary"]
     with dg.instance_for_test() as instance:

@@ -18,7 +18,7 @@ from alpha_assets.market.rate_source import RateSource
 SYM = "BTCUSDT"
 
 
-def wait_for(cond, timeout_s: float, what: str) -> None:  # noqa: ANN001
+def wait_for(cond, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():
         if time.monotonic() > deadline:

@@ -255,13 +255,10 @@ def _reference(sc: Scenario, run_ids: dict[str, str]) -> None:
     from alpha_assets.definitions import ASSETS
     from alpha_assets.deployment import default_resources
     from alpha_assets.jobs import daily_pipeline
-    from alpha_assets.resources.data_root import DataRoot
-    from alpha_assets.resources.parquet_io import PolarsParquetIOManager
 
     for date in DATES:
         shutil.copytree(sc.data_root / "landing" / "raw" / f"date={date}", sc.ref_root / "landing" / "raw" / f"date={date}")
-    resources = {**default_resources(), "data_root": DataRoot(root=str(sc.ref_root)),
-                 "parquet_io": PolarsParquetIOManager(root=str(sc.ref_root))}
+    resources = default_resources(sc.ref_root)
     job = dg.Definitions(assets=ASSETS, jobs=[daily_pipeline], resources=resources).resolve_job_def("daily_pipeline")
     with dg.DagsterInstance.ephemeral() as instance:
         for key in PARTITIONS:

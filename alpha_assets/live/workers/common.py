@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alpha_assets.layout import Layout, RuntimeLayout
 from alpha_assets.market.landing import minute_parts as minute_parts  # the landing zone names minutes
-from alpha_assets.reports.atomic import write_text_atomic
 
 READY_KEYWORD = "Server started"
 MINUTE_MS = 60_000
@@ -55,13 +55,21 @@ class WorkerConfig(BaseModel):
     @property
     def runtime_dir(self) -> Path:
         out = os.environ.get("V13_OUTPUT_DIR", "")
-        return Path(out) if out else self.data_root / "runtime"
+        return Path(out) if out else self.layout.runtime_dir
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.data_root)
+
+    @property
+    def runtime(self) -> RuntimeLayout:
+        return RuntimeLayout(self.runtime_dir)
 
     def heartbeat_path(self, name: str) -> Path:
         return heartbeat_path(self.data_root, name)
 
     def checkpoint_dir(self) -> Path:
-        return self.runtime_dir / "checkpoints" / self.run_id
+        return self.runtime.checkpoints(self.run_id)
 
     def watermark(self, symbol: str) -> Path:
         return watermark_path(self.data_root, self.run_id, symbol)
@@ -72,12 +80,12 @@ class WorkerConfig(BaseModel):
 
 
 def heartbeat_path(data_root: Path, name: str) -> Path:
-    return Path(data_root) / "runtime" / "health" / f"{name}.json"
+    return Layout(Path(data_root)).heartbeat(name)
 
 
 def watermark_path(data_root: Path, run_id: str, symbol: str) -> Path:
     """The lander's progress: minutes ending at or before ``closed_through_ms`` are final."""
-    return Path(data_root) / "runtime" / "harvest" / run_id / f"watermark_{symbol}.json"
+    return Layout(Path(data_root)).watermark(run_id, symbol)
 
 
 def load_config() -> WorkerConfig:

@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from alpha_assets.figures import whole
 from alpha_assets.live.workers.common import (
     Heartbeat,
     StopFlag,
@@ -27,12 +28,11 @@ from alpha_assets.live.workers.common import (
     ready,
 )
 from alpha_assets.reports.atomic import write_text_atomic
+from alpha_assets.signal_contract import STRONG_TYPES
 from alpha_assets.sinks.readers import read_jsonl_signals
 
 NAME = "report"
 
-
-STRONG = ("strong_buy", "strong_sell")
 
 
 def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, int], int] | None:
@@ -44,7 +44,7 @@ def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, in
     try:
         per_min = con.execute(
             "SELECT ts_ms / 60000 * 60000, COUNT(*), SUM(signal_type IN (?, ?)) FROM signals WHERE run_id = ? "
-            "GROUP BY 1 ORDER BY 1", (*STRONG, run_id)).fetchall()
+            "GROUP BY 1 ORDER BY 1", (*STRONG_TYPES, run_id)).fetchall()
         by_type = dict(con.execute("SELECT signal_type, COUNT(*) FROM signals WHERE run_id = ? GROUP BY 1 ORDER BY 1",
                                    (run_id,)).fetchall())
         confirm = con.execute("SELECT COALESCE(SUM(confirm), 0) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0]
@@ -59,7 +59,7 @@ def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, in
 def frame_aggregates(sig: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int], int]:
     per_min = (sig.with_columns((pl.col("ts_ms") // 60_000 * 60_000).alias("minute_ms"))
                .group_by("minute_ms").agg(pl.len().cast(pl.Int64).alias("n"),
-                                          pl.col("signal_type").is_in(STRONG).sum().cast(pl.Int64).alias("strong"))
+                                          pl.col("signal_type").is_in(STRONG_TYPES).sum().cast(pl.Int64).alias("strong"))
                .sort("minute_ms"))
     by_type = dict(zip(*sig.group_by("signal_type").len().sort("signal_type").to_dict(as_series=False).values(),
                        strict=True))
@@ -69,7 +69,7 @@ def frame_aggregates(sig: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int], i
 def live_summary(cfg: WorkerConfig) -> dict[str, Any]:
     runtime = cfg.runtime_dir
     if cfg.sink in ("sqlite", "dual"):
-        agg = sqlite_aggregates(runtime / "signals.db", cfg.run_id)
+        agg = sqlite_aggregates(cfg.runtime.sqlite_file(), cfg.run_id)
     else:
         sig = read_jsonl_signals(runtime, run_id=cfg.run_id)
         agg = frame_aggregates(sig) if sig.height else None
@@ -82,7 +82,7 @@ def live_summary(cfg: WorkerConfig) -> dict[str, Any]:
         per_min, by_type, confirm = agg
         buys = sum(by_type.get(t, 0) for t in ("buy", "strong_buy"))
         sells = sum(by_type.get(t, 0) for t in ("sell", "strong_sell"))
-        strong = sum(by_type.get(t, 0) for t in STRONG)
+        strong = sum(by_type.get(t, 0) for t in STRONG_TYPES)
         directional = buys + sells
         last5 = per_min.tail(5)
         out |= {
@@ -93,7 +93,7 @@ def live_summary(cfg: WorkerConfig) -> dict[str, Any]:
             "per_minute": per_min.to_dicts(),
             "last_5min": {"signals_per_min": last5["n"].mean(), "strong_per_min": last5["strong"].mean(),
                           "minutes": last5.to_dicts()},
-            "last_minute_ms": int(per_min["minute_ms"].max()),
+            "last_minute_ms": whole(per_min["minute_ms"].max()),
         }
     else:
         warnings.append("no signals yet")
@@ -125,7 +125,7 @@ def markdown(s: dict[str, Any]) -> str:
 
 def write_summary(cfg: WorkerConfig) -> dict[str, Any]:
     s = live_summary(cfg)
-    d = cfg.data_root / "logs" / "report"
+    d = cfg.layout.report_dir
     stamp = time.strftime("%Y%m%d_%H%M", time.gmtime((s.get("last_minute_ms") or cfg.start_ms) / 1000))
     text = json.dumps(s, default=str, indent=2)
     write_text_atomic(d / f"summary_{stamp}.json", text)

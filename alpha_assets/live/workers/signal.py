@@ -232,6 +232,8 @@ class SignalWorker:
                     break
                 self.take([(stream, got)])
                 self.c["replayed"] += len(got)
+                if eng.pos is None:  # take() consumed nothing of what it was given
+                    break
                 lo = b"(" + eng.pos
             self.reader.pos[stream] = eng.pos
 
