@@ -151,6 +151,18 @@ def ensure_groups(r: redis.Redis, streams: Iterable[str], group: str) -> None:
                 raise
 
 
+def reconnect(url: str, streams: Iterable[str], group: str, timeout_s: float = 5.0) -> redis.Redis | None:
+    """After a bus error: a fresh client with `group` on `streams` (Redis may have restarted from its
+    AOF without them), or None while Redis is still away (the caller keeps its client and retries)."""
+    time.sleep(0.1)
+    try:
+        r = wait_ready(url, timeout_s=timeout_s)
+        ensure_groups(r, streams, group)
+        return r
+    except TimeoutError:
+        return None
+
+
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 

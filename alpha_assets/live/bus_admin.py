@@ -122,6 +122,24 @@ def read_end(r: redis.Redis, keys: Keys) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in r.hgetall(keys.end).items()}
 
 
+class EndWatch:
+    """A consumer's view of the end marks: read at most every `every_s` until each of its streams
+    has one (the soak marks the market streams first, the signal streams once those are drained)."""
+
+    def __init__(self, keys: Keys, streams: Iterable[str], every_s: float = 0.5) -> None:
+        self.keys, self.every_s = keys, every_s
+        self.shorts = [keys.short(s) for s in streams]
+        self.ends: dict[str, str] = {}
+        self._next = 0.0
+
+    def poll(self, r: redis.Redis) -> dict[str, str]:
+        """The ends marked so far (empty until the run ends)."""
+        if time.monotonic() >= self._next and not all(s in self.ends for s in self.shorts):
+            self._next = time.monotonic() + self.every_s
+            self.ends = read_end(r, self.keys)
+        return self.ends
+
+
 def covered(position: str | bytes | None, end: str | None) -> bool:
     """Whether a consumer at ``position`` has consumed everything up to ``end``."""
     if end is None:

@@ -209,13 +209,10 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     b.prime(r)
     beat.beat(b.c, force=True)
     ready(NAME, f"paper={cfg.paper}")
-    ends: dict[str, str] = {}
-    next_end_check = 0.0
+    end = bus_admin.EndWatch(b.keys, b.sig_streams)
     while not stop.is_set():
         try:
-            if time.monotonic() >= next_end_check and not all(b.keys.short(s) in ends for s in b.sig_streams):
-                next_end_check = time.monotonic() + 0.5
-                ends = bus_admin.read_end(r, b.keys)
+            ends = end.poll(r)
             fresh, skipped = b.reader.read(r, count=2_000, block_ms=100)
             for stream, entry_id in skipped:
                 bus.ack(r, stream, bus.GROUP_BROKER, [entry_id])
@@ -227,12 +224,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
         except bus.BUS_ERRORS:
             b.c["bus_errors"] += 1
             b.reader.reset()
-            time.sleep(0.1)
-            try:
-                r = bus.wait_ready(cfg.bus_url, timeout_s=5)
-                bus.ensure_groups(r, b.sig_streams, bus.GROUP_BROKER)
-            except TimeoutError:
-                pass
+            r = bus.reconnect(cfg.bus_url, b.sig_streams, bus.GROUP_BROKER) or r
         except Exception as exc:  # a bad batch is counted; its entries stay pending and are retried
             b.c["errors"] += 1
             b.c["last_error"] = f"{type(exc).__name__}: {exc}"

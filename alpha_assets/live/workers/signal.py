@@ -270,13 +270,10 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     ready(NAME, f"sink={cfg.sink} book_join={cfg.book_join} resumed={w.resumed}")
     w.replay(r)  # catching up is consuming: it comes after ready, as the loop does
     w.settle(r)
-    ends: dict[str, str] = {}
-    next_end_check = 0.0
+    end = bus_admin.EndWatch(w.keys, w.stream_of.values())
     while not stop.is_set():
         try:
-            if not ends and time.monotonic() >= next_end_check:
-                next_end_check = time.monotonic() + 0.5
-                ends = bus_admin.read_end(r, w.keys)
+            ends = end.poll(r)
             block = 100
             if w.writer.busy:  # its report is taken at the next wake: keep that close
                 block = 5
@@ -296,12 +293,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
         except bus.BUS_ERRORS:
             w.c["bus_errors"] += 1
             w.reader.reset()
-            time.sleep(0.1)
-            try:
-                r = bus.wait_ready(cfg.bus_url, timeout_s=5)
-                bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
-            except TimeoutError:
-                pass
+            r = bus.reconnect(cfg.bus_url, w.stream_of.values(), bus.GROUP_SIGNAL) or r
         beat.beat(w.counters())
     try:
         w.checkpoint(r)
