@@ -197,7 +197,7 @@ def main() -> None:
     args = ap.parse_args()
     gateway = None
     try:
-        from alpha_assets.faults.adapters import ManagedGateway
+        from alpha_assets.live.gateway import ManagedGateway
 
         gateway = ManagedGateway(Path(tempfile.mkdtemp()) / "pushgateway.log").start()
     except (FileNotFoundError, RuntimeError) as exc:

@@ -123,7 +123,7 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
     gateway = None
     if not values["pushgateway_url"]:
         # No gateway configured: run a local one for the soak so its metrics are exported and checked.
-        from alpha_assets.faults.adapters import ManagedGateway
+        from alpha_assets.live.gateway import ManagedGateway
 
         try:
             gateway = ManagedGateway(data_root.layout.pushgateway_log(context.run_id)).start()

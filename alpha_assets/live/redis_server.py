@@ -9,10 +9,10 @@ the same server for tests and benchmarks that run without a supervisor.
 
 from __future__ import annotations
 
+import os
 import shutil
-import socket
-import subprocess
-import time
+import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import redis
 from alpha_assets.layout import Layout
 from alpha_assets.live.probes import LogKeyword, ProbeContext
 from alpha_assets.live.process import ProcessSpec, RestartPolicy
+from alpha_assets.processes import ManagedProcess, free_port, wait_until
 
 READY_LOG = "Ready to accept connections"
 INSTALL_HINT = "redis-server is not installed (apt-get install -y redis-server)"
@@ -34,10 +35,12 @@ def redis_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def redis_installed() -> bool:
+    try:
+        redis_binary()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def redis_cmd(port: int, data_dir: Path) -> list[str]:
@@ -79,53 +82,45 @@ def redis_spec(data_root: Path, run_id: str, port: int, policy: RestartPolicy) -
 
 
 class ManagedRedis:
-    """A redis-server process with AOF in ``data_dir``: start, kill (SIGKILL), restart on the same port."""
+    """A redis-server process with AOF in ``data_dir``: start, kill (SIGKILL), restart on the same port.
+    The soak's tests and benchmarks run it without a supervisor; the scale-out stack runs its Celery
+    broker on it (with the stack's environment, so its sweep finds the server)."""
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, env: Mapping[str, str] | None = None) -> None:
         self.data_dir, self.port = Path(data_dir), port or free_port()
-        self.proc: subprocess.Popen | None = None
         self.log_path = self.data_dir / "redis.log"
+        self.process = ManagedProcess("redis-server", redis_cmd(self.port, self.data_dir),
+                                      os.environ if env is None else env, self.log_path)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return self.db_url(0)
+
+    def db_url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
 
     def start(self, timeout_s: float = 20.0) -> ManagedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as fh:
-            self.proc = subprocess.Popen(redis_cmd(self.port, self.data_dir), stdout=fh, stderr=fh,
-                                         stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                r = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-                r.ping()
-                r.close()
-                return self
-            except (redis.RedisError, OSError):
-                time.sleep(0.05)
-        tail = self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
-        self.stop()
-        raise RuntimeError(f"redis-server on port {self.port} not ready in {timeout_s}s: {tail}")
+        self.process.start()
+        client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            wait_until(lambda: bool(client.ping()), timeout_s, f"redis-server on port {self.port}", self.process,
+                       interval_s=0.05)
+        except (TimeoutError, RuntimeError):
+            self.stop()
+            raise
+        finally:
+            client.close()
+        return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """SIGKILL: what Redis acknowledged survives in the AOF."""
+        if self.process.alive():
+            self.process.signal_group(signal.SIGKILL)
+            self.process.stop(grace_s=10)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+        self.process.stop(grace_s=10)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.process.alive()

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from alpha_assets.scale.processes import ManagedProcess, free_port, wait_until
+from alpha_assets.processes import ManagedProcess, free_port, wait_until
 from alpha_assets.scale.settings import PG_DB, PG_HOST, PG_PASSWORD, PG_PORT, PG_USER
 
 SERVICE_USER = "postgres"  # who runs the server when we are root

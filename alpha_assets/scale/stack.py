@@ -26,12 +26,13 @@ from typing import Any
 import dagster as dg
 import httpx
 
+from alpha_assets.live.redis_server import ManagedRedis, redis_installed
 from alpha_assets.paths import REPO_ROOT
+from alpha_assets.processes import ManagedProcess, free_port, wait_until
 from alpha_assets.scale import settings as S
 from alpha_assets.scale.graphql import LOCATION, DagsterGraphQL
 from alpha_assets.scale.postgres import ThrowawayPostgres, postgres_bindir
-from alpha_assets.scale.processes import STACK_ID_ENV, ManagedProcess, free_port, sweep, wait_until
-from alpha_assets.scale.redis_server import ManagedRedis, redis_binary
+from alpha_assets.scale.processes import STACK_ID_ENV, sweep
 
 INSTANCE_YAML = REPO_ROOT / "deploy" / "dagster.postgres.yaml"
 WORKSPACE_YAML = REPO_ROOT / "deploy" / "workspace.scale.yaml"
@@ -45,7 +46,7 @@ def missing_requirements() -> list[str]:
                for mod in ("dagster_celery", "dagster_postgres", "psycopg2") if importlib.util.find_spec(mod) is None]
     if postgres_bindir() is None:
         missing.append("Postgres server (apt-get install -y postgresql)")
-    if redis_binary() is None:
+    if not redis_installed():
         missing.append("redis-server (apt-get install -y redis-server)")
     return missing
 
@@ -94,7 +95,7 @@ class ScaleStack:
         base = {**os.environ, **self.options.extra_env, STACK_ID_ENV: self.stack_id,
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.postgres = ThrowawayPostgres(base).start()
-        self.redis = ManagedRedis(self.root / "redis", base).start()
+        self.redis = ManagedRedis(self.root / "redis", env=base).start()
         data_root = Path(self.options.data_root).resolve()
         code_port = free_port()
         self.env = {
@@ -104,8 +105,8 @@ class ScaleStack:
             S.DATA_ROOT: str(data_root),
             # beside the embedded instance's <data root>/dagster: two instances never share a directory
             S.DAGSTER_STORAGE: str(data_root / "dagster-scale"),
-            S.CELERY_BROKER: self.redis.url(0),
-            S.CELERY_BACKEND: self.redis.url(1),
+            S.CELERY_BROKER: self.redis.db_url(0),
+            S.CELERY_BACKEND: self.redis.db_url(1),
             S.CELERY_VISIBILITY_TIMEOUT: str(self.options.visibility_timeout_s),
             S.CODE_SERVER_HOST: "127.0.0.1",
             S.CODE_SERVER_PORT: str(code_port),
