@@ -13,6 +13,7 @@ from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.landing import landed_partition
 from alpha_assets.contracts import SoakFigures, column_schema
 from alpha_assets.figures import rounded
+from alpha_assets.live.gateway import local_gateway
 from alpha_assets.live.pushgateway import pushgateway_url
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_kv
@@ -119,18 +120,9 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
 
     values = config.model_dump()
     progress_interval_s = values.pop("progress_interval_s")
-    values["pushgateway_url"] = values["pushgateway_url"] or pushgateway_url()
-    gateway = None
-    if not values["pushgateway_url"]:
-        # No gateway configured: run a local one for the soak so its metrics are exported and checked.
-        from alpha_assets.live.gateway import ManagedGateway
-
-        try:
-            gateway = ManagedGateway(data_root.layout.pushgateway_log(context.run_id)).start()
-            values["pushgateway_url"] = gateway.url
-            context.log.info(f"no Pushgateway configured: started a local one at {gateway.url}")
-        except (FileNotFoundError, RuntimeError) as exc:
-            context.log.warning(f"no Pushgateway configured and none could be started ({exc}); metrics not exported")
+    values["pushgateway_url"], gateway, note = local_gateway(pushgateway_url(values["pushgateway_url"]),
+                                                             data_root.layout.pushgateway_log(context.run_id))
+    (context.log.info if values["pushgateway_url"] else context.log.warning)(note)
     soak_cfg = soak_config_from(values)
     # Orchestration may read the clock: the simulated exchange stamps its events with it.
     started = dt.datetime.now(dt.UTC)

@@ -45,3 +45,16 @@ class ManagedGateway:
 
     def alive(self) -> bool:
         return self.process.alive()
+
+
+def local_gateway(url: str, log_path: Path) -> tuple[str, ManagedGateway | None, str]:
+    """For a run whose resolved address is `url`: when it is empty, start a local gateway so the run's
+    metrics are exported and checked. (address to push to, the gateway to stop afterwards or None,
+    what happened, for the run's log)."""
+    if url:
+        return url, None, f"pushing metrics to {url}"
+    try:
+        gateway = ManagedGateway(log_path).start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        return "", None, f"no Pushgateway configured and none could be started ({exc}); metrics not exported"
+    return gateway.url, gateway, f"no Pushgateway configured: started a local one at {gateway.url}"

@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, conform, empty
+from alpha_assets.market.schema import BOOK_SCHEMA, LEVELS, TRADE_SCHEMA, conform, empty
 
 DAY_MS = 86_400_000
 BOOK_INTERVAL_MS = 100
@@ -242,7 +242,7 @@ def _latent_day(symbol: str, day_index: int, seed: int, cfg: SimulatorConfig) ->
     decimals, qdec = _decimals(prof.tick), _decimals(prof.step)
     book: dict[str, np.ndarray] = {}
     lean = 0.8 * pressure
-    for k in range(1, 6):
+    for k in range(1, LEVELS + 1):
         base = np.log(prof.depth_l1 * (1.0 + 0.6 * (k - 1)))
         for side, sign in (("bid", 1.0), ("ask", -1.0)):
             wobble = _ar1(rng.normal(0.0, 0.35 * np.sqrt(1 - rho**2), n), rho, 0.0)
