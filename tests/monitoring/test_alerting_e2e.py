@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from alpha_assets.live import metric_names as mn
 from alpha_assets.live.soak import FaultSpec, SoakConfig, SoakContext, SoakResult, run_soak
+from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.sensors import alerts
 from alpha_assets.sensors.alerts import run_failure_alert
 from tests.monitoring.conftest import Stack
@@ -52,7 +53,7 @@ def record_failure(job: dg.JobDefinition, instance: dg.DagsterInstance) -> str:
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
-        dagster_run=result.dagster_run).for_run_failure()
+        dagster_run=result.dagster_run, resources={"data_root": DataRoot()}).for_run_failure()
     run_failure_alert(context)
     return result.run_id
 

@@ -1,8 +1,9 @@
 """What every worker shares: its configuration file, stop signal, heartbeat and paths.
 
-The supervisor passes a whitelisted environment only; the structured configuration travels as
-a JSON file named by ``ALPHA_WORKER_CONFIG`` (written by the soak run), and the v13 names
-``V13_SINK``, ``V13_OUTPUT_DIR``, ``V13_INPUT_MODE``, ``PAPER_ENABLE`` and ``RUN_ID`` override it.
+The configuration travels by one channel: the JSON file named by ``ALPHA_WORKER_CONFIG`` (the soak
+writes it; the supervisor passes a whitelisted environment only). A worker started by hand without
+one takes the v13 names ``RUN_ID``, ``ALPHA_DATA_ROOT``, ``V13_SINK``, ``V13_OUTPUT_DIR``,
+``V13_INPUT_MODE`` and ``PAPER_ENABLE`` instead.
 Workers talk to each other through the Redis streams of ``alpha_assets.live.bus`` at ``bus_url``.
 """
 
@@ -14,6 +15,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,11 +53,11 @@ class WorkerConfig(BaseModel):
     ws_client: dict[str, Any] = Field(default_factory=dict, description="harvest: WsClientConfig overrides")
     report_interval_s: float = Field(15.0, gt=0, le=3600)
     engine: dict[str, Any] = Field(default_factory=dict, description="EngineConfig overrides")
+    output_dir: Path | None = Field(None, description="the sinks' runtime directory; None = <data_root>/runtime")
 
     @property
     def runtime_dir(self) -> Path:
-        out = os.environ.get("V13_OUTPUT_DIR", "")
-        return Path(out) if out else self.layout.runtime_dir
+        return self.output_dir or self.layout.runtime_dir
 
     @property
     def layout(self) -> Layout:
@@ -88,18 +90,18 @@ def watermark_path(data_root: Path, run_id: str, symbol: str) -> Path:
     return Layout(Path(data_root)).watermark(run_id, symbol)
 
 
-def load_config() -> WorkerConfig:
-    path = os.environ.get("ALPHA_WORKER_CONFIG", "")
-    raw: dict[str, Any] = json.loads(Path(path).read_text()) if path else {}
-    env = os.environ
-    if env.get("ALPHA_DATA_ROOT") and "data_root" not in raw:
-        raw["data_root"] = env["ALPHA_DATA_ROOT"]
-    if env.get("RUN_ID"):
-        raw["run_id"] = env["RUN_ID"]
-    if env.get("V13_SINK"):
-        raw["sink"] = env["V13_SINK"].strip().lower()
-    if env.get("V13_INPUT_MODE"):
-        raw["input_mode"] = env["V13_INPUT_MODE"].strip().lower()
+def load_config(env: Mapping[str, str] | None = None) -> WorkerConfig:
+    env = os.environ if env is None else env
+    path = env.get("ALPHA_WORKER_CONFIG", "")
+    if path:
+        return WorkerConfig.model_validate_json(Path(path).read_text())
+    raw: dict[str, Any] = {}
+    for var, field in (("RUN_ID", "run_id"), ("ALPHA_DATA_ROOT", "data_root"), ("V13_OUTPUT_DIR", "output_dir")):
+        if env.get(var):
+            raw[field] = env[var]
+    for var, field in (("V13_SINK", "sink"), ("V13_INPUT_MODE", "input_mode")):
+        if env.get(var):
+            raw[field] = env[var].strip().lower()
     if env.get("PAPER_ENABLE"):
         raw["paper"] = env["PAPER_ENABLE"].strip() not in ("0", "false", "")
     return WorkerConfig.model_validate(raw)
