@@ -13,10 +13,12 @@ server's clock (the server stands for the exchange, outside our computation): ev
 Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``stall(seconds)``,
 ``send_malformed(n, kinds)``, ``reorder_next_trades(n)``, and the ``malformed`` plan (a rate per
 message over the catalogue of malformed.py; ``injected`` is the record of what was sent, to be
-compared with the dead letters: injection.match_deadletters). For loss accounting,
-``sent_trade_ids[symbol]`` logs every trade id sent and ``history`` every trade produced. ``send_times``
-records when each trade left the exchange (ns since the epoch, as the frame is handed to the WebSocket
-or, for a trade only the REST backfill served, when served): data for the latency figures.
+compared with the dead letters: injection.match_deadletters). ``sent_trade_ids[symbol]`` logs
+every trade id sent on any connection, and ``produced_trade_ids[symbol]`` every id the market
+produced, so tests can do loss accounting.
+``send_times`` records, per symbol and trade id, when the trade left the exchange (ns since the
+epoch, taken as the frame is handed to the WebSocket; a trade served only by the REST backfill is
+stamped when served): data for the live path's latency figures.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from alpha_assets.market.sources import ReplaySource as ReplaySource
 from alpha_assets.market.sources import replay_sources as replay_sources
 from alpha_assets.market.sources import simulator_sources as simulator_sources
 from alpha_assets.market.streams import stream_names
-from alpha_assets.market.trade_history import BACKFILL_LIMIT_MAX, TradeHistory
+
+BACKFILL_LIMIT_MAX = 1000
+_HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
 
 
 @dataclass
@@ -92,8 +96,9 @@ class ExchangeServer:
         self.conn_queue_max = conn_queue_max
         self.stats = ServerStats()
         self.sent_trade_ids: dict[str, list[int]] = defaultdict(list)
+        self.produced_trade_ids: dict[str, list[int]] = defaultdict(list)
         self.send_times: dict[str, SendTimes] = defaultdict(SendTimes)
-        self.history = TradeHistory()
+        self._history: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
         self._conns: dict[int, _Conn] = {}
         self._next_conn = 0
         self._lock = threading.Lock()
@@ -120,13 +125,13 @@ class ExchangeServer:
         names = [n for s in (symbols or list(self.sources)) for n in stream_names(s)]
         return f"{self.ws_url}/stream?streams={'/'.join(names)}"
 
-    @property
-    def produced_trade_ids(self) -> dict[str, list[int]]:
-        return self.history.produced
-
     def feed_log(self) -> dict[str, list[tuple[int, int]]]:
-        """(agg_trade_id, event_time_ms) of every trade the market produced, per symbol."""
-        return self.history.feed_log()
+        """(agg_trade_id, event_time_ms) of every trade the market produced, per symbol (-1: no longer kept)."""
+        out: dict[str, list[tuple[int, int]]] = {}
+        for sym, ids in self.produced_trade_ids.items():
+            hist = self._history.get(sym, {})
+            out[sym] = [(int(t), int(hist[t]["E"]) if t in hist else -1) for t in ids]
+        return out
 
     # ------------------------------------------------------------- fault knobs
     def drop_connections(self) -> None:
@@ -189,11 +194,16 @@ class ExchangeServer:
             limit = min(int(q.get("limit", "500")), BACKFILL_LIMIT_MAX)
         except (KeyError, ValueError):
             return self._json(HTTPStatus.BAD_REQUEST, {"code": -1102, "msg": "fromId/limit must be integers"})
-        out = self.history.rest_page(symbol, from_id, limit)
+        hist = self._history[symbol]
+        out = []
         served = time.time_ns()
         times = self.send_times[symbol]
-        for row in out:
-            times.set(row["a"], served, only_if_unset=True)
+        for i in range(from_id, from_id + limit):
+            row = hist.get(i)
+            if row is None:
+                break
+            out.append({k: row[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"E": row["E"]})
+            times.set(i, served, only_if_unset=True)
         return self._json(HTTPStatus.OK, out)
 
     @staticmethod
@@ -266,15 +276,20 @@ class ExchangeServer:
         for symbol, src in self.sources.items():
             trades, book = src.advance_to(now)
             t_stream, b_stream = stream_names(symbol)
+            hist = self._history[symbol]
             for row in trades.to_dicts():
                 row["symbol"] = symbol
                 payload = encode_agg_trade(row)
-                tid = self.history.record(symbol, payload)
+                tid = payload["a"]
+                hist[tid] = payload
+                self.produced_trade_ids[symbol].append(tid)
                 out.append((payload["E"], 1, symbol, t_stream, payload, tid))
             for row in book.to_dicts():
                 row["symbol"] = symbol
                 out.append((int(row["event_time_ms"]), 0, symbol, b_stream, encode_depth5(row), None))
-            self.history.trim(symbol)
+            if len(hist) > _HISTORY_MAX:
+                for k in sorted(hist)[: len(hist) - _HISTORY_MAX]:
+                    del hist[k]
         out.sort(key=lambda r: (r[0], r[1]))
         return [(sym, stream, payload, tid) for _, _, sym, stream, payload, tid in out]
 

@@ -96,7 +96,7 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
             refused.append(_refused(kind, why, row))
             continue
         if kind == "deadletter":
-            t = next((int(row[c]) for c in ("recv_time_ms", "event_time_ms") if _time_ok(row.get(c))), fallback_ms)
+            t = next((row.get(c) for c in ("recv_time_ms", "event_time_ms") if _time_ok(row.get(c))), fallback_ms)
         else:
             t = row["event_time_ms"]
         good.setdefault(t // MINUTE_MS * MINUTE_MS, []).append(row)
@@ -105,7 +105,7 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
         try:
             frame = pl.DataFrame([{c: r.get(c) for c in schema} for r in part], schema=schema, orient="row")
             path = w.write_minute(kind, date, hhmm, frame)
-        except Exception as exc:  # handed back to the caller, who retries
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, who retries
             log.warning("could not land %s %s %s %s: %s", kind, w.symbol, date, hhmm, exc)
             res.failed.append((kind, minute, part, f"{type(exc).__name__}: {exc}"[:300]))
             continue
