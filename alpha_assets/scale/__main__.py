@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    stack = ScaleStack(options)
     print(f"starting Postgres, Redis, code server, webserver, daemon and {args.workers} Celery workers "
-          f"(logs: {root / 'logs'}) …", flush=True)
-    with ScaleStack(options) as stack:
+          f"(logs: {stack.logs}) …", flush=True)
+    with stack:
         env = stack.env
         names = [S.DEPLOYMENT, S.DATA_ROOT, S.DAGSTER_STORAGE, S.CELERY_BROKER, S.CELERY_BACKEND,
                  S.CELERY_VISIBILITY_TIMEOUT, S.CODE_SERVER_HOST, S.CODE_SERVER_PORT,
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if stack.leftovers:
         print(f"killed {len(stack.leftovers)} process(es) that outlived their server: {stack.leftovers}")
     if args.keep_logs:
-        print(f"logs: {root / 'logs'}")
+        print(f"logs: {stack.logs}")
     else:
         shutil.rmtree(root, ignore_errors=True)
     return 0

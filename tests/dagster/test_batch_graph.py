@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from alpha_assets.signal_contract import PARITY_LIMIT
 from tests.dagster.conftest import run
 
 SIM = "2024-03-05|BTCUSDT"
@@ -94,7 +95,7 @@ def test_parity_check_blocks_downstream_when_a_sink_loses_one_percent(resources,
     checks = check_results(result)
     assert checks["sink_parity"] is False
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "sink_parity")
-    assert evaluation.metadata["max_rel_diff"].value >= 0.0025
+    assert evaluation.metadata["max_rel_diff"].value >= PARITY_LIMIT
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     materialized = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
     assert "parity_diff" in materialized  # the checked asset itself is written
@@ -108,7 +109,7 @@ def test_parity_tolerates_a_tenth_of_a_percent(resources, instance, data_root: P
     result = run("parity_diff", REPLAY, resources, instance)
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "sink_parity")
     assert evaluation.passed
-    assert 0 < evaluation.metadata["max_rel_diff"].value < 0.0025
+    assert 0 < evaluation.metadata["max_rel_diff"].value < PARITY_LIMIT
 
 
 def test_cli_exits_non_zero_when_parity_fails(tmp_path: Path) -> None:

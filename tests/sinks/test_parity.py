@@ -6,6 +6,7 @@ import orjson
 import polars as pl
 import pytest
 
+from alpha_assets.signal_contract import PARITY_LIMIT
 from alpha_assets.sinks import KEY, compare_sinks
 from alpha_assets.sinks.synthetic import synthetic_signals
 
@@ -39,7 +40,7 @@ def test_dropping_one_percent_fails_with_the_right_figures(base: pl.DataFrame) -
     for t, n in dropped.group_by("signal_type").len().iter_rows():
         assert res.by_type_a[t] - res.by_type_b[t] == n
     assert res.confirm_a - res.confirm_b == dropped.get_column("confirm").sum()
-    assert res.max_rel_diff >= 0.01 and not res.passed(0.0025)
+    assert res.max_rel_diff >= 0.01 and not res.passed(PARITY_LIMIT)
     keys = {tuple(d[k] for k in KEY) for d in res.only_in_a_sample}
     assert keys <= {tuple(r) for r in dropped.select(KEY).iter_rows()}
 
@@ -47,7 +48,7 @@ def test_dropping_one_percent_fails_with_the_right_figures(base: pl.DataFrame) -
 def test_dropping_a_tenth_of_a_percent_passes_the_gate_but_not_exactness(base: pl.DataFrame) -> None:
     res = compare_sinks(base, drop_fraction(base, 0.001, seed=3))
     assert res.only_in_a == 100
-    assert 0.0 < res.max_rel_diff < 0.0025 and res.passed(0.0025) and not res.passed(0.0)
+    assert 0.0 < res.max_rel_diff < PARITY_LIMIT and res.passed(PARITY_LIMIT) and not res.passed(0.0)
 
 
 def test_altered_field_is_found_on_matched_rows(base: pl.DataFrame) -> None:
@@ -66,7 +67,7 @@ def test_altered_field_is_found_on_matched_rows(base: pl.DataFrame) -> None:
     assert res.mismatched_rows == 1_000 + 1 + res.field_mismatches.get("signal_type", 0)
     fig = {f.figure: f for f in res.figures}
     assert fig["rows_mismatched"].rel_diff == pytest.approx(res.mismatched_rows / N)
-    assert not res.passed(0.0025)
+    assert not res.passed(PARITY_LIMIT)
     s = res.mismatch_sample[0]
     assert s["field"] == "score" and s["jsonl"] != s["sqlite"]
     # a documented tolerance accepts the 1e-12 noise but not the categorical changes
