@@ -16,7 +16,7 @@ from numba import njit
 
 from alpha_assets.engine.config import CVDConfig, EngineConfig, resolve_config
 from alpha_assets.engine.ofi import _ensure_symbol, _reassemble, _symbol_groups, time_arrays
-from alpha_assets.engine.windows import sorted_insert, sorted_mad, sorted_median, sorted_replace
+from alpha_assets.engine.windows import sorted_mad, sorted_median, window_push
 
 LN2 = math.log(2.0)
 LN_HALF = math.log(0.5)
@@ -205,15 +205,7 @@ def cvd_kernel(fs: np.ndarray, ist: np.ndarray, bbuf: np.ndarray, bs: np.ndarray
         o_fast[r] = fs[F_FAST]
         o_slow[r] = fs[F_SLOW]
         # MAD buffer (signed deltas, newest mw)
-        bn = ist[I_BN]
-        bh = ist[I_BHEAD]
-        if bn == mw:
-            sorted_replace(bs, bn, bbuf[bh], d)
-        else:
-            sorted_insert(bs, bn, d)
-            bn += 1
-        bbuf[bh] = d
-        ist[I_BHEAD] = (bh + 1) % mw
+        bn, ist[I_BHEAD] = window_push(bbuf, bs, ist[I_BN], ist[I_BHEAD], mw, d)
         ist[I_BN] = bn
         # trade-rate window, pruned from the front only
         if ts_ok:

@@ -75,6 +75,17 @@ def _reverse(gi: np.ndarray, gf: np.ndarray, q: np.ndarray, direction: int, now:
     return 0
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _cooldown(gi: np.ndarray, gf: np.ndarray, happened: bool, now: float, has_k: int, last_k: int,
+              window_s: float) -> bool:
+    """A resync (or reconnect) guards from when it happens until `window_s` after it."""
+    if happened:
+        gf[last_k] = now
+        gi[has_k] = 1
+        return True
+    return gi[has_k] == 1 and now - gf[last_k] < window_s
+
+
 @njit(cache=True, error_model="numpy")
 def signal_kernel(gi: np.ndarray, gf: np.ndarray, q: np.ndarray, fi: np.ndarray, ff: np.ndarray, fp: np.ndarray,
                   mi: np.ndarray, mt: np.ndarray, mtr: np.ndarray, msp: np.ndarray, mvo: np.ndarray,
@@ -147,17 +158,9 @@ def signal_kernel(gi: np.ndarray, gf: np.ndarray, q: np.ndarray, fi: np.ndarray,
         elif missing[r] > q[Q_MISSING]:
             g = G_MISSING
             gval = missing[r]
-        elif did_resync:
-            gf[H_LAST_RESYNC] = now
-            gi[K_HAS_RESYNC] = 1
+        elif _cooldown(gi, gf, did_resync, now, K_HAS_RESYNC, H_LAST_RESYNC, q[Q_RESYNC]):
             g = G_RESYNC
-        elif gi[K_HAS_RESYNC] == 1 and now - gf[H_LAST_RESYNC] < q[Q_RESYNC]:
-            g = G_RESYNC
-        elif did_reconnect:
-            gf[H_LAST_RECONNECT] = now
-            gi[K_HAS_RECONNECT] = 1
-            g = G_RECONNECT
-        elif gi[K_HAS_RECONNECT] == 1 and now - gf[H_LAST_RECONNECT] < q[Q_RECONNECT]:
+        elif _cooldown(gi, gf, did_reconnect, now, K_HAS_RECONNECT, H_LAST_RECONNECT, q[Q_RECONNECT]):
             g = G_RECONNECT
         if g == G_NONE:
             el = ev_lag[r]

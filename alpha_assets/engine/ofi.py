@@ -17,10 +17,9 @@ from alpha_assets.engine.config import EngineConfig, OFIConfig, resolve_config
 from alpha_assets.engine.windows import (
     ring_sq_dev_next_sum,
     ring_sum,
-    sorted_insert,
     sorted_mad,
     sorted_median,
-    sorted_replace,
+    window_push,
 )
 
 K_MAX = 5
@@ -197,15 +196,7 @@ def ofi_kernel(fs: np.ndarray, ist: np.ndarray, hist: np.ndarray, hs: np.ndarray
         else:
             ema = alpha * ofi + one_minus_alpha * fs[F_EMA]
         fs[F_EMA] = ema
-        # append to the window (evict the oldest when full)
-        if n == w_cap:
-            sorted_replace(hs, n, hist[head], ofi)
-        else:
-            sorted_insert(hs, n, ofi)
-            n += 1
-        hist[head] = ofi
-        ist[I_HHEAD] = (head + 1) % w_cap
-        ist[I_HN] = n
+        ist[I_HN], ist[I_HHEAD] = window_push(hist, hs, n, head, w_cap, ofi)
         o_ofi[r] = ofi
         o_raw[r] = raw
         o_wins[r] = wins

@@ -28,6 +28,7 @@ decision_code vocabulary (why a Signals row ended as it did), first match wins:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,28 +38,11 @@ from numba import njit
 from alpha_assets.engine.arrival import sort_arrival
 from alpha_assets.engine.config import EngineConfig, resolve_config
 from alpha_assets.engine.cvd import cvd_initial_state, cvd_run
-from alpha_assets.engine.fusion import (
-    SIGNALS,
-    fusion_initial_state,
-    fusion_params,
-    label_series,
-    reason_strings,
-)
-from alpha_assets.engine.guards import (
-    DECISIONS,
-    G_HOLD,
-    G_LAG,
-    G_MISSING,
-    G_SPREAD,
-    GUARD_REASONS,
-    guard_initial_state,
-    guard_params,
-    signal_kernel,
-)
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_run
-from alpha_assets.engine.strategy_mode import REGIMES, market_initial_state, market_params, schedule_active
+from alpha_assets.engine.signal_rows import signal_schema, signals_initial_state, signals_step
 from alpha_assets.market.schema import BOOK_SCHEMA as RAW_BOOK_SCHEMA
 from alpha_assets.market.schema import TRADE_SCHEMA as RAW_TRADE_SCHEMA
+from alpha_assets.signal_contract import SIGNAL_COLUMNS as CONTRACT_COLUMNS
 
 I64_MIN = np.iinfo(np.int64).min
 
@@ -73,9 +57,7 @@ BOOK_KEEP_SCHEMA: dict[str, Any] = {
 BOOK_KEEP = ["book_event_time_ms", "book_recv_time_ms", "best_bid", "best_ask", "bid_qty_1", "ask_qty_1",
              "ofi_raw", "ofi", "z_ofi", "ema_ofi", "ofi_warmup", "ofi_session_id"]
 
-SIGNAL_COLUMNS = ["run_id", "symbol", "seq", "ts_ms", "signal_type", "score", "consistency", "z_ofi", "z_cvd",
-                  "confirm", "gating", "decision_code", "guard_reason", "regime", "div_type", "warmup", "price",
-                  "spread_bps", "created_at"]
+SIGNAL_COLUMNS = list(CONTRACT_COLUMNS)  # a list: frames' `columns` compare equal to it
 
 
 def _cast_col(frame: pl.DataFrame, name: str, dtype: Any) -> pl.Expr:
@@ -307,152 +289,6 @@ def _feature_schema() -> dict[str, Any]:
     return dict(_SCHEMA_CACHE["s"])
 
 
-# --------------------------------------------------------------------------- signals state
-
-def signals_initial_state(cfg: EngineConfig) -> dict[str, Any]:
-    g = guard_initial_state()
-    f = fusion_initial_state()
-    m = market_initial_state(cfg.strategy)
-    return {"g": g, "fus": f, "mkt": m}
-
-
-def _arr(frame: pl.DataFrame, name: str, default: float) -> np.ndarray:
-    if name not in frame.columns:
-        return np.full(frame.height, default, dtype=np.float64)
-    s = frame.get_column(name).cast(pl.Float64, strict=False).fill_null(default).fill_nan(default)
-    return s.to_numpy().astype(np.float64, copy=False)
-
-
-def _barr(frame: pl.DataFrame, name: str) -> np.ndarray:
-    if name not in frame.columns:
-        return np.zeros(frame.height, dtype=np.bool_)
-    return frame.get_column(name).cast(pl.Boolean, strict=False).fill_null(False).to_numpy().astype(np.bool_, copy=False)
-
-
-def signals_step(st: dict[str, Any], feats: pl.DataFrame, cfg: EngineConfig, run_id: str,
-                 detail: bool = False) -> pl.DataFrame:
-    """Run dedup/regime/fusion/guards over feature rows of one symbol."""
-    n = feats.height
-    ts = feats.get_column("event_time_ms").cast(pl.Int64, strict=False)
-    ts_null = ts.is_null().to_numpy()
-    ts_v = ts.fill_null(0).to_numpy().astype(np.int64, copy=False)
-    z_ofi = _arr(feats, "z_ofi", np.nan)
-    z_cvd = _arr(feats, "z_cvd", np.nan)
-    lag = _arr(feats, "lag_ms", 0.0) / 1000.0 if cfg.fusion.pass_lag else np.zeros(n)
-    ev_lag = np.maximum(0.0, _arr(feats, "event_lag_ms", np.nan) / 1000.0)
-    accepted = _barr(feats, "cvd_accepted") if "cvd_accepted" in feats.columns else np.ones(n, dtype=np.bool_)
-    g, fu, m = st["g"], st["fus"], st["mkt"]
-    o: dict[str, Any] = {
-        "score": np.empty(n), "sig": np.empty(n, dtype=np.int64), "cons": np.empty(n),
-        "reasons": np.empty(n, dtype=np.int64), "fwarm": np.empty(n, dtype=np.bool_),
-        "regime": np.empty(n, dtype=np.int64), "market": np.empty(n, dtype=np.bool_),
-        "confirm": np.empty(n, dtype=np.bool_), "gating": np.empty(n, dtype=np.bool_),
-        "guard": np.empty(n, dtype=np.int64), "gval": np.empty(n), "decision": np.empty(n, dtype=np.int64),
-        "warm": np.empty(n, dtype=np.bool_), "thr": np.empty(n), "cand": np.empty(n, dtype=np.bool_),
-    }
-    sched = schedule_active(ts, cfg.strategy)
-    signal_kernel(
-        g["gi"], g["gf"], guard_params(cfg.guards), fu["i"], fu["f"], fusion_params(cfg.fusion),
-        m["mi"], m["mt"], m["mtr"], m["msp"], m["mvo"], m["str"], m["ssp"], m["svo"], market_params(cfg.strategy),
-        ts_v, ts_null, z_ofi, z_cvd, lag, _arr(feats, "spread_bps", np.nan), _arr(feats, "trade_rate_per_min", 0.0),
-        _arr(feats, "realized_vol", np.nan) * 1e4, sched, _arr(feats, "missing_msgs_rate", 0.0),
-        _barr(feats, "resync"), _barr(feats, "reconnect"), ev_lag, ~accepted | ts_null,
-        *o.values(),
-    )
-    cols = [
-        pl.lit(run_id, dtype=pl.Utf8).alias("run_id"),
-        pl.col("symbol"),
-        pl.col("agg_trade_id").cast(pl.Int64).alias("seq"),
-        ts.alias("ts_ms"),
-        label_series("signal_type", o["sig"], SIGNALS),
-        pl.Series("score", o["score"]).fill_nan(None),
-        pl.Series("consistency", o["cons"]).fill_nan(None),
-        pl.col("z_ofi").cast(pl.Float64),
-        pl.col("z_cvd").cast(pl.Float64),
-        pl.Series("confirm", o["confirm"]),
-        pl.Series("gating", o["gating"]),
-        label_series("decision_code", o["decision"], DECISIONS),
-        guard_reason_series(o["guard"], o["gval"], cfg),
-        label_series("regime", o["regime"], REGIMES),
-        pl.lit("none", dtype=pl.Utf8).alias("div_type"),
-        pl.Series("warmup", o["warm"] | o["fwarm"]),
-        pl.col("price").cast(pl.Float64) if "price" in feats.columns else pl.lit(None, pl.Float64).alias("price"),
-        pl.col("spread_bps").cast(pl.Float64) if "spread_bps" in feats.columns
-        else pl.lit(None, pl.Float64).alias("spread_bps"),
-        pl.col("recv_time_ms").cast(pl.Int64).alias("created_at") if "recv_time_ms" in feats.columns
-        else pl.lit(None, pl.Int64).alias("created_at"),
-    ]
-    if detail:
-        cols += [
-            pl.Series("fusion_reason_codes", reason_strings(o["reasons"]), dtype=pl.Utf8),
-            pl.Series("fusion_warmup", o["fwarm"]),
-            pl.Series("confirm_threshold", o["thr"]).fill_nan(None),
-            pl.Series("candidate_confirm", o["cand"]),
-            pl.Series("market_active", o["market"]),
-            pl.Series("schedule_active", sched),
-            pl.Series("warmup_active", o["warm"]),
-        ]
-    if n == 0:
-        return pl.DataFrame(schema=_signal_schema(detail))
-    return feats.select(cols)
-
-
-def _signal_schema(detail: bool) -> dict[str, Any]:
-    schema: dict[str, Any] = {
-        "run_id": pl.Utf8, "symbol": pl.Utf8, "seq": pl.Int64, "ts_ms": pl.Int64, "signal_type": pl.Utf8,
-        "score": pl.Float64, "consistency": pl.Float64, "z_ofi": pl.Float64, "z_cvd": pl.Float64,
-        "confirm": pl.Boolean, "gating": pl.Boolean, "decision_code": pl.Utf8, "guard_reason": pl.Utf8,
-        "regime": pl.Utf8, "div_type": pl.Utf8, "warmup": pl.Boolean, "price": pl.Float64,
-        "spread_bps": pl.Float64, "created_at": pl.Int64,
-    }
-    if detail:
-        schema.update({"fusion_reason_codes": pl.Utf8, "fusion_warmup": pl.Boolean, "confirm_threshold": pl.Float64,
-                       "candidate_confirm": pl.Boolean, "market_active": pl.Boolean,
-                       "schedule_active": pl.Boolean, "warmup_active": pl.Boolean})
-    return schema
-
-
-def _hold_text(hold: float) -> str:
-    return str(int(hold)) if float(hold).is_integer() else repr(float(hold))
-
-
-FORMATTED_GUARDS = (G_SPREAD, G_MISSING, G_LAG)  # reasons whose text carries the measured value
-
-
-def guard_labels(cfg: EngineConfig) -> list[str]:
-    """Text of each guard code ("" for none); the FORMATTED_GUARDS entries come from `guard_text`."""
-    labels = list(GUARD_REASONS)
-    labels[0] = ""
-    labels[G_HOLD] = f"insufficient_hold_time_{_hold_text(cfg.guards.min_hold_time_sec)}s"
-    return labels
-
-
-def guard_text(code: int, value: float) -> str:
-    """v13's text of a guard that reports its value."""
-    if code == G_SPREAD:
-        return f"spread_too_high_{value:.1f}bps"
-    if code == G_MISSING:
-        return f"missing_msgs_rate_{value:.4f}"
-    return f"lag_exceeded_{value:.2f}s"
-
-
-def guard_reason_series(codes: np.ndarray, vals: np.ndarray, cfg: EngineConfig) -> pl.Series:
-    """Guard codes -> v13 reason strings (null when none); values formatted as v13 did."""
-    s = label_series("guard_reason", codes, guard_labels(cfg))
-    fmt_rows = np.flatnonzero(np.isin(codes, FORMATTED_GUARDS))
-    if fmt_rows.size:
-        cache: dict[tuple[int, float], str] = {}
-        texts = []
-        for i in fmt_rows.tolist():
-            key = (int(codes[i]), float(vals[i]))
-            txt = cache.get(key)
-            if txt is None:
-                txt = cache[key] = guard_text(*key)
-            texts.append(txt)
-        s = s.scatter(fmt_rows, pl.Series(texts, dtype=pl.Utf8))
-    return s.replace("", None)
-
-
 # --------------------------------------------------------------------------- batch entry points
 
 def _split(frame: pl.DataFrame) -> tuple[list[str], dict[str, pl.DataFrame]]:
@@ -465,47 +301,36 @@ def _split(frame: pl.DataFrame) -> tuple[list[str], dict[str, pl.DataFrame]]:
     return syms, parts
 
 
+def _per_symbol(frame: pl.DataFrame, run: Callable[[str, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame | None:
+    """`run(symbol, its rows)` for each symbol, one engine state each; the results in input row order
+    (None: no rows)."""
+    syms, parts = _split(frame)
+    if not syms:
+        return None
+    if len(syms) == 1:
+        return run(syms[0], parts[syms[0]])
+    out = [run(s, parts[s].drop("__row")).with_columns(parts[s].get_column("__row")) for s in syms]
+    return pl.concat(out).sort("__row").drop("__row")
+
+
 def compute_features(trades: pl.DataFrame, book: pl.DataFrame, cfg: Any = None) -> pl.DataFrame:
     """One row per trade (per symbol, trade order), evaluated against the latest book at or
     before it. Output rows keep the input trade order."""
     c = resolve_config(cfg)
-    tr = normalise(trades, TRADE_SCHEMA)
     bk = normalise(book, BOOK_SCHEMA)
-    syms, parts = _split(tr)
-    if not syms:
-        return _empty_features()
-    multi = "__row" in next(iter(parts.values())).columns
-    out = []
-    for s in syms:
-        t_part = parts[s]
-        st = features_initial_state(s, c)
-        b_part = bk.filter(pl.col("symbol") == s)
-        f = features_step(st, t_part.drop("__row") if multi else t_part, b_part, c, final=True)
-        if multi:
-            f = f.with_columns(t_part.get_column("__row"))
-        out.append(f)
-    if multi:
-        return pl.concat(out).sort("__row").drop("__row")
-    return out[0]
+    out = _per_symbol(normalise(trades, TRADE_SCHEMA), lambda s, part: features_step(
+        features_initial_state(s, c), part, bk.filter(pl.col("symbol") == s), c, final=True))
+    return _empty_features() if out is None else out
 
 
 def compute_signals(features: pl.DataFrame, cfg: Any = None, run_id: str = "", detail: bool = False) -> pl.DataFrame:
     """Signals rows (docs/interfaces.md columns; `detail=True` adds diagnostics) for a
     features frame; one engine state per symbol, rows in input order."""
     c = resolve_config(cfg)
-    if features.height == 0:
-        return pl.DataFrame(schema=_signal_schema(detail))
-    feats = features if features.schema.get("symbol") == pl.Utf8 else features.with_columns(pl.col("symbol").cast(pl.Utf8))
-    feats = upper_symbols(feats)
-    syms, parts = _split(feats)
-    multi = "__row" in next(iter(parts.values())).columns
-    out = []
-    for s in syms:
-        part = parts[s]
-        sig = signals_step(signals_initial_state(c), part, c, run_id, detail)
-        if multi:
-            sig = sig.with_columns(part.get_column("__row"))
-        out.append(sig)
-    if multi:
-        return pl.concat(out).sort("__row").drop("__row")
-    return out[0]
+    out = None
+    if features.height:
+        feats = features if features.schema.get("symbol") == pl.Utf8 else features.with_columns(
+            pl.col("symbol").cast(pl.Utf8))
+        out = _per_symbol(upper_symbols(feats), lambda _s, part: signals_step(signals_initial_state(c), part, c,
+                                                                              run_id, detail))
+    return pl.DataFrame(schema=signal_schema(detail)) if out is None else out

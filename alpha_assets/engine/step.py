@@ -34,11 +34,7 @@ from alpha_assets.engine.columns import (
 from alpha_assets.engine.config import EngineConfig, resolve_config
 from alpha_assets.engine.fusion import SIGNALS
 from alpha_assets.engine.guards import DECISIONS
-from alpha_assets.engine.pipeline import (
-    FORMATTED_GUARDS,
-    _signal_schema,
-    guard_text,
-)
+from alpha_assets.engine.signal_rows import FORMATTED_GUARDS, guard_text, signal_schema
 from alpha_assets.engine.strategy_mode import REGIMES, schedule_active
 from alpha_assets.engine.stream import SignalArrays, advance, pending, regressions, stream_initial_state
 
@@ -134,7 +130,7 @@ def _nullable_series(name: str, vals: np.ndarray, null: np.ndarray) -> pl.Series
 def _frame(sa: SignalArrays | None, state: EngineState) -> pl.DataFrame:
     """The rows as a frame built from constructors only (no polars compute call: see columns.py)."""
     if sa is None:
-        return pl.DataFrame(schema=_signal_schema(False))
+        return pl.DataFrame(schema=signal_schema(False))
     tr, o, n = sa.trades, sa.out, sa.n
 
     def text(name: str, vals: list[str | None]) -> pl.Series:

@@ -27,7 +27,7 @@ from alpha_assets.engine.cvd import cvd_initial_state, cvd_params
 from alpha_assets.engine.fusion import fusion_params
 from alpha_assets.engine.guards import guard_params
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_params
-from alpha_assets.engine.pipeline import guard_labels, signals_initial_state
+from alpha_assets.engine.signal_rows import guard_labels, kernel_outputs, signals_initial_state
 from alpha_assets.engine.strategy_mode import market_params
 from alpha_assets.engine.stream_kernels import (
     S_ARRIVAL_N,
@@ -131,14 +131,7 @@ def advance(st: dict[str, Any], tr: TradeCols, bk: BookCols, sched_fn: Any, fina
     n = rel.n
     if n == 0:
         return None
-    o: dict[str, np.ndarray] = {
-        "score": np.empty(n), "sig": np.empty(n, dtype=np.int64), "cons": np.empty(n),
-        "reasons": np.empty(n, dtype=np.int64), "fwarm": np.empty(n, dtype=np.bool_),
-        "regime": np.empty(n, dtype=np.int64), "market": np.empty(n, dtype=np.bool_),
-        "confirm": np.empty(n, dtype=np.bool_), "gating": np.empty(n, dtype=np.bool_),
-        "guard": np.empty(n, dtype=np.int64), "gval": np.empty(n), "decision": np.empty(n, dtype=np.int64),
-        "warm": np.empty(n, dtype=np.bool_), "thr": np.empty(n), "cand": np.empty(n, dtype=np.bool_),
-    }
+    o = kernel_outputs(n)
     z_ofi, z_cvd, spread = np.empty(n), np.empty(n), np.empty(n)
     c, s = st["cvd"], st["signals"]
     g, fu, m = s["g"], s["fus"], s["mkt"]

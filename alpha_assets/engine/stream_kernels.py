@@ -1,7 +1,7 @@
 """Compiled drivers of the live step (engine/stream.py): one call per chunk side instead of dozens
 of numpy calls on a handful of rows. They call the batch path's own kernels (`ofi_kernel`,
 `cvd_kernel`, `_vol_kernel`, `_match`, `signal_kernel`) and compute, value for value, the polars
-expressions of pipeline.features_step / signals_step between them.
+expressions of pipeline.features_step / signal_rows.signals_step between them.
 
 Scalar state lives in one int64 array (`S_*` slots). The book tail (rows a coming trade can still
 match) lives in seven arrays with a capacity; rows [S_TAIL_START, S_TAIL_END) are live.

@@ -12,16 +12,23 @@ from numba import njit
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def sorted_insert(s: np.ndarray, n: int, x: float) -> None:
-    """Insert x into the sorted prefix s[:n] (s has room for n + 1)."""
+def _bisect(s: np.ndarray, n: int, x: float, after_equal: bool) -> int:
+    """Position of x in the sorted prefix s[:n]: before the values equal to it, or after them."""
     lo = 0
     hi = n
     while lo < hi:
         mid = (lo + hi) >> 1
-        if s[mid] <= x:
+        if s[mid] < x or (after_equal and s[mid] == x):
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def sorted_insert(s: np.ndarray, n: int, x: float) -> None:
+    """Insert x into the sorted prefix s[:n] (s has room for n + 1)."""
+    lo = _bisect(s, n, x, True)
     i = n
     while i > lo:
         s[i] = s[i - 1]
@@ -32,14 +39,7 @@ def sorted_insert(s: np.ndarray, n: int, x: float) -> None:
 @njit(cache=True, error_model="numpy", inline="always")
 def sorted_remove(s: np.ndarray, n: int, x: float) -> None:
     """Remove one occurrence of x from the sorted prefix s[:n]."""
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if s[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = _bisect(s, n, x, False)
     # s[lo] == x unless x is absent (cannot happen for values we inserted)
     for i in range(lo, n - 1):
         s[i] = s[i + 1]
@@ -49,15 +49,7 @@ def sorted_remove(s: np.ndarray, n: int, x: float) -> None:
 def sorted_replace(s: np.ndarray, n: int, old: float, new: float) -> None:
     """Replace one occurrence of `old` by `new` in the sorted prefix s[:n], shifting only the
     entries between the two positions (a full window evicts and appends in one pass)."""
-    lo = 0
-    hi = n
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if s[mid] < old:
-            lo = mid + 1
-        else:
-            hi = mid
-    i = lo
+    i = _bisect(s, n, old, False)
     if new > old:
         while i + 1 < n and s[i + 1] < new:
             s[i] = s[i + 1]
@@ -67,6 +59,19 @@ def sorted_replace(s: np.ndarray, n: int, old: float, new: float) -> None:
             s[i] = s[i - 1]
             i -= 1
     s[i] = new
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def window_push(ring: np.ndarray, srt: np.ndarray, n: int, head: int, cap: int, x: float) -> tuple[int, int]:
+    """Append x to a window of `cap` values (ring in arrival order, `srt` its sorted copy), evicting
+    the oldest when it is full; returns (its new size, the ring's new head)."""
+    if n == cap:
+        sorted_replace(srt, n, ring[head], x)
+    else:
+        sorted_insert(srt, n, x)
+        n += 1
+    ring[head] = x
+    return n, (head + 1) % cap
 
 
 @njit(cache=True, error_model="numpy", inline="always")

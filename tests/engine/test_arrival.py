@@ -22,7 +22,8 @@ from alpha_assets.engine import (
     step_rows,
 )
 from alpha_assets.engine.arrival import arrival_order, frame_keys
-from alpha_assets.engine.pipeline import BOOK_SCHEMA, TRADE_SCHEMA, _signal_schema, normalise
+from alpha_assets.engine.pipeline import BOOK_SCHEMA, TRADE_SCHEMA, normalise
+from alpha_assets.engine.signal_rows import signal_schema
 from alpha_assets.engine.synthetic import synthetic_day, with_ingest_seq
 from alpha_assets.market.schema import BOOK_SCHEMA as RAW_BOOK
 from alpha_assets.market.schema import INGEST_SEQ
@@ -128,7 +129,7 @@ def test_row_dicts_are_the_frame_rows() -> None:
         s1, a = step(s1, trades, book, final=True)
         s2, rows = step_rows(s2, trades.to_dicts(), book.to_dicts(), final=True)
         assert list(rows[0]) == SIGNAL_COLUMNS
-        b = pl.DataFrame(rows, schema=_signal_schema(False), orient="row")
+        b = pl.DataFrame(rows, schema=signal_schema(False), orient="row")
         assert a.schema == b.schema and a.equals(b) and a.height == trades.height
 
 
@@ -143,7 +144,7 @@ def test_rows_of_unusual_types_read_as_normalise_reads_them() -> None:
     s1, s2 = initial_state("BTCUSDT", None, "r"), initial_state("BTCUSDT", None, "r")
     s1, a = step(s1, trades, book, final=True)
     s2, rows = step_rows(s2, odd_t, odd_b, final=True)
-    assert a.equals(pl.DataFrame(rows, schema=_signal_schema(False), orient="row"))
+    assert a.equals(pl.DataFrame(rows, schema=signal_schema(False), orient="row"))
     assert s2.counters["foreign_symbol_rows"] == 1 and s2.counters["trades_in"] == trades.height
 
 

@@ -24,7 +24,7 @@ from alpha_assets.engine import (
 from alpha_assets.engine.cvd import cvd_initial_state, cvd_run
 from alpha_assets.engine.fusion import fusion_initial_state, fusion_run
 from alpha_assets.engine.ofi import ofi_initial_state, ofi_run
-from alpha_assets.engine.pipeline import _signal_schema
+from alpha_assets.engine.signal_rows import signal_schema
 from alpha_assets.engine.synthetic import synthetic_day, with_ingest_seq
 
 CFG = EngineConfig()
@@ -200,7 +200,7 @@ def _step_arrival(trades: pl.DataFrame, book: pl.DataFrame, cfg: EngineConfig, c
             state, rows = step(state, t, bk)
         else:
             state, dicts = step_rows(state, t.to_dicts(), bk.to_dicts())
-            rows = pl.DataFrame(dicts, schema=_signal_schema(False), orient="row")
+            rows = pl.DataFrame(dicts, schema=signal_schema(False), orient="row")
         assert rows.height == t.height  # arrival mode: every trade's row in the step that brings it
         assert state.pending_trades == 0
         out.append(rows)
@@ -284,7 +284,7 @@ def test_event_time_rows_and_frames_mixed_equal_batch(day, trade_cuts, book_cuts
             state, out = step(state, t, b)
         else:
             state, dicts = step_rows(state, t.to_dicts(), b.to_dicts())
-            out = pl.DataFrame(dicts, schema=_signal_schema(False), orient="row")
+            out = pl.DataFrame(dicts, schema=signal_schema(False), orient="row")
         rows.append(out)
     rows.append(flush(state)[1])
     frames_equal(pl.concat(rows), batch)
