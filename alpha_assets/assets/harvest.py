@@ -18,7 +18,7 @@ from alpha_assets.contracts import (
     contract_check_spec,
     contract_result,
 )
-from alpha_assets.figures import rounded
+from alpha_assets.figures import num, rounded, whole
 from alpha_assets.markdown import markdown_kv
 from alpha_assets.market.cleaning import clean_book, clean_trades
 from alpha_assets.market.preview import preview_bars
@@ -34,7 +34,7 @@ def median_spread_bps(book: pl.DataFrame) -> float | None:
     if book.is_empty():
         return None
     mid = (book["bid_px_1"] + book["ask_px_1"]) / 2
-    return float(((book["ask_px_1"] - book["bid_px_1"]) / mid * 1e4).median())
+    return num(((book["ask_px_1"] - book["bid_px_1"]) / mid * 1e4).median())
 
 
 @dg.asset(
@@ -118,10 +118,10 @@ def harvest_preview(
     figures = rounded({
         "bars": bars.height,
         "bars_with_trades": active.height,
-        "max_trades_per_second": int(bars["trade_count"].max() or 0),
-        "median_spread_bps": float(bars["spread_bps"].median() or float("nan")),
-        "mean_abs_l1_imbalance": float(bars["l1_imbalance"].abs().mean() or float("nan")),
-        "buy_volume_share": float(bars["buy_volume"].sum() / max(bars["volume"].sum(), 1e-12)),
+        "max_trades_per_second": whole(bars["trade_count"].max() or 0),
+        "median_spread_bps": num(bars["spread_bps"].median() or float("nan")),
+        "mean_abs_l1_imbalance": num(bars["l1_imbalance"].abs().mean() or float("nan")),
+        "buy_volume_share": num(bars["buy_volume"].sum()) / max(num(bars["volume"].sum()), 1e-12),
     })
     yield versioned_output(
         bars,

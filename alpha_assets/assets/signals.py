@@ -10,7 +10,7 @@ from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags, versioned_output
 from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec
 from alpha_assets.engine.config import EngineConfig
-from alpha_assets.figures import rounded
+from alpha_assets.figures import num, rounded
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions, split_key
 from alpha_assets.resources.data_root import DataRoot
@@ -61,9 +61,9 @@ def features(
         "rows": frame.height,
         "ofi_warmup_rows": int(frame["z_ofi"].is_null().sum()),
         "cvd_warmup_rows": int(frame["z_cvd"].is_null().sum()),
-        "z_ofi_abs_mean": float(frame["z_ofi"].abs().mean() or 0.0),
-        "z_cvd_abs_mean": float(frame["z_cvd"].abs().mean() or 0.0),
-        "lag_ms_p50": float(frame["lag_ms"].median() or 0.0),
+        "z_ofi_abs_mean": num(frame["z_ofi"].abs().mean() or 0.0),
+        "z_cvd_abs_mean": num(frame["z_cvd"].abs().mean() or 0.0),
+        "lag_ms_p50": num(frame["lag_ms"].median() or 0.0),
         "lag_ms_p99": float(frame["lag_ms"].quantile(0.99) or 0.0),
     })
     figures["book_join"] = cfg.book_join  # a soak-landed partition: the soak's mode, whatever the resource says

@@ -41,12 +41,13 @@ class _Cols:
     __slots__ = ()
 
     def take(self, idx: np.ndarray | slice) -> Any:
-        return type(self)(*(np.ascontiguousarray(a[:, idx]) if a.ndim == 2 else a[idx]
-                            for a in (getattr(self, name) for name in self.__slots__)))
+        names: tuple[str, ...] = self.__slots__
+        arrays: list[np.ndarray] = [getattr(self, name) for name in names]
+        return type(self)(*(np.ascontiguousarray(a[:, idx]) if a.ndim == 2 else a[idx] for a in arrays))
 
     def extend(self, other: Any) -> Any:
-        return type(self)(*(np.concatenate((getattr(self, name), getattr(other, name)), axis=-1)
-                            for name in self.__slots__))
+        names: tuple[str, ...] = self.__slots__
+        return type(self)(*(np.concatenate((getattr(self, name), getattr(other, name)), axis=-1) for name in names))
 
 
 @dataclass(slots=True)
@@ -119,8 +120,7 @@ def _np(s: pl.Series) -> np.ndarray:
 def _col(cols: dict[str, pl.Series], n: int, name: str, fill: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     """(values with `fill` under nulls, null mask) of a column; absent = all null."""
     s = cols.get(name)
-    nulls = n if s is None else s.null_count()
-    if nulls == n:
+    if s is None or (nulls := s.null_count()) == n:
         return np.full(n, fill, dtype), np.ones(n, np.bool_)
     if nulls:
         return _np(s.fill_null(fill)), _np(s.is_null())
@@ -291,7 +291,7 @@ def trades_from_rows(rows: Rows, symbol: str) -> tuple[TradeCols, int]:
     else:  # a null or a string among them
         price, price_null = _rows_f64([p for p, _ in pq], "price")
         qty, _ = _rows_f64([q for _, q in pq], "qty")
-    makers = [r.get("is_buyer_maker") for r in rows]
+    makers: list[Any] = [r.get("is_buyer_maker") for r in rows]
     try:
         m = np.frombuffer(array("b", makers), dtype=np.int8)  # bools -> 1/0 (is_buy = not maker)
         side = 1 - m if not (m & ~np.int8(1)).any() else None

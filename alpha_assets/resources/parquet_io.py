@@ -99,7 +99,8 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
 
 
 def _concat_tables(parts: list[pl.DataFrame | dict[str, pl.DataFrame]]) -> pl.DataFrame | dict[str, pl.DataFrame]:
-    if all(isinstance(p, pl.DataFrame) for p in parts):
-        return pl.concat(parts, how="diagonal_relaxed")  # type: ignore[arg-type]
+    frames = [p for p in parts if isinstance(p, pl.DataFrame)]
+    if len(frames) == len(parts):
+        return pl.concat(frames, how="diagonal_relaxed")
     keys = sorted({k for p in parts if isinstance(p, dict) for k in p})
     return {k: pl.concat([p[k] for p in parts if isinstance(p, dict) and k in p], how="diagonal_relaxed") for k in keys}

@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 import polars as pl
 
+from alpha_assets.layout import RuntimeLayout
+
 
 @runtime_checkable
 class SignalSink(Protocol):
@@ -32,7 +34,7 @@ def dead_letter(runtime_dir: Path, sink: str, reason: str, rows: pl.DataFrame) -
     """Append rows a sink cannot store to `<runtime>/deadletter/signals_<sink>.jsonl` with a reason."""
     if rows.height == 0:
         return 0
-    path = Path(runtime_dir) / "deadletter" / f"signals_{sink}.jsonl"
+    path = RuntimeLayout(Path(runtime_dir)).deadletter_file(sink)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as fh:
         for row in rows.to_dicts():

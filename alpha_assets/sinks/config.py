@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alpha_assets.layout import SQLITE_FILE
+
 FLUSH_MS_MIN, FLUSH_MS_MAX = 50, 5000
 
 # v13 names users already have in their shells and supervisors
@@ -41,7 +43,7 @@ class SinkConfig(BaseModel):
         "SQLite synchronous FULL | NORMAL | OFF")
     output_dir: Path | None = Field(
         None, description="runtime directory (spool/, ready/, signals.db); None = the caller's runtime dir")
-    sqlite_file: str = Field("signals.db", min_length=1, pattern=r"^[^/\\]+$")
+    sqlite_file: str = Field(SQLITE_FILE, min_length=1, pattern=r"^[^/\\]+$")
     busy_timeout_ms: int = Field(1000, ge=0, le=60_000, description="SQLite busy_timeout per attempt")
     retry_max: int = Field(8, ge=0, le=50, description="retries of a locked/full database before raising")
     retry_backoff_ms: int = Field(50, ge=1, le=10_000, description="first backoff; doubles per retry")

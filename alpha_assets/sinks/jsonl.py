@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks import rows
 from alpha_assets.sinks.base import FlushPolicy, SinkWriteError, dead_letter
 from alpha_assets.sinks.config import SinkConfig
@@ -43,7 +44,7 @@ class JsonlSignalSink:
         self._c: dict[str, int] = dict.fromkeys(("rows_in", "rejected", "flushes"), 0)
         self._closed = False
         self.recovered: dict[str, RecoveryReport] = {}
-        spool_root = self.runtime_dir / "spool" / KIND
+        spool_root = RuntimeLayout(self.runtime_dir).spool_dir(KIND)
         if spool_root.is_dir():  # recover every symbol's orphaned parts now, not when it next trades
             for sym_dir in sorted(p for p in spool_root.iterdir() if p.is_dir()):
                 if any(sym_dir.glob(f"{PREFIX}_*.part")):

@@ -24,8 +24,16 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, Field
 
+from alpha_assets.layout import SQLITE_FILE, RuntimeLayout
+from alpha_assets.signal_contract import (
+    KEY,
+    PARITY_LIMIT,
+    SIGNAL_COLUMNS,
+    SIGNAL_SCHEMA,
+    STRONG_TYPES,
+    parity_passed,
+)
 from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
-from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES
 
 SAMPLE = 20
 
@@ -63,9 +71,8 @@ class ParityResult(BaseModel):
     max_rel_diff: float
     worst_figure: str | None = None
 
-    def passed(self, threshold: float = 0.0025) -> bool:
-        # The gate fails at the threshold or worse; exact agreement always passes (threshold 0 = exact).
-        return self.max_rel_diff == 0.0 or self.max_rel_diff < threshold
+    def passed(self, threshold: float = PARITY_LIMIT) -> bool:
+        return parity_passed(self.max_rel_diff, threshold)
 
     def labelled(self, figure: str) -> str:
         """A figure's name with its side named by the sink (`rows_only_in_a` → `rows_only_in_jsonl`)."""
@@ -144,7 +151,7 @@ def compare_sinks(a: pl.DataFrame, b: pl.DataFrame, *, label_a: str = "jsonl", l
     any_diff = diff_flags.select(pl.any_horizontal(value_cols)).to_series() if value_cols and joined.height else None
     mismatched_rows = int(any_diff.sum()) if any_diff is not None else 0
     sample: list[dict[str, Any]] = []
-    if mismatched_rows:
+    if mismatched_rows and any_diff is not None:
         bad = joined.filter(any_diff).sort(KEY).head(SAMPLE)
         for row in bad.iter_rows(named=True):
             for c in value_cols:
@@ -210,7 +217,7 @@ def _values_same(va: Any, vb: Any, tol: float) -> bool:
     return False
 
 
-def compare_runtime(runtime_dir: Path, run_id: str | None = None, *, db_file: str = "signals.db",
+def compare_runtime(runtime_dir: Path, run_id: str | None = None, *, db_file: str = SQLITE_FILE,
                     symbol: str | None = None, date: str | None = None, until_ms: int | None = None,
                     float_rel_tol: float = 0.0) -> ParityResult:
     """Read both sinks under `runtime_dir` and compare them over the SAME event-time window.
@@ -220,7 +227,8 @@ def compare_runtime(runtime_dir: Path, run_id: str | None = None, *, db_file: st
     published minute) so the minute still in the spool is left out of both sides.
     """
     a = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
-    b = read_sqlite_signals(Path(runtime_dir) / db_file, run_id=run_id, symbol=symbol, date=date)
+    b = read_sqlite_signals(RuntimeLayout(Path(runtime_dir)).sqlite_file(db_file), run_id=run_id, symbol=symbol,
+                            date=date)
     if until_ms is not None:
         a = a.filter(pl.col("ts_ms") < until_ms)
         b = b.filter(pl.col("ts_ms") < until_ms)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA
 from alpha_assets.sinks.sqlite import TABLE
 
@@ -53,7 +54,7 @@ def empty_signals() -> pl.DataFrame:
 
 
 def jsonl_files(runtime_dir: Path, symbol: str | None = None, date: str | dt.date | None = None) -> list[Path]:
-    base = Path(runtime_dir) / "ready" / "signal"
+    base = RuntimeLayout(Path(runtime_dir)).signal_ready
     if not base.is_dir():
         return []
     sym = symbol.upper() if symbol else "*"

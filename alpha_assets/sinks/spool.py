@@ -30,7 +30,7 @@ after), ``never`` (leave it to the OS: fastest, survives a process crash, not a 
 
 Executor outbox usage (explicit dirs, no ``kind`` level)::
 
-    MinuteSpool(rt / "exec_events" / sym / "spool", rt / "exec_events" / sym,
+    MinuteSpool(RuntimeLayout(rt).exec_events(sym) / "spool", RuntimeLayout(rt).exec_events(sym),
                 prefix="exec", time_field="ts_ms", key_fields=("client_order_id",))
 
 or the DESIGN.md layout ``root/{spool,ready}/<kind>/<SYM>/`` via ``MinuteSpool.for_layout``.
@@ -42,12 +42,13 @@ import fcntl
 import numbers
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks.keyindex import KeyIndex, MinuteKeyIndex
 from alpha_assets.sinks.spool_disk import SpoolDisk
 from alpha_assets.sinks.spool_files import (  # noqa: F401 - re-exported: the spool's public vocabulary
@@ -122,8 +123,8 @@ class MinuteSpool(SpoolDisk):
                    key_fields: tuple[str, ...], fsync: str = "rotate", **kw: Any) -> MinuteSpool:
         """`root/spool/<kind>/<SYM>` → `root/ready/<kind>/<SYM>` (kind "" drops that level)."""
         parts = [p for p in (kind, symbol.upper()) if p]
-        return cls(Path(root, "spool", *parts), Path(root, "ready", *parts), prefix, time_field,
-                   key_fields, fsync, **kw)
+        layout = RuntimeLayout(Path(root))
+        return cls(layout.spool_dir(*parts), layout.ready_dir(*parts), prefix, time_field, key_fields, fsync, **kw)
 
     def _index_for(self, minute: int, prefixes: Any = None) -> KeyIndex:
         return self._index if self._mindex is None else self._mindex.for_minute(minute, prefixes)
@@ -167,12 +168,21 @@ class MinuteSpool(SpoolDisk):
         self.counters.records_in -= len(items)  # append_encoded counts them
         return self.append_encoded(items)
 
-    def append_encoded(self, items: Iterable[tuple[Key, int, bytes]]) -> int:
-        """Fast path for callers that encode in bulk: (key, minute number, JSON line without newline)."""
+    def _check_appendable(self) -> None:
         if self._closed:
             raise SpoolError("append after close()")
         if not self._recovered:
             raise SpoolError("call recover() before append() (auto_recover=False was given)")
+
+    def _settle(self) -> None:
+        """After the lines of one append: their fsync (policy `always`), then rotation."""
+        if self.fsync == "always":
+            self._sync_open()
+        self._rotate()
+
+    def append_encoded(self, items: Iterable[tuple[Key, int, bytes]]) -> int:
+        """Fast path for callers that encode in bulk: (key, minute number, JSON line without newline)."""
+        self._check_appendable()
         new = 0
         index_for = self._index_for
         try:
@@ -198,26 +208,21 @@ class MinuteSpool(SpoolDisk):
                 new += 1
                 if self._watermark is None or minute > self._watermark:
                     self._watermark = minute
-            if self.fsync == "always":
-                self._sync_open()
-            self._rotate()
+            self._settle()
         except OSError as exc:
             self._io_failed(exc)
         finally:
             self.counters.index_keys = self._index_size()
         return new
 
-    def append_blocks(self, prefix: Key, blocks: list[tuple[int, list[Any], bytes | memoryview]]) -> int | None:
+    def append_blocks(self, prefix: Key, blocks: Sequence[tuple[int, list[Any], bytes | memoryview]]) -> int | None:
         """Bulk fast path: each block is (minute, last key fields, the block's JSON lines), one
         newline-terminated line per key, all keys under `prefix` (the other key fields) and the last
         fields distinct across all blocks (the caller checks). Writes every
         block and returns the row count when none of the keys is known yet; otherwise writes nothing
         and returns None, and the caller takes `append_encoded`, which skips exactly the known keys.
         Files, bytes and counters are those `append_encoded` produces for the same lines in order."""
-        if self._closed:
-            raise SpoolError("append after close()")
-        if not self._recovered:
-            raise SpoolError("call recover() before append() (auto_recover=False was given)")
+        self._check_appendable()
         for minute, lasts, _ in blocks:
             if not self._index_for(minute, (prefix,)).bucket(prefix).isdisjoint(lasts):
                 return None
@@ -241,9 +246,7 @@ class MinuteSpool(SpoolDisk):
                 new += n
                 if self._watermark is None or minute > self._watermark:
                     self._watermark = minute
-            if self.fsync == "always":
-                self._sync_open()
-            self._rotate()
+            self._settle()
         except OSError as exc:
             self._io_failed(exc)
         finally:

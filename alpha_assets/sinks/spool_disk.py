@@ -7,9 +7,10 @@ import errno
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -44,6 +45,14 @@ class SpoolDisk:
     _recovered: bool
     _watermark: int | None
     lateness_minutes: int
+
+    if TYPE_CHECKING:  # MinuteSpool's: its key index and dead letters
+        def _index_for(self, minute: int, prefixes: Any = None) -> KeyIndex: ...
+        def _index_size(self) -> int: ...
+        def _minute_files(self, minute: int) -> list[Path]: ...
+        def _key_of_line(self, line: bytes) -> tuple[Any, ...]: ...
+        def _key(self, rec: Mapping[str, Any]) -> tuple[Any, ...]: ...
+        def _deadletter(self, entry: dict[str, Any]) -> None: ...
 
     # ------------------------------------------------------------------ naming
     def _name(self, minute: int, seq: int, ext: str) -> str:
