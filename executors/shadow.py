@@ -43,11 +43,9 @@ class ShadowExecutor:
     def submit(self, ctx: OrderCtx) -> ExecResult:
         p = self.primary.submit(ctx)
         try:
-            answer = self.shadow.submit(ctx)
-            s: ExecResult | None = answer
-            s_status: str = answer.status
-            s_reason = answer.reject_reason
-        except Exception as e:  # the shadow must never break the primary path
+            s: ExecResult | None = self.shadow.submit(ctx)
+            s_status, s_reason = s.status, s.reject_reason
+        except Exception as e:  # noqa: BLE001 - the shadow must never break the primary path
             s, s_status, s_reason = None, "error", f"shadow_error:{type(e).__name__}"
         rec = ShadowRecord(
             client_order_id=p.client_order_id, px_intent=ctx.px_intent, primary_status=p.status,
@@ -70,7 +68,7 @@ class ShadowExecutor:
     def cancel(self, symbol: str, client_order_id: str) -> CancelResult:
         try:
             self.shadow.cancel(symbol, client_order_id)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         return self.primary.cancel(symbol, client_order_id)
 
@@ -78,7 +76,7 @@ class ShadowExecutor:
               qty: float | None = None) -> AmendResult:
         try:
             self.shadow.amend(symbol, client_order_id, px, qty)
-        except Exception:
+        except Exception:  # noqa: BLE001
             pass
         return self.primary.amend(symbol, client_order_id, px, qty)
 
