@@ -40,7 +40,7 @@ def default_resources(data_root: str | Path | None = None) -> dict[str, object]:
     """The embedded default (`local`): files under one data root (`ALPHA_DATA_ROOT` or ./var unless
     given), market data by availability, the backtest executor. The parquet IO manager and the
     assets share the one `DataRoot`, so a test or a deployment sets the root in one place."""
-    root = DataRoot(root=str(data_root)) if data_root is not None else DataRoot()
+    root = DataRoot(root=str(data_root)) if data_root is not None else DataRoot.from_environment()
     return {
         "data_root": root,
         "market_source": MarketSource(),

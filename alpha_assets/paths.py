@@ -8,9 +8,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+DATA_ROOT_ENV = "ALPHA_DATA_ROOT"
+
+
 def data_root() -> Path:
     """The data root: `ALPHA_DATA_ROOT`, default `<repo>/var`."""
-    return Path(os.environ.get("ALPHA_DATA_ROOT", str(REPO_ROOT / "var"))).resolve()
+    return Path(os.environ.get(DATA_ROOT_ENV, str(REPO_ROOT / "var"))).resolve()
 
 
 def shared_data_dir() -> Path:

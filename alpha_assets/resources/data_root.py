@@ -9,14 +9,24 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from alpha_assets.layout import Layout
-from alpha_assets.paths import data_root
+from alpha_assets.paths import DATA_ROOT_ENV, data_root
 
 
 class DataRoot(dg.ConfigurableResource):
-    """Root of landing, warehouse, runtime, artifacts and logs (`ALPHA_DATA_ROOT`, default ./var).
-    The paths below it are `layout`'s (alpha_assets.layout); the properties here also create them."""
+    """Root of landing, warehouse, runtime, artifacts and logs. The paths below it are `layout`'s
+    (alpha_assets.layout); the properties here also create them."""
 
-    root: str = Field(default_factory=lambda: str(data_root()))
+    root: str = Field(description="the data root (ALPHA_DATA_ROOT; default <repo>/var)")
+
+    @classmethod
+    def from_environment(cls) -> DataRoot:
+        """`ALPHA_DATA_ROOT` bound as an EnvVar when it is set (each process that runs a step or a
+        sensor resolves it), else `<repo>/var`. The current value is checked here, so a data root
+        that cannot be written stops the code location at load, naming the field."""
+        if not os.environ.get(DATA_ROOT_ENV, "").strip():
+            return cls(root=str(data_root()))
+        cls(root=os.environ[DATA_ROOT_ENV])
+        return cls(root=dg.EnvVar(DATA_ROOT_ENV))
 
     @field_validator("root")
     @classmethod

@@ -53,7 +53,7 @@ def record_failure(job: dg.JobDefinition, instance: dg.DagsterInstance) -> str:
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert", dagster_event=failure, dagster_instance=instance,
-        dagster_run=result.dagster_run, resources={"data_root": DataRoot()}).for_run_failure()
+        dagster_run=result.dagster_run, resources={"data_root": DataRoot.from_environment()}).for_run_failure()
     run_failure_alert(context)
     return result.run_id
 
