@@ -5,7 +5,7 @@ parity rate, the SQLite writer candidates, and the cost of one small (live-sized
     .venv/bin/python bench/sinks.py [--rows 2000000] [--chunk 50000] [--fsync rotate] [--seed 7]
 
 SQLite candidates (same rows, same table, one transaction per chunk): the baseline; the sink's
-writer (key order, multi-row VALUES, 16 KiB pages); and ADBC's SQLite driver (`executemany` bound to
+writer (key order, multi-row VALUES with run_id and symbol bound once each, 16 KiB pages); and ADBC's SQLite driver (`executemany` bound to
 an Arrow batch) when `adbc-driver-sqlite` is installed. ADBC is faster but not used by the sink: it
 bundles its own SQLite library, and two SQLite libraries in one process do not see each other's
 POSIX locks (they are per process; each library keeps its own table), so a reader or lock holder on
