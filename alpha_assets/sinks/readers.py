@@ -83,7 +83,8 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
     path = Path(db_path)
     if not path.exists():
         return empty_signals()
-    where, args = [], []
+    where: list[str] = []
+    args: list[str | int] = []
     if run_id is not None:
         where.append("run_id = ?")
         args.append(run_id)

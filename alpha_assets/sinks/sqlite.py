@@ -12,11 +12,12 @@ so a later `flush()` can write them).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -177,15 +178,15 @@ class SqliteSignalSink:
             if self._policy.add(len(batch), min(ts), max(ts)):
                 self.flush()
             return
-        frame = conform(df)
-        frame, bad = split_bad_keys(frame)
-        self._c["rejected"] += dead_letter(self.db_path.parent, self.kind, "null key", bad)
+        frame, null_keys = split_bad_keys(conform(df))
+        self._c["rejected"] += dead_letter(self.db_path.parent, self.kind, "null key", null_keys)
         self._c["rows_in"] += frame.height
         if frame.height == 0:
             return
         self._pending.append(frame)
-        ts = frame.get_column("ts_ms")
-        if self._policy.add(frame.height, ts.min(), ts.max()):  # type: ignore[arg-type]
+        ts_ms = frame.get_column("ts_ms")
+        lo, hi = cast(int | None, ts_ms.min()), cast(int | None, ts_ms.max())  # None when every ts_ms is null
+        if self._policy.add(frame.height, lo, hi):
             self.flush()
 
     def advance_to(self, event_time_ms: int) -> None:
@@ -197,8 +198,10 @@ class SqliteSignalSink:
         """Write every pending row, in one transaction up to COMMIT_ROWS rows (retrying a locked/full database)."""
         if not self._pending:
             return
-        if all(isinstance(p, list) for p in self._pending):  # only small writes pending: stay in Python
-            pending = sorted((r for p in self._pending for r in p), key=rows.key_of)  # stable: first stays first
+        small = [p for p in self._pending if isinstance(p, list)]
+        pending: list[tuple[Any, ...]] = []
+        if len(small) == len(self._pending):  # only small writes pending: stay in Python
+            pending = sorted((r for p in small for r in p), key=rows.key_of)  # stable: first stays first
             values: Any = [v for r in pending for v in r]
             n = len(pending)
         else:
@@ -211,7 +214,7 @@ class SqliteSignalSink:
             while frame.height - done > COMMIT_ROWS:
                 part = frame.slice(done, COMMIT_ROWS)
                 self._pending = [frame.slice(done)]  # kept until the commit
-                self._count(self._with_retry(lambda part=part: self._insert(part)), part.height)
+                self._count(self._with_retry(functools.partial(self._insert, part)), part.height)
                 done += COMMIT_ROWS
             values, n = frame.slice(done), frame.height - done
         self._pending = [values if isinstance(values, pl.DataFrame) else pending]  # kept until the commit
