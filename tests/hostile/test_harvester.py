@@ -260,6 +260,26 @@ def test_the_lander_isolates_bad_rows_retries_failed_writes_and_ignores_future_t
     assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 0
 
 
+def test_the_lander_buffer_is_bounded_and_an_early_minute_does_not_close(tmp_path: Path, redis_url: str) -> None:
+    """A minute that cannot close (the harvester still backfills a gap: `g` > 0) while 1,500 entries
+    arrive, with room for 1,000: the oldest minute lands early, counted, and stays open in the watermark."""
+    lander, r = lander_for(tmp_path, redis_url, "bound")
+    lander.cfg.lander_buffer_max = 1_000
+    rows = [(bus.KIND_TRADE, trade_row(1 + i, T0 + 20 * i, g=5)) for i in range(1_500)]
+    publish(r, lander.keys, rows)
+    while True:
+        fresh, _ = lander.reader.read(r, count=200, block_ms=10)
+        if not fresh:
+            break
+        lander.take(fresh)
+        lander.land(r)
+        assert lander.held <= 1_000 + 200
+    assert lander.c["forced_minutes"] >= 1 and lander.held < 1_000
+    assert load_landing(tmp_path, DATE, "BTCUSDT")["trades"].height >= 500
+    assert read_json(lander.cfg.watermark("BTCUSDT")).get("closed_through_ms") in (None, T0)  # not final
+    assert r.xpending(lander.keys.md("BTCUSDT"), bus.GROUP_LANDER)["pending"] == lander.held
+
+
 def test_ws_client_overrides_reach_the_feed_client(tmp_path: Path) -> None:
     url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
     cfg = WorkerConfig(data_root=tmp_path, symbols=["BTCUSDT"], ws_url=url,
