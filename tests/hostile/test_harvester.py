@@ -236,10 +236,11 @@ def test_the_lander_isolates_bad_rows_retries_failed_writes_and_ignores_future_t
     blocker.parent.mkdir(parents=True)
     blocker.write_text("not a directory")
     publish(r, lander.keys, [*good[:4], *bad, future, *good[4:], *after])
+    md = lander.keys.md("BTCUSDT")
+    r.xadd(md, {bus.KIND_TRADE: b"{not json"}, id=bus.make_id(T0 + MINUTE_MS + 900, 900))  # filed by its arrival
     consume(lander, r)
     assert lander.c["land_failures"] >= 1 and lander.c["trades_landed"] == 0
-    md = lander.keys.md("BTCUSDT")
-    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 15  # kept, unacknowledged, for the retry
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 16  # kept, unacknowledged, for the retry
     wm = read_json(lander.cfg.watermark("BTCUSDT")).get("closed_through_ms")
     assert wm is None or wm <= T0, "a minute closed that did not land"
     blocker.unlink()
@@ -252,12 +253,33 @@ def test_the_lander_isolates_bad_rows_retries_failed_writes_and_ignores_future_t
                        "unlandable:type:price"]
     assert lander.c["unlandable_rows"] == 4
     # the minute after, and the far-future row's, are open: a time ahead of its receipt closes nothing
-    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 3
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 4
     assert read_json(lander.cfg.watermark("BTCUSDT"))["closed_through_ms"] == T0 + MINUTE_MS
     bus_admin.mark_end(r, lander.keys, lander.keys.harvested(["BTCUSDT"]))
     assert lander.drained(r, bus_admin.read_end(r, lander.keys))
     lander.finish(r)
     assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 0
+    next_date = time.strftime("%Y-%m-%d", time.gmtime((T0 + MINUTE_MS) / 1000))
+    assert "unlandable:type:row" in load_deadletters(tmp_path, next_date, "BTCUSDT")["reason"].to_list()
+    assert lander.c["unlandable_rows"] == 5 and lander.c["spilled_rows"] == 0
+
+
+def test_rows_the_landing_zone_still_refuses_at_the_end_are_spilled_not_dropped(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpha_assets.live.workers import lander as lander_module
+
+    monkeypatch.setattr(lander_module, "RETRY_S", 0.01)
+    lander, r = lander_for(tmp_path, redis_url, "spill")
+    blocker = partition_dir(tmp_path, "raw", DATE, "BTCUSDT")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")
+    publish(r, lander.keys, [(bus.KIND_TRADE, trade_row(1 + i, T0 + 100 * i)) for i in range(6)])
+    consume(lander, r)
+    lander.finish(r)
+    spilled = (tmp_path / "runtime/harvest/spill/unlanded.jsonl").read_bytes().splitlines()
+    assert len(spilled) == 6 == lander.c["spilled_rows"] and lander.c["land_failures"] >= lander_module.FINAL_ATTEMPTS
+    assert sorted(json.loads(line.split(b"\t", 1)[1])["agg_trade_id"] for line in spilled) == list(range(1, 7))
+    assert r.xpending(lander.keys.md("BTCUSDT"), bus.GROUP_LANDER)["pending"] == 0
 
 
 def test_the_lander_buffer_is_bounded_and_an_early_minute_does_not_close(tmp_path: Path, redis_url: str) -> None:

@@ -74,6 +74,14 @@ def _int(v: Any, default: int = 0) -> int:
     return v if type(v) is int else default
 
 
+def _row(raw: bytes) -> Any:
+    """An entry's body; one that is not JSON is handed on as text (land_rows refuses it as no row)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", errors="replace")
+
+
 @dataclass
 class Minute:
     rows: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))  # kind → encoded bodies
@@ -96,6 +104,7 @@ class Lander:
         self.dead: dict[tuple[str, int], Minute] = {}  # (bucket, minute of receive time)
         self.held = 0  # entries buffered in both
         self.inflight: dict[str, set[bytes]] = {s: set() for s in self.streams}  # buffered, not yet acked
+        self.foreign: dict[str, list[bytes]] = defaultdict(list)  # entries of a kind the lander does not land
         self.event_wm: dict[str, int] = {}
         self.recv_clock = 0  # newest entry id (ms): the harvester's receive clock
         self.gaps: dict[str, int] = dict.fromkeys(cfg.symbols, 0)
@@ -107,7 +116,7 @@ class Lander:
             ("minutes_landed", "files_written", "raw_files", "preview_files", "deadletter_files", "trades_landed",
              "book_landed", "deadletter_landed", "late_rows", "preview_errors", "entries", "trimmed",
              "trim_errors", "bus_errors", "unlandable_rows", "land_failures", "forced_minutes", "read_paused",
-             "spilled_rows", "unrouted_landed"), 0)
+             "spilled_rows", "unrouted_landed", "foreign_entries"), 0)
         self.next_trim = 0.0
 
     # ------------------------------------------------------------------ consuming
@@ -117,12 +126,11 @@ class Lander:
             for entry_id, fields in entries:
                 (kind_b, raw), = fields.items()
                 kind = _KINDS.get(kind_b)
-                if kind is None:
+                if kind is None:  # nothing of the landing zone's: done with at once
+                    self.foreign[stream].append(entry_id)
+                    self.c["foreign_entries"] += 1
                     continue
-                try:
-                    body = orjson.loads(raw)
-                except orjson.JSONDecodeError:
-                    body = None
+                body = _row(raw)
                 body = body if isinstance(body, dict) else {}  # land_rows refuses what is no row
                 arrival = bus.id_ms(entry_id)
                 self.recv_clock = max(self.recv_clock, arrival)
@@ -233,8 +241,8 @@ class Lander:
                 record_live_run(self.cfg.data_root, date, bucket, self.cfg.run_id, self.cfg.book_join)
                 self.recorded.add((date, bucket))
             for kind, raw in buf.rows.items():
-                results.append((kind, w.land_rows(kind, [orjson.loads(b) for b in raw], fallback_ms=minute)))
-        except OSError:  # the partition's run record could not be written: like a failed file
+                results.append((kind, w.land_rows(kind, [_row(b) for b in raw], fallback_ms=minute)))
+        except (OSError, ValueError):  # the partition's run record could not be written: like a failed file
             return False
         if any(res.failed for _, res in results):
             return False
@@ -298,7 +306,7 @@ class Lander:
     def settle(self, r: redis.Redis, skipped: list[tuple[str, bytes]]) -> None:
         """Entries given again that are not buffered were landed before (their ack was lost with a
         restarted Redis, or the harvester re-added them): acknowledge them now."""
-        done: dict[str, list[bytes]] = defaultdict(list)
+        done, self.foreign = self.foreign, defaultdict(list)
         for stream, entry_id in skipped:
             if entry_id not in self.inflight[stream]:
                 done[stream].append(entry_id)
