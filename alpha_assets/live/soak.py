@@ -182,7 +182,7 @@ def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: A
         sup.event("Stop", "exchange", drops=server.stats.drops)
     try:
         r = bus.wait_ready(bus_url, timeout_s=30)
-        out["ends"] = bus_admin.mark_end(r, keys, [k(s) for s in cfg.symbols for k in (keys.md, keys.dlq)])
+        out["ends"] = bus_admin.mark_end(r, keys, keys.harvested(cfg.symbols))
         for name in ("lander", "signal", "broker"):
             if name == "broker":  # the signal worker has stopped: its streams end here
                 out["ends"] |= bus_admin.mark_end(r, keys, [keys.sig(s) for s in cfg.symbols])
