@@ -392,3 +392,61 @@ def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
     assert len(calls) == 3 and c.counters.backfill_unserved == 3  # one request per attempt, then it stops
     dead = [r for k, r in c.drain() if k == "deadletter"]
     assert [gap_range(d) for d in dead] == [(3, 499, True)] and c.open_gaps() == 0
+
+
+def test_a_gap_larger_than_one_attempt_keeps_being_filled_while_it_makes_progress() -> None:
+    """A burst the connection could not carry leaves a gap of many REST pages: attempts that fill
+    holes do not use up the give-up budget, so the whole gap is backfilled (nothing dead-lettered)."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+
+    t_ms = 1_723_161_256_000
+
+    def agg(a: int) -> dict[str, Any]:
+        return {"a": a, "p": "1.0", "q": "1.0", "f": a, "l": a, "T": t_ms, "m": False}
+
+    class Honest(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            lo = int(q["fromId"])
+            body = json.dumps([agg(a) for a in range(lo, min(lo + int(q["limit"]), 30_000))]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Honest)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
+        # 3 attempts × 2 pages × 1000 ids reach 6,000 of the 29,997 missing ids
+        c = MarketWsClient(WsClientConfig(url=url, rest_url=f"http://127.0.0.1:{srv.server_port}", gap_grace_s=0,
+                                          backfill_attempts=3, max_backfill_pages=2))
+        for a in (1, 2, 30_000):
+            c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": t_ms, "s": "BTCUSDT", **agg(a)})),
+                     t_ms + 5)
+
+        async def fill() -> None:
+            async with httpx.AsyncClient() as http:
+                for _ in range(40):
+                    await c.backfill_due(http, force=True)
+                    if not c.open_gaps():
+                        return
+
+        asyncio.run(asyncio.wait_for(fill(), 60))
+    finally:
+        srv.shutdown()
+    out = c.drain()
+    ids = sorted(r["agg_trade_id"] for k, r in out if k == "trade")
+    assert ids == list(range(1, 30_001))
+    assert [r for k, r in out if k == "deadletter"] == [] and c.open_gaps() == 0
+    assert c.counters.gap_trades_filled == 29_997
