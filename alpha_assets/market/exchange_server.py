@@ -41,11 +41,11 @@ from websockets.http11 import Request, Response
 
 from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
 from alpha_assets.market.injection import Injector, MalformedPlan
+from alpha_assets.market.send_times import SendTimes
 from alpha_assets.market.sources import MarketSource as MarketSource
 from alpha_assets.market.sources import ReplaySource as ReplaySource
 from alpha_assets.market.sources import replay_sources as replay_sources
 from alpha_assets.market.sources import simulator_sources as simulator_sources
-from alpha_assets.market.send_times import SendTimes
 
 BACKFILL_LIMIT_MAX = 1000
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill

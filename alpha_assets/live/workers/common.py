@@ -20,7 +20,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from alpha_assets.market.landing import minute_parts as minute_parts  # the landing zone names minutes
-from alpha_assets.reports.atomic import write_text_atomic
 
 READY_KEYWORD = "Server started"
 MINUTE_MS = 60_000

@@ -17,6 +17,7 @@ consumes up to there, lands everything it holds, closes the watermark over it an
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections import defaultdict
@@ -86,8 +87,9 @@ class Lander:
         self.c: dict[str, int] = dict.fromkeys(
             ("minutes_landed", "files_written", "raw_files", "preview_files", "deadletter_files", "trades_landed",
              "book_landed", "deadletter_landed", "late_rows", "preview_errors", "entries", "trimmed",
-             "trim_errors", "bus_errors"), 0)
+             "trim_errors", "bus_errors", "write_errors", "enospc_errors", "landing_failing"), 0)
         self.next_trim = 0.0
+        self.retry_at = 0.0  # after a failed write (disk full): the minutes wait until then
 
     # ------------------------------------------------------------------ consuming
     def take(self, batches: list[tuple[str, list[bus.Entry]]]) -> None:
@@ -116,14 +118,27 @@ class Lander:
                 self.c["entries"] += 1
 
     def land(self, r: redis.Redis, final: bool = False) -> None:
+        if time.monotonic() < self.retry_at:
+            return
         for sym, minute in sorted(self.buffers):
             limit = self.event_wm.get(sym, 0) - self.cfg.lateness_ms
             complete = minute + MINUTE_MS <= limit and self.gaps[sym] == 0
             late = minute + MINUTE_MS <= self.closed_through[sym]
             if not (complete or late or final):
                 continue
-            buf = self.buffers.pop((sym, minute))
-            self._write(sym, minute, buf)
+            buf = self.buffers[(sym, minute)]
+            try:
+                self._write(sym, minute, buf)
+            except OSError as exc:  # disk full, I/O error: counted; the minute stays buffered (unacked)
+                self.c["write_errors"] += 1
+                self.c["enospc_errors"] += int(exc.errno == errno.ENOSPC)
+                self.c["landing_failing"] = 1
+                self.retry_at = time.monotonic() + 0.2
+                if final:
+                    raise
+                return
+            self.c["landing_failing"] = 0
+            del self.buffers[(sym, minute)]
             for stream, ids in buf.ids.items():  # durable now: the entries are done
                 bus.ack(r, stream, bus.GROUP_LANDER, ids)
                 self.inflight[stream].difference_update(ids)
