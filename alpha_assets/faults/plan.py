@@ -91,18 +91,21 @@ TIMED_S = 4.0
 
 
 def every_kind_plan() -> FaultPlan:
-    """Each fault kind once, 6 s apart (timed ones last TIMED_S): the plan CI runs under the production
-    restart policy. No process is hit twice within the crash-loop window (30 s), so every kill is a
-    ready worker dying (restarted at once). The disk-full faults come first: each waits for the next
-    minute boundary (up to a minute) to take effect, when the workers open new files, overlapping the others."""
-    kinds: list[FaultKind] = ["landing_disk_full", "spool_full", "terminate_signal", "kill_harvest", "kill_lander",
-                              "kill_broker", "kill_redis", "feed_drop", "kill_signal", "feed_stall", "pushgateway_outage",
-                              "sqlite_locked"]
-    faults, at = [], 5.0
+    """Each fault kind once: the plan CI runs under the production restart policy.
+
+    The disk-full faults come first: each waits for the next minute boundary (at most a minute), when
+    the workers open new files. The others follow once those are over (from 75 s), 5 s apart (timed
+    ones last TIMED_S), so no fault's recovery is held up by another's. No process is hit twice
+    within the crash-loop window (30 s): every kill meets a ready worker (restarted at once)."""
+    faults = [FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
+              FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)]
+    kinds: list[FaultKind] = ["terminate_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_redis",
+                              "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked"]
+    at = 75.0
     for kind in kinds:
         timed = kind in TIMED_FAULTS
         faults.append(FaultSpec(kind=kind, at_s=at, duration_s=TIMED_S if timed else None))
-        at += TIMED_S if kind in ALIGNED_FAULTS else 6.0 + (TIMED_S if timed else 0.0)
+        at += 5.0 + (TIMED_S if timed else 0.0)
     return FaultPlan(faults=faults)
 
 
