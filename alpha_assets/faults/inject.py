@@ -151,8 +151,15 @@ class Injector:
             self._event("FaultSkipped", name, fault_id=fid, fault_kind=spec.kind,
                         reason=f"{name} not running (state={adapters.child_state(ctx, name)})")
             return None
-        # detected by the supervisor (its Exit event); recovered when the data flows again
-        return _Watch(fid, spec, name, lambda: True, lambda: True, mark, detected=True)
+        t0 = time.time()
+
+        def back() -> bool:  # the process ready again and (a worker) beating: its own part works again
+            if adapters.child_state(ctx, name) != "ready":
+                return False
+            return name == "redis" or float(adapters.heartbeat(self.data_root, name).get("ts", 0) or 0) > t0
+
+        # detected by the supervisor (its Exit event); recovered when it is back and the data flows again
+        return _Watch(fid, spec, name, lambda: True, back, mark, detected=True)
 
     def _start_feed_drop(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         if ctx.server is None:

@@ -95,12 +95,14 @@ class FullDisk:
         moved: list[str] = []
         if any(self.dir.iterdir()):
             shutil.copytree(self.dir, stash, dirs_exist_ok=True)
-        for attempt in range(50):  # a worker may hold a file open for a moment
+        for _ in range(5):  # a worker may hold a file open for a moment
             r = subprocess.run(["umount", str(self.dir)], capture_output=True, timeout=10)
             if r.returncode == 0:
                 break
-            time.sleep(0.1 * (attempt + 1))
+            time.sleep(0.1)
         else:
+            # still busy (a writer retrying holds a file there): detach now, so the fault ends on time and
+            # new files go to the real directory; the full file system goes away once that file is closed
             subprocess.run(["umount", "-l", str(self.dir)], capture_output=True, timeout=10)
         self.mounted = False
         if stash.exists():

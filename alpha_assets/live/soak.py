@@ -143,6 +143,8 @@ def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: A
     keys = bus.Keys(run_id)
     out: dict[str, Any] = {"ok": True, "workers": {}}
     sup.stop_event.set()  # from here nothing is restarted
+    if server is not None:
+        _quiesce_feed(sup, cfg, bus_url, run_id, server)
     sup.stop_child("harvest")  # it publishes what it holds and backfills its open gaps first
     if server is not None:
         server.stop()
@@ -160,6 +162,26 @@ def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: A
         sup.alert("", "drain failed: the bus is unreachable", error=f"{type(exc).__name__}: {exc}")
         out["ok"] = False
     return out
+
+
+def _quiesce_feed(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any,
+                  timeout_s: float = 15.0) -> None:
+    """The exchange, the first producer, stops sending; the harvester gets until every trade sent is
+    on the bus (a trade in flight when it stopped would be lost at the end of every run)."""
+    server.stall(3600)
+    sent = {s: server.sent_trade_ids[s][-1] for s in cfg.symbols if server.sent_trade_ids.get(s)}
+    keys, t0 = bus.Keys(run_id), time.monotonic()
+    behind = dict(sent)
+    r = bus.connect(bus_url, timeout_s=2)
+    while behind and time.monotonic() - t0 < timeout_s:
+        try:
+            behind = {s: i for s, i in behind.items() if (bus_admin.newest_trade_id(r, keys.md(s)) or -1) < i}
+        except bus.BUS_ERRORS:
+            pass
+        if behind:
+            time.sleep(0.05)
+    sup.event("FeedQuiesced", "exchange", sent_through=sent, waited_s=round(time.monotonic() - t0, 3),
+              not_on_bus=behind)
 
 
 def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:

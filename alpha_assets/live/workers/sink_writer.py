@@ -97,6 +97,17 @@ class SinkWriter:
         if self.error is not None:
             raise RuntimeError(f"sink writer failed: {type(self.error).__name__}: {self.error}") from self.error
 
+    def sink_counters(self) -> dict[str, Any]:
+        """The sinks' counters now, read from the worker's thread while this one may be inside a write
+        (a locked database's busy retries show while they happen); the last copy if the read races."""
+        counters = getattr(self.sink, "counters", None)
+        if counters is not None:
+            try:
+                self.counters["sink"] = counters()
+            except RuntimeError:  # a dict resized under the read: keep the last copy
+                pass
+        return self.counters.get("sink", {})
+
     def _sink_counters(self) -> None:
         counters = getattr(self.sink, "counters", None)
         if counters is not None:
