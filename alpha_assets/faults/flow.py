@@ -67,13 +67,22 @@ def _tail_max_seq(path: Path, run_id: str) -> int | None:
     return best
 
 
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:  # published (renamed) between the listing and now
+        return 0.0
+
+
 def jsonl_frontier(runtime: Path, run_id: str, symbols: list[str]) -> dict[str, int | None]:
     """The highest seq per symbol in the JSONL sink's newest files (open parts and published minutes)."""
     out: dict[str, int | None] = {}
     for s in symbols:
-        files = sorted(list((Path(runtime) / "spool" / "signal" / s).glob("signals_*.part"))
-                       + list((Path(runtime) / "ready" / "signal" / s).glob("signals_*.jsonl")), key=lambda p: p.name)
-        seqs = [q for p in files[-3:] if (q := _tail_max_seq(p, run_id)) is not None]
+        files = list((Path(runtime) / "spool" / "signal" / s).glob("signals_*.part")) + list(
+            (Path(runtime) / "ready" / "signal" / s).glob("signals_*.jsonl"))
+        # the newest rows are in the files written last (names do not sort: part .10 comes before .2)
+        newest = sorted(files, key=_mtime)[-3:]
+        seqs = [q for p in newest if (q := _tail_max_seq(p, run_id)) is not None]
         out[s] = max(seqs) if seqs else None
     return out
 

@@ -90,21 +90,22 @@ class FaultPlan(BaseModel):
 TIMED_S = 4.0
 
 
-def every_kind_plan() -> FaultPlan:
+def every_kind_plan(skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
     """Each fault kind once: the plan CI runs under the production restart policy.
 
     The disk-full faults come first: each waits for the next minute boundary (at most a minute), when
     the workers open new files. The others follow once those are over (from 75 s), 5 s apart (timed
     ones last TIMED_S), so no fault's recovery is held up by another's. No process is hit twice
     within the crash-loop window (30 s): every kill meets a ready worker (restarted at once)."""
-    faults = [FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
-              FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)]
+    faults = [f for f in (FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
+                          FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)) if f.kind not in skip]
     kinds: list[FaultKind] = ["terminate_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_redis",
                               "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked"]
     at = 75.0
     for kind in kinds:
         timed = kind in TIMED_FAULTS
-        faults.append(FaultSpec(kind=kind, at_s=at, duration_s=TIMED_S if timed else None))
+        if kind not in skip:
+            faults.append(FaultSpec(kind=kind, at_s=at, duration_s=TIMED_S if timed else None))
         at += 5.0 + (TIMED_S if timed else 0.0)
     return FaultPlan(faults=faults)
 

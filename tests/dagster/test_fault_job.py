@@ -22,7 +22,7 @@ def test_unsurvivable_fault_fails_the_run_with_its_reason(tmp_path: Path) -> Non
     # no crash-loop back-off step: the first kill is restarted at once (it was ready), the second one,
     # right after, is a crash loop with nothing left: the signal worker is degraded for good
     # (at 30 s, well after the workers are ready even on a busy machine, so the kills are two events)
-    config.write_text("ops:\n  fault_injection_report:\n    config:\n      minutes: 1.0\n      grace_s: 30\n"
+    config.write_text("ops:\n  fault_injection_report:\n    config:\n      minutes: 1.0\n      grace_s: 60\n"
                       "      restart_backoff_s: []\n      faults:\n"
                       "        - {kind: kill_signal, at_s: 30}\n        - {kind: kill_signal, at_s: 33}\n")
     started = time.monotonic()
