@@ -38,8 +38,8 @@ def one_run(plan_name: str, kills: int, seed: int, minutes: float | None) -> boo
     if plan_name == "all":
         plan = every_kind_plan()
     else:
-        span = max(60.0, kills * 9.0)  # ≥ 6 s between kills, ≥ 36 s between kills of one process
-        plan = chaos_plan(CHAOS_KINDS, kills, 5, 5 + span, seed=seed, min_gap_s=6, target_gap_s=36)
+        span = max(60.0, kills * 12.0)  # ≥ 6 s between kills, ≥ 33 s between kills of one process
+        plan = chaos_plan(CHAOS_KINDS, kills, 5, 5 + span, seed=seed, min_gap_s=6, target_gap_s=33)
     overrides = dict(SHORT_RUN)
     need = default_soak(plan, overrides).minutes
     if minutes:
