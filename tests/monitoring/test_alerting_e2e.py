@@ -107,10 +107,11 @@ def soaks(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Soaks:
     root = tmp_path_factory.mktemp("soaks")
     common = {"symbols": ["BTCUSDT"], "export_interval_s": 1, "health_interval_s": 1, "report_interval_s": 5,
               "stop_grace_s": 5, "pushgateway_url": stack.pushgateway.url}
-    # no crash-loop back-off: the first death is restarted at once, a second one right after it is a
-    # crash loop, and with no back-off step left the signal worker is degraded
-    faulty = SoakConfig(minutes=3, restart_backoff_s=(), fault_plan=[FaultSpec(kind="kill_signal", at_s=1),
-                                                                     FaultSpec(kind="kill_signal", at_s=2.5)],
+    # no crash-loop back-off: the first death is restarted at once, a second one 3 s later is a crash
+    # loop, and with no back-off step left the signal worker is degraded (at 40 s: after the workers
+    # are ready even on a busy machine, so the two kills hit two processes)
+    faulty = SoakConfig(minutes=3, restart_backoff_s=(), fault_plan=[FaultSpec(kind="kill_signal", at_s=40),
+                                                                     FaultSpec(kind="kill_signal", at_s=43)],
                         **common)
     healthy = SoakConfig(minutes=0.5, **common)
     contexts: dict[str, SoakContext] = {}
