@@ -163,7 +163,7 @@ def test_a_healthy_soak_raises_no_alert_at_all(stack: Stack, soaks: Soaks) -> No
     assert res.figures()["restarts_total"] == 0 and res.figures()["degraded"] == 0
     # Prometheus did watch it: every worker was scraped green, the soak was active
     green = stack.query(f'max_over_time({mn.HEALTHY.name}{{run_id="{HEALTHY}"}}[15m])')
-    assert sorted(s["metric"]["key"] for s in green) == ["broker", "harvest", "report", "signal"]
+    assert sorted(s["metric"]["key"] for s in green) == ["broker", "harvest", "lander", "redis", "report", "signal"]
     assert all(float(s["value"][1]) == 1 for s in green)
     assert stack.query(f'max_over_time({mn.SOAK_ACTIVE.name}{{run_id="{HEALTHY}"}}[15m]) == 1')
     # ...and no rule ever fired for it, so nothing could be routed or delivered (a rule may go
