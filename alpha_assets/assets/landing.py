@@ -1,7 +1,10 @@
 """landing_zone: the minute files the live harvester lands; the edge from the live path to batch.
 
 Dagster does not compute it: the soak (or fault-injection) run reports a materialisation of each
-partition it landed and marked complete, so the asset graph runs soak → landing_zone → harvest_raw.
+partition it landed and marked complete, so each landed partition links to the run that landed it,
+and the graph runs landing_zone → harvest_raw. It has no declared dependency on ``soak_report``:
+an upstream selection such as ``*daily_summary`` would otherwise start an hour-long soak before
+the batch graph.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ LANDING_ZONE = dg.AssetSpec(
     "landing_zone",
     partitions_def=date_symbol_partitions,
     group_name="live",
-    deps=["soak_report"],
     kinds={"parquet"},
     owners=OWNERS,
     tags=tags("live", "market-data"),

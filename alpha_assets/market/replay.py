@@ -19,6 +19,9 @@ Receive times absent from a recording stay null (the cleaning step fills them fr
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -152,14 +155,38 @@ def _load_source(path: Path, mtime_ns: int, loader: Callable[[Path], Frames]) ->
     return dated
 
 
-def _sources(symbol: str | None = None) -> list[Frames]:
+_TIME_FIELD = re.compile(rb'"[ET]"\s*:\s*(\d+)')  # every event / transaction time a capture's rows are built from
+
+
+@lru_cache(maxsize=16)
+def _capture_dates(path: Path, mtime_ns: int) -> tuple[str, str] | None:
+    """The first and last UTC date a capture's rows can fall on, without parsing it (a capture takes
+    seconds to rebuild; this takes a fraction): the span of every E / T time in the file, widened by a
+    day on both sides (a rebuilt book row is stamped at the step boundary after its update)."""
+    times = [int(t) for t in _TIME_FIELD.findall(gzip.decompress(path.read_bytes()) if path.suffix == ".gz"
+                                                  else path.read_bytes())]
+    if not times:
+        return None
+    day = dt.timedelta(days=1)
+    first = dt.datetime.fromtimestamp(min(times) / 1000, tz=dt.UTC).date() - day
+    last = dt.datetime.fromtimestamp(max(times) / 1000, tz=dt.UTC).date() + day
+    return first.isoformat(), last.isoformat()
+
+
+def _sources(symbol: str | None = None, date: str | None = None) -> list[Frames]:
+    """The recordings (of `symbol`); with `date`, a capture whose times cannot reach that date is not read."""
     root = shared_data_dir()
     out = []
     for rel, loader, sym in SOURCES:
         path = root / rel
         if (symbol is not None and sym != symbol) or not path.exists():
             continue
-        out.append(_load_source(path, path.stat().st_mtime_ns, loader))
+        mtime = path.stat().st_mtime_ns
+        if date is not None and loader is _capture:
+            span = _capture_dates(path, mtime)
+            if span is None or not span[0] <= date <= span[1]:
+                continue
+        out.append(_load_source(path, mtime, loader))
     return out
 
 
@@ -173,12 +200,21 @@ def replay_partitions() -> list[tuple[str, str]]:
     return sorted(seen)
 
 
+def has_replay(date: str, symbol: str) -> bool:
+    """(date, symbol) is one of `replay_partitions()` among the recordings `load_replay` reads for the
+    symbol, found without rebuilding captures that cannot hold the date (what `auto` resolves per step)."""
+    symbol = symbol.upper()
+    hit = (pl.col("__date") == date) & (pl.col("symbol") == symbol)
+    return any(table in frames and frames[table].select(hit.any()).item()
+               for frames in _sources(symbol, date) for table in ("trades", "book"))
+
+
 def load_replay(date: str, symbol: str) -> Frames:
     """`trades`, `book`, `deadletters` of one partition (canonical schemas, sorted; a table the
     recordings lack for this partition is an empty frame). Unknown partition → KeyError."""
     symbol = symbol.upper()
     parts: dict[str, list[pl.DataFrame]] = {t: [] for t in TABLES}
-    for frames in _sources(symbol):
+    for frames in _sources(symbol, date):
         for table, frame in frames.items():
             parts[table].append(frame.filter((pl.col("__date") == date) & (pl.col("symbol") == symbol)))
     out: Frames = {}

@@ -27,11 +27,11 @@ class MarketSource(dg.ConfigurableResource):
         if self.kind != "auto":
             return self.kind
         from alpha_assets.market.landing import landing_partitions
-        from alpha_assets.market.replay import replay_partitions
+        from alpha_assets.market.replay import has_replay
 
         if (date, symbol) in set(landing_partitions(data_root)):
             return "landing"
-        if (date, symbol) in set(replay_partitions()):
+        if has_replay(date, symbol):
             return "replay"
         return "simulator"
 

@@ -93,7 +93,11 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         lo, hi = _day_bounds(date)
         where += ["ts_ms >= ?", "ts_ms < ?"]
         args += [lo, hi]
-    sql = f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM {TABLE}"
+    # a filtered key column holds one value: it is added once below instead of fetched as a Python
+    # object per row (fetching is most of the read's cost)
+    fixed = {k: v for k, v in (("run_id", run_id), ("symbol", symbol)) if v is not None}
+    fetched = [c for c in SIGNAL_COLUMNS if c not in fixed]
+    sql = f"SELECT {', '.join(fetched)} FROM {TABLE}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {', '.join(KEY)}"
@@ -104,7 +108,7 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
             return empty_signals()
         cur = conn.execute(sql, args)
         # SQLite has no boolean: 0/1 integers are read as Int64, then cast; fetched in chunks to bound memory
-        raw_schema = {k: (pl.Int64 if v == pl.Boolean else v) for k, v in SIGNAL_SCHEMA.items()}
+        raw_schema = {k: (pl.Int64 if SIGNAL_SCHEMA[k] == pl.Boolean else SIGNAL_SCHEMA[k]) for k in fetched}
         parts = []
         while rows := cur.fetchmany(FETCH_CHUNK):
             parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
@@ -114,5 +118,6 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         return empty_signals()
     df = pl.concat(parts, rechunk=False)  # chunked is fine downstream; a rechunk would copy the day once more
     del parts
-    df = df.with_columns([pl.col(k).cast(pl.Boolean) for k, v in SIGNAL_SCHEMA.items() if v == pl.Boolean])
+    df = df.with_columns(*(pl.col(k).cast(pl.Boolean) for k in fetched if SIGNAL_SCHEMA[k] == pl.Boolean),
+                         *(pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in fixed.items())).select(SIGNAL_COLUMNS)
     return key_ordered(df)  # same collation as the JSONL reader, whatever SQLite's is

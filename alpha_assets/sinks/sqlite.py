@@ -30,6 +30,8 @@ RETRIABLE = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sq
 SYNCHRONOUS = {"always": "FULL", "rotate": "NORMAL", "never": "OFF"}
 INSERT_CHUNK = 50_000  # rows converted to Python values at a time inside one transaction (bounds memory)
 COMMIT_ROWS = 200_000  # a big flush commits this many rows at a time (see flush)
+SHARED = ("run_id", "symbol")  # the key prefix every batch write has one value of
+UNSHARED = tuple(c for c in SIGNAL_COLUMNS if c not in SHARED)
 ROWS_PER_STATEMENT = 50  # multi-row VALUES: one statement step per 50 rows (950 parameters, limit 32766)
 PAGE_SIZE = 16_384  # new databases: fewer, larger B-tree pages make bulk inserts ~1.5x cheaper
 CACHE_KIB = 65_536  # page cache of the writer connection
@@ -51,6 +53,14 @@ def insert_sql(table: str = TABLE, rows: int = 1) -> str:
     return f"INSERT OR IGNORE INTO {table} ({', '.join(SIGNAL_COLUMNS)}) VALUES {', '.join([one] * rows)}"
 
 
+def shared_prefix_insert_sql(rows: int, table: str = TABLE) -> str:
+    """Multi-row INSERT OR IGNORE whose rows share run_id (?1) and symbol (?2), bound once per statement
+    instead of once per row; the other columns of row i are ?(3 + i*17) ...: the same rows and values."""
+    rest = len(UNSHARED)
+    values = ", ".join("(?1, ?2, " + ", ".join(f"?{3 + i * rest + j}" for j in range(rest)) + ")" for i in range(rows))
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(SHARED + UNSHARED)}) VALUES {values}"
+
+
 def key_sorted(frame: pl.DataFrame) -> pl.DataFrame:
     """Rows in key order (stable, so the first of two rows with one key stays first and INSERT OR IGNORE
     keeps the same one): B-tree inserts then append instead of seeking. A frame of one run and symbol
@@ -63,13 +73,35 @@ def key_sorted(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(list(KEY), maintain_order=True)
 
 
-def flat_values(frame: pl.DataFrame) -> list[Any]:
-    """Row-major parameter values of a frame (the Signals columns in order)."""
-    width = len(SIGNAL_COLUMNS)
+def flat_values(frame: pl.DataFrame, columns: tuple[str, ...] = SIGNAL_COLUMNS) -> list[Any]:
+    """Row-major parameter values of a frame (`columns` in order). Booleans are bound as the 0/1 SQLite
+    stores for them anyway: Python's sqlite3 binds an exact int without the adapter lookup a bool takes."""
+    width = len(columns)
     flat: list[Any] = [None] * (frame.height * width)
-    for j, col in enumerate(frame.select(SIGNAL_COLUMNS).get_columns()):
-        flat[j::width] = col.to_list()
+    for j, col in enumerate(frame.select(columns).get_columns()):
+        flat[j::width] = (col.cast(pl.Int64) if col.dtype == pl.Boolean else col).to_list()
     return flat
+
+
+def _insert_values(conn: sqlite3.Connection, flat: list[Any]) -> None:
+    """Row-major values of every column: ROWS_PER_STATEMENT rows a statement, then the rest."""
+    width = len(SIGNAL_COLUMNS) * ROWS_PER_STATEMENT
+    full = len(flat) - len(flat) % width
+    conn.executemany(insert_sql(rows=ROWS_PER_STATEMENT), (flat[i:i + width] for i in range(0, full, width)))
+    if full < len(flat):
+        conn.execute(insert_sql(rows=(len(flat) - full) // len(SIGNAL_COLUMNS)), flat[full:])
+
+
+def _insert_shared_prefix(conn: sqlite3.Connection, part: pl.DataFrame) -> None:
+    """Rows of one run and symbol: those two bound once per statement (see shared_prefix_insert_sql)."""
+    prefix = [part.get_column(c)[0] for c in SHARED]
+    flat = flat_values(part, UNSHARED)
+    width = len(UNSHARED) * ROWS_PER_STATEMENT
+    full = len(flat) - len(flat) % width
+    conn.executemany(shared_prefix_insert_sql(ROWS_PER_STATEMENT),
+                     (prefix + flat[i:i + width] for i in range(0, full, width)))
+    if full < len(flat):
+        conn.execute(shared_prefix_insert_sql((len(flat) - full) // len(UNSHARED)), prefix + flat[full:])
 
 
 def _retriable(exc: sqlite3.Error) -> bool:
@@ -198,14 +230,16 @@ class SqliteSignalSink:
         conn.execute("BEGIN IMMEDIATE")  # take the write lock up front: fail fast, retry whole batch
         try:
             before = conn.total_changes
-            many, width = insert_sql(rows=ROWS_PER_STATEMENT), len(SIGNAL_COLUMNS) * ROWS_PER_STATEMENT
-            chunks = ([data] if isinstance(data, list) else
-                      (flat_values(data.slice(start, INSERT_CHUNK)) for start in range(0, data.height, INSERT_CHUNK)))
-            for flat in chunks:
-                full = len(flat) - len(flat) % width
-                conn.executemany(many, (flat[i:i + width] for i in range(0, full, width)))
-                if full < len(flat):
-                    conn.execute(insert_sql(rows=(len(flat) - full) // len(SIGNAL_COLUMNS)), flat[full:])
+            if isinstance(data, list):
+                _insert_values(conn, data)
+            else:
+                for start in range(0, data.height, INSERT_CHUNK):
+                    # key-sorted (flush), so each run and symbol is one stretch of rows, inserted in order
+                    for part in data.slice(start, INSERT_CHUNK).partition_by(SHARED, maintain_order=True):
+                        if not any(part.get_column(c).null_count() for c in SHARED):
+                            _insert_shared_prefix(conn, part)
+                        else:  # a null key part (not reachable from write(): those are dead letters)
+                            _insert_values(conn, flat_values(part))
             conn.execute("COMMIT")
             return conn.total_changes - before
         except BaseException:

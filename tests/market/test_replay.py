@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from alpha_assets.market import replay
 from alpha_assets.market.capture import read_ws_capture
-from alpha_assets.market.replay import SURROGATE_ID_BASE, load_replay, replay_partitions
+from alpha_assets.market.replay import SURROGATE_ID_BASE, has_replay, load_replay, replay_partitions
 from alpha_assets.market.schema import BOOK_SCHEMA, DEADLETTER_SCHEMA, TRADE_SCHEMA
 from alpha_assets.paths import shared_data_dir
 
@@ -118,6 +119,20 @@ def test_capture_split_at_midnight() -> None:
         assert pl.concat([day1["book"], day2["book"]]).equals(cap["book"])
         assert day2["book"]["event_time_ms"].min() >= 1723161600000  # 2024-08-09T00:00Z
         assert day1["book"]["event_time_ms"].max() < 1723161600000
+
+
+def test_has_replay_agrees_and_skips_captures_that_cannot_hold_the_date(
+        partitions: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    dates = {d for d, _ in partitions} | {"2024-03-04", "2024-08-07", "2024-08-10", "2025-10-19"}
+    for date in sorted(dates):
+        for sym in ("BTCUSDT", "ETHUSDT"):
+            assert has_replay(date, sym) == ((date, sym) in partitions), (date, sym)
+    replay._load_source.cache_clear()
+    parsed: list[str] = []
+    monkeypatch.setattr(replay, "read_ws_capture", lambda path: parsed.append(path.name) or read_ws_capture(path))
+    assert not has_replay("2024-03-04", "BTCUSDT")  # a simulated day: no capture is rebuilt to find that out
+    assert parsed == []
+    assert has_replay("2024-08-09", "BTCUSDT") and parsed == ["usdm_btcusdt_20240808.gz"]
 
 
 def test_unknown_partition() -> None:

@@ -47,3 +47,26 @@ def test_a_slice_that_cannot_commit_keeps_the_rest_pending(tmp_path: Path, monke
     sink.close()
     assert sink.counters()["rows_written"] == 5_500 and sink.counters()["duplicates_skipped"] == 0
     assert read_sqlite_signals(tmp_path / "s.db").height == 5_500
+
+
+def test_bulk_statements_store_what_one_insert_per_row_stores(tmp_path: Path) -> None:
+    """Shared run/symbol parameters, 0/1 for booleans and multi-row VALUES: the same rows, values and
+    storage classes as the plain statement row by row, for several runs and symbols with replayed keys."""
+    import polars as pl
+
+    df = synthetic_signals(4_000, seed=53)
+    other = df.head(700).with_columns(pl.lit("run-2").alias("run_id"))
+    replay = df.slice(1_000, 300).with_columns(pl.col("score") + 1.0)  # same keys, other values: ignored
+    frame = pl.concat([df, other, replay]).with_columns(
+        pl.when(pl.col("seq") % 7 == 0).then(None).otherwise(pl.col("z_ofi")).alias("z_ofi"))
+    sink = SqliteSignalSink(tmp_path / "bulk.db", SinkConfig(kind="sqlite", flush_ms=0))
+    for part in frame.iter_slices(1_500):
+        sink.write(part)
+    sink.close()
+    plain = sqlite3.connect(tmp_path / "plain.db")
+    plain.execute(sqlite_sink.create_table_sql())
+    plain.executemany(sqlite_sink.insert_sql(), sqlite_sink.key_sorted(frame).rows())
+    plain.commit()
+    plain.close()
+    assert sqlite_digest(tmp_path / "bulk.db") == sqlite_digest(tmp_path / "plain.db")
+    assert sink.counters()["rows_written"] == 4_700 and sink.counters()["duplicates_skipped"] == 300
