@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from alpha_assets.live.process import spawn
 from alpha_assets.live.soak import Hook, ProgressHook, SoakConfig, SoakContext, SoakResult, run_soak
 from alpha_assets.live.workers.common import heartbeat_path, read_json, watermark_path
 
@@ -74,7 +75,8 @@ def free_port() -> int:
 
 
 class ManagedGateway:
-    """A real Prometheus Pushgateway process on a fixed loopback port that can be stopped and restarted."""
+    """A real Prometheus Pushgateway process on a fixed loopback port that can be stopped and restarted;
+    it dies with the process that started it (``spawn``)."""
 
     def __init__(self, log_path: Path, port: int | None = None, binary: str | None = None) -> None:
         found = binary or shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
@@ -90,7 +92,7 @@ class ManagedGateway:
     def start(self, timeout_s: float = 15.0) -> ManagedGateway:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as fh:
-            self.proc = subprocess.Popen([self.binary, f"--web.listen-address=127.0.0.1:{self.port}"],
+            self.proc = spawn([self.binary, f"--web.listen-address=127.0.0.1:{self.port}"],
                                          stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

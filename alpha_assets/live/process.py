@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import queue
+import signal
+import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,20 +29,32 @@ _BASICS = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NUMB
 
 
 class RestartPolicy(BaseModel):
-    """Bounded restart: wait ``backoff_s[i]`` before restart i+1; after that, mark degraded."""
+    """The one restart policy of soak and fault runs (v13 TASK-07 §8).
+
+    A child that was ready and dies is restarted at once. A child that fails to become ready, or
+    dies again within ``crash_loop_window_s`` of its restart, is in a crash loop: it waits
+    ``backoff_s[0]``, then ``backoff_s[1]``, ... and after the last one it is marked degraded.
+    Surviving ``crash_loop_window_s`` after a restart ends the loop (the next death is immediate again).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before each restart")
+    backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="crash loop: delay before each restart")
+    crash_loop_window_s: float = Field(30.0, ge=0, le=24 * 3600,
+                                       description="a death this soon after a restart is a crash loop")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
     # A child that exits 0 during the run is also restarted unless it is allowed to finish.
     restart_on_clean_exit: bool = True
-    # After this long healthy since its last restart a child gets its whole budget back, so two
-    # crashes twenty minutes apart in an hour's soak do not leave the third one fatal. None: never.
-    budget_reset_s: float | None = Field(300.0, gt=0, le=24 * 3600)
 
     @property
     def max_restarts(self) -> int:
+        """Restarts of one crash loop before the child is degraded."""
         return len(self.backoff_s)
+
+    def describe(self) -> str:
+        """The policy in one line (fault reports print it)."""
+        steps = ", ".join(f"{b:g} s" for b in self.backoff_s)
+        return (f"ready→died: restart at once; not ready within {self.ready_timeout_s:g} s or died again within "
+                f"{self.crash_loop_window_s:g} s of a restart: back off {steps or 'never'}, then degraded")
 
 
 @dataclass
@@ -66,6 +85,66 @@ def child_environment(spec_env: Mapping[str, str], parent: Mapping[str, str] | N
     env["PYTHONUNBUFFERED"] = "1"  # ready keywords must reach the log as printed
     env.update({k: str(v) for k, v in spec_env.items()})
     return env
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``sig`` when the thread that started it dies, so a SIGKILLed
+    soak (or Dagster op) leaves no worker, Redis or Pushgateway behind. libc is resolved here, in
+    the parent: the forked child only makes the call (and exits at once if its parent is already gone)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os._exit(1)
+
+    return preexec
+
+
+class _Spawner:
+    """One long-lived daemon thread that forks every child of this process. The kernel sends the
+    parent-death signal when the *thread* that forked a child ends, so children are started from a
+    thread that lives as long as the process, whichever thread asks (a fault watcher restarting the
+    Pushgateway ends long before the run)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="process-spawner", daemon=True)
+                self._thread.start()
+        box: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((fn, box))
+        ok, value = box.get()
+        if not ok:
+            raise value
+        return value
+
+    def _run(self) -> None:
+        while True:
+            fn, box = self._jobs.get()
+            try:
+                box.put((True, fn()))
+            except BaseException as exc:  # handed to the caller's thread
+                box.put((False, exc))
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(cmd: Sequence[str], **popen_kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` in a new session whose child dies with this process (SIGKILL included)."""
+    hook = die_with_parent()
+    return _SPAWNER.call(lambda: subprocess.Popen(list(cmd), start_new_session=True, preexec_fn=hook,  # noqa: PLW1509
+                                                  **popen_kwargs))
 
 
 def python_module_cmd(module: str, *args: str) -> list[str]:

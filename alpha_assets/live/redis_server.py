@@ -19,7 +19,7 @@ from pathlib import Path
 import redis
 
 from alpha_assets.live.probes import LogKeyword, ProbeContext
-from alpha_assets.live.process import ProcessSpec, RestartPolicy
+from alpha_assets.live.process import ProcessSpec, RestartPolicy, spawn
 
 READY_LOG = "Ready to accept connections"
 INSTALL_HINT = "redis-server is not installed (apt-get install -y redis-server)"
@@ -92,8 +92,7 @@ class ManagedRedis:
     def start(self, timeout_s: float = 20.0) -> ManagedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as fh:
-            self.proc = subprocess.Popen(redis_cmd(self.port, self.data_dir), stdout=fh, stderr=fh,
-                                         stdin=subprocess.DEVNULL)
+            self.proc = spawn(redis_cmd(self.port, self.data_dir), stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -29,6 +29,7 @@ landing zone still refuses then are spilled to ``unlanded.jsonl`` beside the wat
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -116,7 +117,8 @@ class Lander:
             ("minutes_landed", "files_written", "raw_files", "preview_files", "deadletter_files", "trades_landed",
              "book_landed", "deadletter_landed", "late_rows", "preview_errors", "entries", "trimmed",
              "trim_errors", "bus_errors", "unlandable_rows", "land_failures", "forced_minutes", "read_paused",
-             "spilled_rows", "unrouted_landed", "foreign_entries"), 0)
+             "spilled_rows", "unrouted_landed", "foreign_entries", "write_errors", "enospc_errors",
+             "landing_failing"), 0)
         self.next_trim = 0.0
 
     # ------------------------------------------------------------------ consuming
@@ -205,8 +207,10 @@ class Lander:
             return False
         if not self._write(key[0], key[1], buf):
             self.c["land_failures"] += 1
+            self.c["landing_failing"] = 1  # the health probe turns red while minutes cannot be written
             buf.retry_at = now + RETRY_S
             return False
+        self.c["landing_failing"] = 0
         del buffers[key]
         self._ack(r, buf)
         return True
@@ -229,6 +233,10 @@ class Lander:
             write_text_atomic(self.cfg.watermark(sym), json.dumps(
                 {"symbol": sym, "closed_through_ms": closed, "ts": time.time()}))
 
+    def _count_write_error(self, why: str) -> None:
+        self.c["write_errors"] += 1
+        self.c["enospc_errors"] += f"[Errno {errno.ENOSPC}]" in why  # disk full: the fault job looks for it
+
     def _write(self, bucket: str, minute: int, buf: Minute) -> bool:
         """Land every kind of one buffered minute, row by row isolated; counted only once all is durable
         (a retry rewrites what landed before: merge-on-write makes that a no-op)."""
@@ -242,9 +250,13 @@ class Lander:
                 self.recorded.add((date, bucket))
             for kind, raw in buf.rows.items():
                 results.append((kind, w.land_rows(kind, [_row(b) for b in raw], fallback_ms=minute)))
-        except (OSError, ValueError):  # the partition's run record could not be written: like a failed file
+        except (OSError, ValueError) as exc:  # the partition's run record could not be written: like a failed file
+            self._count_write_error(str(exc) if not isinstance(exc, OSError) else f"[Errno {exc.errno}]")
             return False
-        if any(res.failed for _, res in results):
+        failures = [why for _, res in results for *_, why in res.failed]
+        if failures:
+            for why in failures:
+                self._count_write_error(why)
             return False
         for kind, res in results:
             self.c["files_written"] += len(res.files)
