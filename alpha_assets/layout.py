@@ -141,6 +141,13 @@ class Layout:
     def parity_file(self, run_id: str, date: str, symbol: str) -> Path:
         return self.artifacts / f"parity_diff_{run_id}_{date}_{symbol}.json"
 
+    def fault_report(self, run_id: str) -> Path:
+        return self.artifacts / f"fault_injection_{run_id}.json"
+
+    def fault_feed(self, run_id: str) -> Path:
+        """What the exchange produced during a fault run (loss accounting's reference)."""
+        return self.artifacts / f"fault_feed_{run_id}.json"
+
     @property
     def alerts_file(self) -> Path:
         return self.artifacts / "alerts.jsonl"

@@ -1,14 +1,14 @@
 """fault_injection_report: a soak with faults injected mid-run; recovery timeline and loss as metadata."""
 
-from typing import Literal
-
 import dagster as dg
 from pydantic import Field
 
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
-from alpha_assets.assets.soak import progress_events
+from alpha_assets.assets.soak import progress_events, run_config_model
 from alpha_assets.contracts import FaultTimeline, column_schema
+from alpha_assets.faults.plan import FaultSpec, every_kind_plan
 from alpha_assets.figures import rounded
+from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_table
 from alpha_assets.progress import Background
 from alpha_assets.resources.data_root import DataRoot
@@ -30,16 +30,12 @@ CHECKS = {
 TARGET_CHECK = "recovery_within_target"
 
 
-class FaultConfig(dg.Config):
-    kind: Literal["terminate_signal", "kill_signal", "kill_harvest", "feed_drop", "feed_stall",
-                  "pushgateway_outage", "sqlite_locked", "spool_full"]
-    at_s: float = Field(ge=0, description="seconds after the soak started")
-    duration_s: float | None = Field(None, gt=0, description="required for stall/outage/lock/full")
+# One fault vocabulary: the run config's fault is the plan's FaultSpec, field by field.
+FaultConfig = run_config_model(FaultSpec, "FaultConfig")
 
 
-def _default_faults() -> list[FaultConfig]:
-    return [FaultConfig(kind="terminate_signal", at_s=20), FaultConfig(kind="kill_signal", at_s=40),
-            FaultConfig(kind="kill_harvest", at_s=60), FaultConfig(kind="feed_drop", at_s=80)]
+def _default_faults() -> list:
+    return [FaultConfig(**f.model_dump(exclude_none=True)) for f in every_kind_plan().faults]
 
 
 def _plan_s(plan: object) -> float:
@@ -50,7 +46,8 @@ def _plan_s(plan: object) -> float:
 
 
 class FaultInjectionConfig(dg.Config):
-    faults: list[FaultConfig] = Field(default_factory=_default_faults)
+    faults: list[FaultConfig] = Field(default_factory=_default_faults,  # type: ignore[valid-type]
+                                      description="default: every fault kind once (faults.plan.every_kind_plan)")
     recovery_limit_s: float = Field(12.0, gt=0, le=600)
     recovery_target_s: float = Field(2.0, gt=0, le=600)
     symbols: list[str] = Field(default_factory=lambda: list(settings().symbols))
@@ -58,6 +55,11 @@ class FaultInjectionConfig(dg.Config):
     grace_s: float = Field(60.0, gt=0, le=3600, description="hard stop after minutes + grace")
     malformed_rate: float = Field(0.0, ge=0, le=0.5, description="share of simulator messages corrupted with a "
                                   "malformed kind during the run (alpha_assets.market.malformed)")
+    # The restart policy is the soak's own (same fields, same defaults): the production policy unless changed.
+    restart_backoff_s: list[float] = Field(default_factory=lambda: list(SoakConfig().restart_backoff_s),
+                                           description=SoakConfig.model_fields["restart_backoff_s"].description)
+    crash_loop_window_s: float = Field(SoakConfig.model_fields["crash_loop_window_s"].default, ge=0, le=24 * 3600,
+                                       description=SoakConfig.model_fields["crash_loop_window_s"].description)
 
 
 def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.run.Check]
@@ -91,8 +93,9 @@ def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.ru
     check_specs=[dg.AssetCheckSpec(name=n, asset=ASSET, description=d) for n, d in CHECKS.items()]
     + [dg.AssetCheckSpec(name=TARGET_CHECK, asset=ASSET,
                          description="slowest recovery within recovery_target_s (2 s); severity WARN")],
-    description="A soak with faults injected mid-run (terminate/kill workers, feed drop/stall, Pushgateway "
-    "outage, locked SQLite, full spool): per-fault timeline, restart_ms and recovery_ms, loss accounting.",
+    description="A soak with faults injected mid-run under the soak's own restart policy (kill workers and "
+    "redis-server, feed drop/stall, Pushgateway outage, locked SQLite, full spool, full landing zone): per-fault "
+    "detected/restart/recovery/heal ms, loss accounting. Failed acceptance checks fail the run.",
     pool=SIGNAL_SINKS_POOL,
 )
 def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjectionConfig, data_root: DataRoot):  # noqa: ANN201
@@ -100,15 +103,17 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
 
     from alpha_assets.faults.plan import FaultPlan
     from alpha_assets.faults.run import run_fault_injection
-    from alpha_assets.sensors.alerts import pushgateway_url
+    from alpha_assets.live.pushgateway import pushgateway_url
 
     plan = FaultPlan(faults=[f.model_dump(exclude_none=True) for f in config.faults],
                      recovery_limit_s=config.recovery_limit_s, recovery_target_s=config.recovery_target_s)
-    overrides: dict = {"symbols": config.symbols, "malformed_rate": config.malformed_rate}
+    overrides: dict = {"symbols": config.symbols, "malformed_rate": config.malformed_rate,
+                       "restart_backoff_s": tuple(config.restart_backoff_s),
+                       "crash_loop_window_s": config.crash_loop_window_s}
     if config.minutes:
         overrides["minutes"] = config.minutes
-    if pushgateway_url():
-        overrides["pushgateway_url"] = pushgateway_url()
+    if url := pushgateway_url():
+        overrides["pushgateway_url"] = url
     work = Background(lambda on_progress, stop: run_fault_injection(
         plan, data_root.path, context.run_id, overrides, grace_s=config.grace_s, on_progress=on_progress, stop=stop),
         name=f"faults-{context.run_id}")
@@ -117,12 +122,15 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
     figures = rounded({k: v for k, v in report.figures().items()
                        if isinstance(v, int | float) and not isinstance(v, bool)})
     timeline = pl.DataFrame([
-        {"fault": t.fault_id, "kind": t.kind, "restart_ms": t.restart_ms, "recovery_ms": t.recovery_ms,
-         "heal_ms": t.heal_ms, "error": t.error or t.skipped or ""} for t in report.timelines
+        {"fault": t.fault_id, "kind": t.kind, "detected_ms": t.detected_ms, "restart_ms": t.restart_ms,
+         "recovery_ms": t.recovery_ms, "heal_ms": t.heal_ms, "error": t.error or t.skipped or ""}
+        for t in report.timelines
     ]) if report.timelines else pl.DataFrame()
+    context.log.info("fault injection recovery table\n" + report.table())
     yield dg.MaterializeResult(metadata={
         **figures,
         "passed": report.passed,
+        "restart_policy": report.restart_policy,
         "started": dg.MetadataValue.timestamp(report.started_at),
         "ended": dg.MetadataValue.timestamp(report.ended_at),
         "timeline": dg.MetadataValue.md(markdown_table(timeline)),
@@ -130,10 +138,16 @@ def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjec
         ROW_COUNT: len(report.timelines),
     })
     checks = report.checks()
-    for name, (passed, reason) in group_checks(checks).items():
+    grouped = group_checks(checks)
+    for name, (passed, reason) in grouped.items():
         yield dg.AssetCheckResult(check_name=name, passed=passed, severity=dg.AssetCheckSeverity.ERROR,
                                   metadata={"reason": reason or "ok"})
     target = next(c for c in checks if c.name == "recovery_target_ms")
     yield dg.AssetCheckResult(check_name=TARGET_CHECK, passed=target.passed, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"slowest_heal_ms": target.value, "target_ms": target.threshold,
                                         "reason": target.reason or "ok"})
+    failed = {name: reason for name, (passed, reason) in grouped.items() if not passed}
+    if failed:  # results are recorded above; the run fails so `dagster job execute` exits 1 and CI can gate
+        raise dg.Failure(description="fault_injection acceptance failed: "
+                         + "; ".join(f"{n}: {r}" for n, r in failed.items()),
+                         metadata={"failed_checks": dg.MetadataValue.json(failed)})

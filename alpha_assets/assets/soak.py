@@ -113,7 +113,8 @@ def progress_events(context: dg.AssetExecutionContext, asset: str, what: str, to
     metadata=column_schema(SoakFigures),
     check_specs=[dg.AssetCheckSpec(name="soak_slo", asset="soak_report",
                                    description="every soak SLO held: exports, no errors, nothing dropped, "
-                                   "reconnects ≤ 3, RSS < 600 MB, open files < 256, parity 0")],
+                                   "reconnects ≤ 3, RSS < 600 MB, open files < 256, and both live sinks read back "
+                                   "equal key by key (parity 0); a failure fails the run")],
     description="Runs harvest → lander → signal → broker → report on Redis streams as supervised processes for "
     "`minutes`, drains them, then "
     "writes run and source manifests; its figures are this asset's metadata. The landed data is "
@@ -162,3 +163,6 @@ def soak_report(context: dg.AssetExecutionContext, config: SoakRunConfig, data_r
         check_name="soak_slo", passed=result.passed, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"failed": dg.MetadataValue.json(failed), **{k: bool(v) for k, v in result.checks.items()}},
     )
+    if failed:  # recorded above; the run fails so `dagster job execute` exits 1 and CI can gate on it
+        raise dg.Failure(description=f"soak_60m acceptance failed: {', '.join(failed)}",
+                         metadata={"failed_checks": dg.MetadataValue.json(failed)})

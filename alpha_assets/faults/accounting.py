@@ -1,11 +1,12 @@
 """Loss accounting after a fault run, from the files the run left behind.
 
-feed → landing: every trade id the exchange server produced inside the landed horizon (from the
-first landed id to the last id of a minute the harvester closed) must be in the landing zone once.
-landing → signals: every landed trade of the minutes the signal worker finished has one signal row
-per sink, keyed (run_id, symbol, seq = agg_trade_id), except the trades the engine still holds
-back at the end (``pending_trades`` of the signal heartbeat: released by the next book update).
-sink parity: alpha_assets.sinks.parity.compare_sinks on the horizon both sinks have published.
+The horizon comes from what the feed sent and what landed, never from a worker's own heartbeat:
+feed → landing: every trade id the exchange produced from the first landed id up to the last id it
+sent (``sent_through``) must be in the landing zone once (a trade the harvester missed and did not
+backfill is lost here). landing → signals: the soak drains at the end (the feed stops first, every
+consumer takes in everything, the engine evaluates the trades it held back), so every landed trade
+has one signal row per sink, keyed (run_id, symbol, seq = agg_trade_id).
+sink parity: alpha_assets.sinks.parity.compare_sinks on everything both sinks hold for the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from alpha_assets.faults import adapters
+from alpha_assets.layout import Layout
 from alpha_assets.sinks.parity import compare_sinks
 from alpha_assets.sinks.readers import jsonl_files, read_jsonl_signals, read_sqlite_signals
 
@@ -32,9 +34,8 @@ class SymbolAccount(BaseModel):
     trades_lost: int
     trades_doubled: int
     lost_trade_sample: list[int]
-    signal_horizon_ms: int | None  # signals are accounted for trades before this event time
+    sent_through: int | None  # the last trade id the exchange sent
     expected_signals: int
-    pending_trades: int
     signals_lost: dict[str, int]  # per sink
     signals_doubled: dict[str, int]
     signals_phantom: dict[str, int]  # signal rows without a landed trade
@@ -54,21 +55,30 @@ class Accounting(BaseModel):
     notes: list[str]
 
 
+FeedLog = dict[str, tuple[list[tuple[int, int]], int | None]]  # symbol → ((id, event ms) produced, sent through)
+
+
 def write_feed_log(server: Any, path: Path) -> Path:
     """Persist the exchange server's trade-id log so the accounting can be redone from files."""
     log = adapters.feed_log(server)
+    sent = {s: max(ids) if ids else None for s, ids in server.sent_trade_ids.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({s: [[i, t] for i, t in rows] for s, rows in log.items()}))
+    path.write_text(json.dumps({s: {"trades": [[i, t] for i, t in rows], "sent_through": sent.get(s)}
+                                for s, rows in log.items()}))
     return path
 
 
-def read_feed_log(path: Path) -> dict[str, list[tuple[int, int]]]:
+def read_feed_log(path: Path) -> FeedLog:
     raw = json.loads(Path(path).read_text())
-    return {s: [(int(i), int(t)) for i, t in rows] for s, rows in raw.items()}
+    out: FeedLog = {}
+    for s, body in raw.items():
+        rows = [(int(i), int(t)) for i, t in body["trades"]]
+        out[s] = (rows, None if body.get("sent_through") is None else int(body["sent_through"]))
+    return out
 
 
 def landed_trades(data_root: Path, symbol: str) -> pl.DataFrame:
-    files = sorted((Path(data_root) / "landing" / "raw").glob(f"date=*/symbol={symbol}/trades_*.parquet"))
+    files = sorted(Layout(Path(data_root)).landing_zone("raw").glob(f"date=*/symbol={symbol}/trades_*.parquet"))
     if not files:
         return pl.DataFrame(schema={"agg_trade_id": pl.Int64, "event_time_ms": pl.Int64})
     return pl.concat([pl.read_parquet(p, columns=["agg_trade_id", "event_time_ms"]) for p in files])
@@ -97,11 +107,10 @@ def _jsonl_horizon(runtime: Path) -> int | None:
     return min(ends.values()) if ends else None
 
 
-def account(data_root: Path, run_id: str, symbols: list[str], feed: dict[str, list[tuple[int, int]]],
+def account(data_root: Path, run_id: str, symbols: list[str], feed: FeedLog,
             sinks: tuple[str, ...] = ("jsonl", "sqlite")) -> Accounting:
     data_root = Path(data_root)
-    runtime = data_root / "runtime"
-    beat = adapters.heartbeat(data_root, "signal")
+    runtime = Layout(data_root).runtime_dir
     notes: list[str] = []
     frames: dict[str, pl.DataFrame] = {}
     if "sqlite" in sinks:
@@ -111,62 +120,44 @@ def account(data_root: Path, run_id: str, symbols: list[str], feed: dict[str, li
     accounts: list[SymbolAccount] = []
     for sym in symbols:
         landed = landed_trades(data_root, sym)
-        wm = adapters.watermark(data_root, run_id, sym)
         ids = landed["agg_trade_id"]
-        closed_ids = landed.filter(pl.col("event_time_ms") < wm)["agg_trade_id"] if wm else ids.clear()
-        produced = [i for i, _ in feed.get(sym, [])]
+        produced_rows, sent_through = feed.get(sym, ([], None))
+        produced = [i for i, _ in produced_rows]
         lost_sample: list[int] = []
         feed_n = lost = 0
-        if ids.len() and closed_ids.len():
-            lo, hi = int(ids.min()), int(closed_ids.max())
-            expected = {i for i in produced if lo <= i <= hi}
+        if ids.len() and sent_through is not None:
+            lo = int(ids.min())
+            expected = {i for i in produced if lo <= i <= sent_through}
             missing = sorted(expected - set(ids.to_list()))
             feed_n, lost, lost_sample = len(expected), len(missing), missing[:20]
         elif produced:
-            notes.append(f"{sym}: no closed landed minute; trades not accounted")
+            notes.append(f"{sym}: nothing landed or nothing sent; trades not accounted")
         doubled_t = ids.len() - ids.n_unique()
-        horizon = (beat.get("next_minute_ms") or {}).get(sym)
-        pending = int((beat.get("pending_trades") or {}).get(sym, 0) or 0)
-        before = landed.filter(pl.col("event_time_ms") < horizon) if horizon else landed.clear()
-        # the engine holds back the newest `pending` trades (released by the next book): not due yet
-        due = before.sort("agg_trade_id").head(max(0, before.height - pending))
-        expected_sig = set(due["agg_trade_id"].to_list())
+        expected_sig = set(ids.to_list())  # the drain evaluated every landed trade
         s_lost: dict[str, int] = {}
         s_doubled: dict[str, int] = {}
         s_phantom: dict[str, int] = {}
         for name, df in frames.items():
-            seqs = df.filter(pl.col("symbol") == sym)["seq"].to_list()
             if name == "jsonl":
                 raw = _jsonl_raw_keys(runtime, run_id, sym)
-                s_doubled[name] = len(raw) - len(set(raw))
-                seqs_set = set(raw)
-                # JSONL publishes a minute once the next one is done: account only published minutes
-                jh = _jsonl_horizon(runtime)
-                exp = set(due.filter(pl.col("event_time_ms") < jh)["agg_trade_id"].to_list()) if jh else set()
-                s_lost[name] = len(exp - seqs_set)
             else:
-                s_doubled[name] = len(seqs) - len(set(seqs))
-                seqs_set = set(seqs)
-                s_lost[name] = len(expected_sig - seqs_set)
-            s_phantom[name] = len(seqs_set - set(ids.to_list()))
+                raw = df.filter(pl.col("symbol") == sym)["seq"].to_list()
+            s_doubled[name] = len(raw) - len(set(raw))
+            s_lost[name] = len(expected_sig - set(raw))
+            s_phantom[name] = len(set(raw) - expected_sig)
         accounts.append(SymbolAccount(
             symbol=sym, feed_trades=feed_n, landed_trades=ids.len(), trades_lost=lost, trades_doubled=doubled_t,
-            lost_trade_sample=lost_sample, signal_horizon_ms=horizon, expected_signals=len(expected_sig),
-            pending_trades=pending, signals_lost=s_lost, signals_doubled=s_doubled, signals_phantom=s_phantom))
+            lost_trade_sample=lost_sample, sent_through=sent_through, expected_signals=len(expected_sig),
+            signals_lost=s_lost, signals_doubled=s_doubled, signals_phantom=s_phantom))
     parity = horizon_ms = None
     p_val: float | None = None
     if "jsonl" in frames and "sqlite" in frames:
+        res = compare_sinks(frames["jsonl"], frames["sqlite"])
+        p_val = res.max_rel_diff
         horizon_ms = _jsonl_horizon(runtime)
-        if horizon_ms is not None:
-            a = frames["jsonl"].filter(pl.col("ts_ms") < horizon_ms)
-            b = frames["sqlite"].filter(pl.col("ts_ms") < horizon_ms)
-            res = compare_sinks(a, b)
-            p_val = res.max_rel_diff
-            parity = {"total_jsonl": res.total_a, "total_sqlite": res.total_b, "only_in_jsonl": res.only_in_a,
-                      "only_in_sqlite": res.only_in_b, "mismatched_rows": res.mismatched_rows,
-                      "worst_figure": res.worst_figure, "max_rel_diff": res.max_rel_diff}
-        else:
-            notes.append("no JSONL minute published: parity not computed")
+        parity = {"total_jsonl": res.total_a, "total_sqlite": res.total_b, "only_in_jsonl": res.only_in_a,
+                  "only_in_sqlite": res.only_in_b, "mismatched_rows": res.mismatched_rows,
+                  "worst_figure": res.worst_figure, "max_rel_diff": res.max_rel_diff}
     return Accounting(
         run_id=run_id, symbols=accounts,
         trades_lost=sum(a.trades_lost for a in accounts), trades_doubled=sum(a.trades_doubled for a in accounts),

@@ -1,18 +1,19 @@
 """Injectors: turn a FaultPlan into timed soak hooks, hold each fault for its duration, undo it, and
-log what they see (FaultInjected/Detected/Cleared/Recovered/Error) into the supervisor's timeline.
+log what the system shows (FaultInjected/Detected/Cleared/Recovered/Error) into the supervisor's timeline.
 
-Process faults go through the supervisor (its Fault/Exit/Restart/Ready/HealthGreen events tell the
-story). For the others a watcher thread polls what the system exposes (heartbeats, the exporter's
-counters, the exchange server) to see when the fault bit and when the data flows again.
+Detection is what the system itself noticed, never the injector's own state: the supervisor saw a
+process exit (process faults, from its own Exit event), or a client counted an error in its
+heartbeat or exporter (a reconnect, a read-watchdog timeout, SQLite busy retries, ENOSPC, a failed
+push). A timed fault that moved none of these counters did not bite, and its fault fails with that
+reason. Recovery is data flowing end to end again (``flow.FlowProbe``): a signal row for a trade sent
+after the fault (after its injection; after its end for faults that last) durable in both sinks for
+every symbol, plus the fault's own part working again (pushes succeed, the missed minute landed).
 Wall-clock time throughout: this observes processes, it computes nothing.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,10 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from alpha_assets.faults import adapters
+from alpha_assets.faults.flow import FlowProbe, sent_mark
+from alpha_assets.faults.means import FullDisk, SqliteLocker
 from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan, FaultSpec
+from alpha_assets.layout import Layout
 
-_POLL_S = 0.05
+_POLL_S = 0.1
 _SIGNALS = {"SIGTERM": 15, "SIGKILL": 9}
+TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
+# Where each timed or network fault leaves its trace: (heartbeat, counter path).
+TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "feed_drop": ("harvest", ("reconnect_count",)),
+    "feed_stall": ("harvest", ("watchdog_timeouts",)),
+    "sqlite_locked": ("signal", ("sink", "sqlite", "retries")),
+    "spool_full": ("signal", ("writer", "enospc_errors")),
+    "landing_disk_full": ("lander", ("enospc_errors",)),
+}
 
 
 def fault_id(i: int, spec: FaultSpec) -> str:
@@ -37,108 +50,23 @@ class _Watch:
     spec: FaultSpec
     target: str
     detect: Callable[[], bool]
-    recovered: Callable[[], bool]
+    recovered: Callable[[], bool]  # the fault's own part works again (flow is checked besides)
+    mark: dict[str, int]  # trades sent up to here do not count as flowing again
     clear_at: float | None = None  # monotonic time to undo a timed fault
     undo: Callable[[], None] | None = None
+    begin_at: float | None = None  # wall time a delayed fault (landing_disk_full) takes effect
+    begin: Callable[[], None] | None = None
     cleared_at_wall: float | None = None
     detected: bool = False
+    recovered_at: float | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
 
-class SqliteLocker:
-    """Another process holding ``BEGIN EXCLUSIVE`` on the database until released (or ``hold_s``)."""
-
-    _CODE = ("import sqlite3,sys,time\n"
-             "c=sqlite3.connect(sys.argv[1],timeout=30,isolation_level=None)\n"
-             "c.execute('BEGIN EXCLUSIVE')\nprint('LOCKED',flush=True)\n"
-             "sys.stdin.readline()\nc.execute('COMMIT')\n")
-
-    def __init__(self, db: Path) -> None:
-        self.db = Path(db)
-        self.proc: subprocess.Popen | None = None
-
-    def acquire(self, timeout_s: float = 10.0) -> None:
-        if not self.db.exists():
-            raise FileNotFoundError(f"sqlite_locked: {self.db} does not exist (is the sink sqlite or dual?)")
-        self.proc = subprocess.Popen([sys.executable, "-c", self._CODE, str(self.db)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        got: list[str] = []
-        reader = threading.Thread(target=lambda: got.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout_s)
-        if not got or got[0].strip() != "LOCKED":
-            self.release()
-            raise TimeoutError(f"sqlite_locked: could not take BEGIN EXCLUSIVE on {self.db} in {timeout_s}s")
-
-    def release(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            if self.proc.poll() is None:
-                self.proc.stdin.write("\n")
-                self.proc.stdin.flush()
-                self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-class FullSpool:
-    """The spool directory on a tiny tmpfs filled to the last byte: every write gets ENOSPC.
-
-    A real full file system (not a read-only flag, which root ignores). On undo the few files the
-    worker managed to create there are moved back under the real directory before unmounting, so
-    the fault itself destroys nothing. Needs ``mount`` (root); ``FullSpool.available()`` says.
-    """
-
-    def __init__(self, directory: Path, size_kb: int = 16) -> None:
-        self.dir, self.size_kb = Path(directory), size_kb
-        self.mounted = False
-
-    @staticmethod
-    def available() -> bool:
-        return os.geteuid() == 0 and shutil.which("mount") is not None
-
-    def fill(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.size_kb}k,mode=0755", "tmpfs", str(self.dir)],
-                       check=True, capture_output=True, timeout=10)
-        self.mounted = True
-        try:
-            with open(self.dir / ".filler", "wb") as fh:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-        except OSError:  # ENOSPC: the file system is full now, as intended
-            pass
-
-    def undo(self) -> list[str]:
-        if not self.mounted:
-            return []
-        (self.dir / ".filler").unlink(missing_ok=True)
-        stash = Path(f"{self.dir}.fault_stash")
-        moved: list[str] = []
-        if any(self.dir.iterdir()):
-            shutil.copytree(self.dir, stash, dirs_exist_ok=True)
-        for attempt in range(50):  # a worker may hold a file open for a moment
-            r = subprocess.run(["umount", str(self.dir)], capture_output=True, timeout=10)
-            if r.returncode == 0:
-                break
-            time.sleep(0.1 * (attempt + 1))
-        else:
-            subprocess.run(["umount", "-l", str(self.dir)], capture_output=True, timeout=10)
-        self.mounted = False
-        if stash.exists():
-            for p in sorted(stash.rglob("*")):
-                if p.is_file():
-                    dest = self.dir / p.relative_to(stash)
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    if not dest.exists():  # never overwrite what the worker wrote underneath
-                        shutil.move(str(p), dest)
-                        moved.append(str(dest))
-            shutil.rmtree(stash, ignore_errors=True)
-        return moved
+def _counter(beat: dict[str, Any], path: tuple[str, ...]) -> int:
+    node: Any = beat
+    for key in path:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    return int(node) if isinstance(node, int | float) else 0
 
 
 class Injector:
@@ -148,6 +76,7 @@ class Injector:
         self.plan, self.data_root, self.gateway = plan, Path(data_root), gateway
         self.ctx: adapters.SoakContext | None = None
         self.server: Any | None = None
+        self.flow: FlowProbe | None = None
         self.errors: list[dict[str, Any]] = []
         self._watches: list[_Watch] = []
         self._lock = threading.Lock()
@@ -165,6 +94,8 @@ class Injector:
     def _attach(self, ctx: adapters.SoakContext) -> None:
         if self.ctx is None:
             self.ctx, self.server = ctx, ctx.server
+            sinks = {"dual": ("jsonl", "sqlite"), "jsonl": ("jsonl",), "sqlite": ("sqlite",)}[ctx.cfg.sink]
+            self.flow = FlowProbe(self.data_root, ctx.run_id, ctx.cfg.symbols, sinks)
             self._thread = threading.Thread(target=self._watch_loop, name="fault-watcher", daemon=True)
             self._thread.start()
 
@@ -172,152 +103,170 @@ class Injector:
         if self.ctx is not None:
             self.ctx.supervisor.event(event, target, **detail)
 
+    def _mark(self) -> dict[str, int]:
+        if self.server is None or self.ctx is None:
+            return {}
+        return sent_mark(self.server, self.ctx.cfg.symbols)
+
     def _inject(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> None:
         self._attach(ctx)
-        target = spec.target
         try:
             if spec.kind in PROCESS_FAULTS:
-                name, sig = PROCESS_FAULTS[spec.kind]
-                state = adapters.child_state(ctx, name)
-                self._event("FaultInjected", name, fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s, state=state)
-                pid = adapters.kill_worker(ctx, name, _SIGNALS[sig], label=fid)
-                if pid is None:
-                    self._event("FaultSkipped", name, fault_id=fid, fault_kind=spec.kind,
-                                reason=f"{name} not running (state={adapters.child_state(ctx, name)})")
-                return
-            watch = getattr(self, f"_start_{spec.kind}")(ctx, fid, spec)
-            with self._lock:
-                self._watches.append(watch)
+                watch = self._process_fault(ctx, fid, spec)
+            else:
+                watch = getattr(self, f"_start_{spec.kind}")(ctx, fid, spec)
+            ctx.injected.append({"fault_id": fid, "kind": spec.kind, "target": spec.target, "at_s": spec.at_s,
+                                 "ts": time.time()})
+            if watch is not None:
+                with self._lock:
+                    self._watches.append(watch)
         except Exception as exc:  # an injector that cannot act is a failed fault, not a crashed soak
             reason = f"{type(exc).__name__}: {exc}"
             self.errors.append({"fault_id": fid, "kind": spec.kind, "reason": reason})
-            self._event("FaultError", target, fault_id=fid, fault_kind=spec.kind, reason=reason)
+            self._event("FaultError", spec.target, fault_id=fid, fault_kind=spec.kind, reason=reason)
 
-    # ------------------------------------------------------------------ the non-process faults
-    def _harvest(self) -> dict[str, Any]:
-        return adapters.heartbeat(self.data_root, "harvest")
+    def _timed(self, fid: str, spec: FaultSpec, target: str, detect: Callable[[], bool],
+               recovered: Callable[[], bool], undo: Callable[[], None], **state: Any) -> _Watch:
+        w = _Watch(fid, spec, target, detect, recovered, self._mark(),
+                   clear_at=time.monotonic() + float(spec.duration_s or 0), state=dict(state))
+
+        def undo_and_mark() -> None:
+            undo()
+            w.mark = self._mark()  # the end of the fault: trades sent from here on must flow
+        w.undo = undo_and_mark
+        return w
+
+    def _traced(self, kind: str) -> Callable[[], bool]:
+        """The fault's counter moved above its value at injection."""
+        name, path = TRACES[kind]
+        base = _counter(adapters.heartbeat(self.data_root, name), path)
+        return lambda: _counter(adapters.heartbeat(self.data_root, name), path) > base
+
+    # ------------------------------------------------------------------ the faults
+    def _process_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch | None:
+        name, sig = PROCESS_FAULTS[spec.kind]
+        mark = self._mark()
+        self._event("FaultInjected", name, fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
+                    state=adapters.child_state(ctx, name))
+        if adapters.kill_worker(ctx, name, _SIGNALS[sig], label=fid) is None:
+            self._event("FaultSkipped", name, fault_id=fid, fault_kind=spec.kind,
+                        reason=f"{name} not running (state={adapters.child_state(ctx, name)})")
+            return None
+        t0 = time.time()
+
+        def back() -> bool:  # the process ready again and (a worker) beating: its own part works again
+            if adapters.child_state(ctx, name) != "ready":
+                return False
+            return name == "redis" or float(adapters.heartbeat(self.data_root, name).get("ts", 0) or 0) > t0
+
+        # detected by the supervisor (its Exit event); recovered when it is back and the data flows again
+        return _Watch(fid, spec, name, lambda: True, back, mark, detected=True)
 
     def _start_feed_drop(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         if ctx.server is None:
             raise RuntimeError("feed_drop needs the loopback exchange server (feed=simulator or replay)")
-        hb = self._harvest()
-        base_rc, t0 = int(hb.get("reconnect_count", 0) or 0), time.time()
-        st: dict[str, Any] = {}
+        detect = self._traced(spec.kind)
+        mark = self._mark()
         self._event("FaultInjected", "harvest", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s)
         ctx.server.drop_connections()
-
-        def detect() -> bool:
-            h = self._harvest()
-            if int(h.get("reconnect_count", 0) or 0) > base_rc:
-                st["msgs"] = int(h.get("messages", 0) or 0)
-                return True
-            return False
-
-        def recovered() -> bool:
-            h = self._harvest()
-            return (ctx.server.connection_count() > 0 and float(h.get("ts", 0)) > t0
-                    and int(h.get("messages", 0) or 0) > st.get("msgs", 2**62))
-
-        return _Watch(fid, spec, "harvest", detect, recovered, state=st)
+        return _Watch(fid, spec, "harvest", detect, lambda: True, mark)
 
     def _start_feed_stall(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         if ctx.server is None:
             raise RuntimeError("feed_stall needs the loopback exchange server (feed=simulator or replay)")
-        t0 = time.time()
-        st: dict[str, Any] = {"msgs": int(self._harvest().get("messages", 0) or 0)}
+        detect = self._traced(spec.kind)
         self._event("FaultInjected", "harvest", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s)
         ctx.server.stall(float(spec.duration_s or 0))
-
-        def detect() -> bool:
-            # two heartbeats after the stall began, a second apart, with the same message count
-            h = self._harvest()
-            ts, msgs = float(h.get("ts", 0)), int(h.get("messages", 0) or 0)
-            if ts <= t0:
-                return False
-            if "first" not in st:
-                st["first"] = (ts, msgs)
-                return False
-            return ts >= st["first"][0] + 0.9 and msgs == st["first"][1]
-
-        def recovered() -> bool:
-            h = self._harvest()
-            return int(h.get("messages", 0) or 0) > st.get("at_clear", 2**62)
-
-        w = _Watch(fid, spec, "harvest", detect, recovered, clear_at=time.monotonic() + float(spec.duration_s or 0),
-                   state=st)
-        w.undo = lambda: st.__setitem__("at_clear", int(self._harvest().get("messages", 0) or 0))
-        return w
+        return self._timed(fid, spec, "harvest", detect, lambda: True, ctx.server.resume)
 
     def _start_pushgateway_outage(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
-        gw = self.gateway
-        if gw is None:
-            raise RuntimeError("pushgateway_outage needs a managed Pushgateway (run_fault_injection starts one)")
         stats = ctx.exporter.stats
         base_err = stats.error_count
         st: dict[str, Any] = {}
+        gw = self.gateway
         self._event("FaultInjected", "pushgateway", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
-                    duration_s=spec.duration_s, port=gw.port)
-        gw.stop()
-        self._undo_all.append(lambda: None if gw.alive() else gw.start())
+                    duration_s=spec.duration_s, managed=gw is not None)
+        if gw is not None:  # a real outage: the gateway process is stopped
+            gw.stop()
+            self._undo_all.append(lambda: None if gw.alive() else gw.start())
+            restore: Callable[[], None] = gw.start
+        else:  # a gateway we do not own: pushes go to a port nothing listens on
+            saved = ctx.exporter.url
+            ctx.exporter.url = "http://127.0.0.1:9"
+            restore = lambda: setattr(ctx.exporter, "url", saved)  # noqa: E731
+            self._undo_all.append(restore)
 
         def undo() -> None:
-            gw.start()
+            restore()
             st["exports_at_clear"] = stats.export_count
 
-        return _Watch(fid, spec, "pushgateway", lambda: stats.error_count > base_err,
-                      lambda: stats.export_count > st.get("exports_at_clear", 2**62),
-                      clear_at=time.monotonic() + float(spec.duration_s or 0), undo=undo, state=st)
-
-    def _signal_recovered(self, st: dict[str, Any], sink: str) -> Callable[[], bool]:
-        """Signal worker back to normal after the fault cleared: ready, beating, nothing pending."""
-
-        def ok() -> bool:
-            if self.ctx is None or "cleared" not in st or adapters.child_state(self.ctx, "signal") != "ready":
-                return False
-            hb = adapters.heartbeat(self.data_root, "signal")
-            if float(hb.get("ts", 0)) <= st["cleared"]:
-                return False
-            s = hb.get("sink", {}) or {}
-            part = s.get(sink, s) if isinstance(s.get(sink), dict) else s
-            return int(part.get("pending", 0) or 0) == 0
-        return ok
+        return self._timed(fid, spec, "pushgateway", lambda: stats.error_count > base_err,
+                           lambda: stats.export_count > st.get("exports_at_clear", 2**62), undo)
 
     def _start_sqlite_locked(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         if ctx.cfg.sink not in ("sqlite", "dual"):
             raise RuntimeError(f"sqlite_locked needs sink sqlite or dual, the soak runs sink={ctx.cfg.sink}")
+        detect = self._traced(spec.kind)
         locker = SqliteLocker(adapters.signal_db(self.data_root))
         self._event("FaultInjected", "signal", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
                     duration_s=spec.duration_s)
         locker.acquire()
         self._undo_all.append(locker.release)
-        st: dict[str, Any] = {}
+        return self._timed(fid, spec, "signal", detect, lambda: True, locker.release)
 
-        def undo() -> None:
-            locker.release()
-            st["cleared"] = time.time()
-
-        return _Watch(fid, spec, "signal", lambda: locker.proc is not None, self._signal_recovered(st, "sqlite"),
-                      clear_at=time.monotonic() + float(spec.duration_s or 0), undo=undo, state=st)
+    def _full_disk(self, directory: Path, kind: str) -> FullDisk:
+        if not FullDisk.available():
+            raise RuntimeError(f"{kind} needs root and mount(8) for a tiny tmpfs; not available here")
+        return FullDisk(directory)
 
     def _start_spool_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
+        """The spool's file system full across the next minute rollover: parts already open were opened
+        on the real directory, so the fault bites when the writer opens the new minute's part."""
         if ctx.cfg.sink not in ("jsonl", "dual"):
             raise RuntimeError(f"spool_full needs sink jsonl or dual, the soak runs sink={ctx.cfg.sink}")
-        if not FullSpool.available():
-            raise RuntimeError("spool_full needs root and mount(8) for a tiny tmpfs; not available here")
-        spool = FullSpool(adapters.spool_dir(self.data_root))
-        self._event("FaultInjected", "signal", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
-                    duration_s=spec.duration_s, dir=str(spool.dir))
-        spool.fill()
-        self._undo_all.append(spool.undo)
-        st: dict[str, Any] = {}
+        return self._aligned_disk_fault(ctx, fid, spec, adapters.spool_dir(self.data_root), "signal", 0.0, None)
+
+    def _start_landing_disk_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
+        """The landing zone full across the next minute close (the lander writes once a minute, so a
+        fault that misses a close cannot bite); recovered once that minute is landed after all."""
+        lateness_s = ctx.cfg.lateness_ms / 1000
+
+        def landed(due_ms: int) -> bool:
+            return all((adapters.watermark(self.data_root, ctx.run_id, s) or 0) >= due_ms for s in ctx.cfg.symbols)
+
+        return self._aligned_disk_fault(ctx, fid, spec, Layout(self.data_root).landing_zone("raw"), "lander", lateness_s,
+                                       landed)
+
+    def _aligned_disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, directory: Path, target: str,
+                            offset_s: float, landed: Callable[[int], bool] | None) -> _Watch:
+        """A full file system over ``directory``, armed at at_s and filled 1 s before the next minute
+        boundary + ``offset_s`` (when the worker opens new files there), for duration_s."""
+        disk = self._full_disk(directory, spec.kind)
+        now = time.time()
+        due = (math.floor(now / 60) + 1) * 60 + offset_s
+        if due - now < 1.5:
+            due += 60
+        due_minute_ms = int((due - offset_s) * 1000)
+        w = _Watch(fid, spec, target, lambda: False, lambda: True, {}, begin_at=due - 1.0)
+
+        def begin() -> None:
+            w.detect = self._traced(spec.kind)
+            self._event("FaultInjected", target, fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
+                        duration_s=spec.duration_s, dir=str(disk.dir), minute_boundary=due)
+            disk.fill()
+            self._undo_all.append(disk.undo)
+            w.mark = self._mark()
+            w.clear_at = time.monotonic() + float(spec.duration_s or 0)
 
         def undo() -> None:
-            st["moved_back"] = spool.undo()
-            st["cleared"] = time.time()
+            disk.undo()
+            w.mark = self._mark()
 
-        return _Watch(fid, spec, "signal", lambda: spool.mounted, self._signal_recovered(st, "jsonl"),
-                      clear_at=time.monotonic() + float(spec.duration_s or 0), undo=undo, state=st)
+        w.begin, w.undo = begin, undo
+        if landed is not None:
+            w.recovered = lambda: landed(due_minute_ms)
+        return w
 
     # ------------------------------------------------------------------ the watcher
     def _watch_loop(self) -> None:
@@ -328,27 +277,42 @@ class Injector:
                 self._step(w)
             self._stop.wait(_POLL_S)
 
+    def _done(self, w: _Watch) -> None:
+        with self._lock:
+            if w in self._watches:
+                self._watches.remove(w)
+
     def _step(self, w: _Watch) -> None:
         try:
+            if w.begin is not None:
+                if time.time() < (w.begin_at or 0):
+                    return
+                begin, w.begin = w.begin, None
+                begin()
             if not w.detected and w.detect():
                 w.detected = True
-                self._event("FaultDetected", w.target, fault_id=w.fid, fault_kind=w.spec.kind)
+                self._event("FaultDetected", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
+                            by=" ".join(TRACES.get(w.spec.kind, ("exporter", ("error_count",)))[1]))
             if w.clear_at is not None and w.cleared_at_wall is None and time.monotonic() >= w.clear_at:
                 if w.undo is not None:
                     w.undo()
                 w.cleared_at_wall = time.time()
-                w.state.setdefault("cleared", w.cleared_at_wall)
-                self._event("FaultCleared", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
-                            **{k: v for k, v in w.state.items() if k == "moved_back"})
-            if (w.clear_at is None or w.cleared_at_wall is not None) and w.recovered():
-                self._event("FaultRecovered", w.target, fault_id=w.fid, fault_kind=w.spec.kind)
-                with self._lock:
-                    self._watches.remove(w)
+                self._event("FaultCleared", w.target, fault_id=w.fid, fault_kind=w.spec.kind)
+            if w.recovered_at is None and (w.clear_at is None or w.cleared_at_wall is not None) \
+                    and w.recovered() and self.flow is not None and self.flow.flowing(w.mark):
+                w.recovered_at = time.time()
+                self._event("FaultRecovered", w.target, fault_id=w.fid, fault_kind=w.spec.kind, mark=w.mark)
+            if w.recovered_at is not None and w.detected:
+                self._done(w)
+            elif w.recovered_at is not None and time.time() > w.recovered_at + TRACE_GRACE_S:
+                self._event("FaultError", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
+                            reason=f"no trace: {w.spec.kind} moved none of the system's counters "
+                            f"({' '.join(TRACES.get(w.spec.kind, ('exporter', ('error_count',)))[1])})")
+                self._done(w)
         except Exception as exc:  # a failing probe ends that watch with a reason
             self._event("FaultError", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
                         reason=f"watch failed: {type(exc).__name__}: {exc}")
-            with self._lock:
-                self._watches.remove(w)
+            self._done(w)
 
     def close(self) -> None:
         """Stop watching and undo whatever is still in force (idempotent; run even on abort)."""
@@ -356,12 +320,18 @@ class Injector:
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
-            pending = [w for w in self._watches if w.cleared_at_wall is None and w.undo is not None]
+            pending = list(self._watches)
+            self._watches.clear()
         for w in pending:
-            try:
-                w.undo()
-            except Exception as exc:
-                self.errors.append({"fault_id": w.fid, "kind": w.spec.kind, "reason": f"undo failed: {exc}"})
+            if w.begin is not None:
+                self.errors.append({"fault_id": w.fid, "kind": w.spec.kind,
+                                    "reason": "not reached: the run ended before the fault could take effect"})
+                continue
+            if w.cleared_at_wall is None and w.undo is not None:
+                try:
+                    w.undo()
+                except Exception as exc:
+                    self.errors.append({"fault_id": w.fid, "kind": w.spec.kind, "reason": f"undo failed: {exc}"})
         for fn in self._undo_all:
             try:
                 fn()

@@ -1,4 +1,9 @@
-"""The fault plan: which faults hit a soak, when, and for how long (validated at construction)."""
+
+"""The fault vocabulary and the fault plan: which faults hit a soak, when, and for how long.
+
+One vocabulary for every run: ``SoakConfig.fault_plan`` (and so ``soak_60m``'s run config), the
+``fault_injection`` job and the benchmarks all name faults by these kinds, validated at construction.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alpha_assets.signal_contract import PARITY_LIMIT
+
 FaultKind = Literal[
-    "terminate_signal", "kill_signal", "kill_harvest", "feed_drop", "feed_stall",
-    "pushgateway_outage", "sqlite_locked", "spool_full",
+    "terminate_signal", "kill_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_report", "kill_redis",
+    "feed_drop", "feed_stall", "pushgateway_outage", "sqlite_locked", "spool_full", "landing_disk_full",
 ]
-# Faults that act on a worker process; the rest act on something the workers depend on.
+# Faults that act on a supervised process (the soak's redis-server is one); the rest act on
+# something the workers depend on.
 PROCESS_FAULTS: dict[str, tuple[str, str]] = {
     "terminate_signal": ("signal", "SIGTERM"),
-    "kill_signal": ("signal", "SIGKILL"),
-    "kill_harvest": ("harvest", "SIGKILL"),
+    **{f"kill_{name}": (name, "SIGKILL") for name in ("signal", "harvest", "lander", "broker", "report", "redis")},
 }
 # Faults that last a while: duration_s is required (> 0).
-TIMED_FAULTS = frozenset({"feed_stall", "pushgateway_outage", "sqlite_locked", "spool_full"})
-# The process whose health says the system recovered from a non-process fault.
+TIMED_FAULTS = frozenset({"feed_stall", "pushgateway_outage", "sqlite_locked", "spool_full", "landing_disk_full"})
+# Faults that take effect at the next minute boundary after at_s (when the workers open new files).
+ALIGNED_FAULTS = frozenset({"landing_disk_full", "spool_full"})
+# The part of the system a non-process fault hits (whose counters must show it).
 AFFECTED: dict[str, str] = {
     "feed_drop": "harvest", "feed_stall": "harvest", "pushgateway_outage": "pushgateway",
-    "sqlite_locked": "signal", "spool_full": "signal",
+    "sqlite_locked": "signal", "spool_full": "signal", "landing_disk_full": "lander",
 }
 
 
@@ -58,7 +67,7 @@ class FaultPlan(BaseModel):
     faults: list[FaultSpec] = Field(min_length=1, max_length=1000)
     recovery_limit_s: float = Field(12.0, gt=0, le=600)
     recovery_target_s: float = Field(2.0, gt=0, le=600)
-    parity_limit: float = Field(0.0025, ge=0, le=1)
+    parity_limit: float = Field(PARITY_LIMIT, ge=0, le=1)
     # A fault is given this long to recover before the next one (or the run end) counts against it.
     min_gap_s: float = Field(0.0, ge=0, le=600)
 
@@ -79,25 +88,46 @@ class FaultPlan(BaseModel):
         return max(f.ends_at_s for f in self.faults)
 
 
-def every_kind_plan() -> FaultPlan:
-    """Each fault kind once in an 80 s soak, the timed ones for 2 s: the short form CI runs."""
-    return FaultPlan(faults=[
-        FaultSpec(kind="terminate_signal", at_s=8), FaultSpec(kind="kill_signal", at_s=14),
-        FaultSpec(kind="kill_harvest", at_s=20), FaultSpec(kind="feed_drop", at_s=27),
-        FaultSpec(kind="feed_stall", at_s=33, duration_s=2), FaultSpec(kind="pushgateway_outage", at_s=40, duration_s=2),
-        FaultSpec(kind="sqlite_locked", at_s=46, duration_s=2), FaultSpec(kind="spool_full", at_s=52, duration_s=2)])
+# The timed faults of the every-kind plan last this long: longer than the sinks' flush interval and the
+# exporter's push interval of the fault soak, so each overlaps live writes and pushes.
+TIMED_S = 4.0
+
+
+def every_kind_plan(skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
+    """Each fault kind once: the plan CI runs under the production restart policy.
+
+    The disk-full faults come first: each waits for the next minute boundary (at most a minute), when
+    the workers open new files. The others follow once those are over (from 75 s), 5 s apart (timed
+    ones last TIMED_S), so no fault's recovery is held up by another's. No process is hit twice
+    within the crash-loop window (30 s): every kill meets a ready worker (restarted at once)."""
+    faults = [f for f in (FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
+                          FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)) if f.kind not in skip]
+    kinds: list[FaultKind] = ["terminate_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_redis",
+                              "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked"]
+    at = 75.0
+    for kind in kinds:
+        timed = kind in TIMED_FAULTS
+        if kind not in skip:
+            faults.append(FaultSpec(kind=kind, at_s=at, duration_s=TIMED_S if timed else None))
+        at += 5.0 + (TIMED_S if timed else 0.0)
+    return FaultPlan(faults=faults)
 
 
 # Soak overrides of those short runs: lateness 0.5 s, so a minute closes (and is signalled) inside
-# the 78 s run wherever it starts.
-SHORT_RUN = {"minutes": 1.3, "lateness_ms": 500}
+# the run wherever it starts; the harvester's read watchdog at 2 s, so a 4 s stall trips it; exports
+# every second, so an outage meets pushes. The restart policy is the soak's own (not overridden).
+SHORT_RUN = {"lateness_ms": 500, "read_timeout_s": 2.0, "export_interval_s": 1.0}
+CHAOS_KINDS: tuple[FaultKind, ...] = ("kill_harvest", "kill_lander", "kill_signal", "kill_broker", "kill_redis")
 
 
-def chaos_plan(kind: FaultKind, n: int, start_s: float, end_s: float, seed: int, min_gap_s: float = 0.0,
-               **bounds: float) -> FaultPlan:
-    """``n`` faults of one instantaneous ``kind`` at seeded random moments in [start_s, end_s]."""
-    if kind in TIMED_FAULTS:
-        raise ValueError(f"chaos_plan: kind={kind} needs a duration; use an instantaneous kind")
+def chaos_plan(kind: FaultKind | tuple[FaultKind, ...], n: int, start_s: float, end_s: float, seed: int,
+               min_gap_s: float = 0.0, target_gap_s: float = 0.0, **bounds: float) -> FaultPlan:
+    """``n`` instantaneous faults at seeded random moments in [start_s, end_s]; with several kinds, each
+    fault's kind is drawn (seeded) among those whose target was not hit in the last ``target_gap_s``
+    (so, with the crash-loop window there, every kill meets a worker that was ready)."""
+    kinds = (kind,) if isinstance(kind, str) else tuple(kind)
+    if not kinds or any(k in TIMED_FAULTS for k in kinds):
+        raise ValueError(f"chaos_plan: kind={kind} needs a duration; use instantaneous kinds")
     if not 0 <= start_s < end_s:
         raise ValueError(f"chaos_plan: need 0 ≤ start_s < end_s, got start_s={start_s}, end_s={end_s}")
     if (n - 1) * min_gap_s > end_s - start_s:
@@ -107,4 +137,14 @@ def chaos_plan(kind: FaultKind, n: int, start_s: float, end_s: float, seed: int,
     free = end_s - start_s - (n - 1) * min_gap_s
     points = sorted(rng.uniform(0, free) for _ in range(n))
     times = [round(start_s + p + i * min_gap_s, 3) for i, p in enumerate(points)]
-    return FaultPlan(faults=[FaultSpec(kind=kind, at_s=t) for t in times], min_gap_s=min_gap_s, **bounds)
+    last: dict[str, float] = {}
+    faults: list[FaultSpec] = []
+    for t in times:
+        free_kinds = [k for k in kinds if t - last.get(k, -1e9) >= target_gap_s]
+        if not free_kinds:
+            raise ValueError(f"chaos_plan: at {t}s every target was hit within target_gap_s={target_gap_s}; "
+                             "fewer faults, a longer window or more kinds")
+        k = rng.choice(free_kinds)
+        last[k] = t
+        faults.append(FaultSpec(kind=k, at_s=t))
+    return FaultPlan(faults=faults, min_gap_s=min_gap_s, **bounds)

@@ -1,5 +1,9 @@
 """``run_fault_injection``: a soak with a fault plan, then timelines, loss accounting and checks.
 
+The soak runs the production restart policy (the soak's own ``RestartPolicy``: a worker that was
+ready and died is restarted at once, a crash loop backs off 10 s, 30 s, then is degraded); only
+how often it probes, pushes and reports is faster. The report names the policy it ran.
+
 Every run ends: a watchdog stops the supervisor at ``deadline_s`` (the soak's own length plus
 ``grace_s``) and the caller stops waiting ``grace_s`` later whatever happens, killing the worker
 processes it can still see. A fault the system cannot survive is a failed check with a reason.
@@ -7,7 +11,6 @@ processes it can still see. A fault the system cannot survive is a failed check 
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import threading
@@ -20,9 +23,13 @@ from pydantic import BaseModel
 from alpha_assets.faults import adapters
 from alpha_assets.faults.accounting import Accounting, account, write_feed_log
 from alpha_assets.faults.inject import Injector
-from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan
+from alpha_assets.faults.plan import FaultPlan
 from alpha_assets.faults.timeline import FaultTimeline, fault_timelines
+from alpha_assets.layout import Layout
+from alpha_assets.live.gateway import local_gateway
+from alpha_assets.live.pushgateway import pushgateway_url
 from alpha_assets.reports.atomic import write_json_atomic
+from alpha_assets.signal_contract import parity_passed
 
 DEFAULT_GRACE_S = 60.0
 
@@ -51,6 +58,7 @@ class FaultReport(BaseModel):
     injector_errors: list[dict[str, Any]]
     soak_checks: dict[str, bool]
     soak_figures: dict[str, Any]
+    restart_policy: str = ""
     artifact: str = ""
 
     def checks(self) -> list[Check]:
@@ -73,7 +81,7 @@ class FaultReport(BaseModel):
                 continue
             ok = t.heal_ms is not None and t.heal_ms <= limit_ms and t.error is None
             since = "after the fault cleared" if t.cleared_at is not None else "after injection"
-            reason = t.error or ("" if ok else f"healthy {t.heal_ms} ms {since} > {limit_ms} ms")
+            reason = t.error or ("" if ok else f"data flowing again {t.heal_ms} ms {since} > {limit_ms} ms")
             out.append(Check(f"recovery_ms[{t.fault_id}]", ok, t.heal_ms, limit_ms, reason))
         rec = [t.heal_ms for t in self.timelines if t.heal_ms is not None]
         worst = max(rec) if rec else None
@@ -93,8 +101,8 @@ class FaultReport(BaseModel):
             detail = {s.symbol: getattr(s, name) for s in a.symbols}
             out.append(Check(name, val == 0, val, 0, "" if val == 0 else f"per symbol: {detail}"))
         p = a.parity_max_rel_diff
-        out.append(Check("sink_parity", p is not None and p < self.plan.parity_limit, p, self.plan.parity_limit,
-                         "" if p is not None and p < self.plan.parity_limit
+        ok = p is not None and parity_passed(p, self.plan.parity_limit)
+        out.append(Check("sink_parity", ok, p, self.plan.parity_limit, "" if ok
                          else (f"worst figure {a.parity.get('worst_figure')}" if a.parity else "; ".join(a.notes))))
         return out
 
@@ -105,28 +113,43 @@ class FaultReport(BaseModel):
     def figures(self) -> dict[str, Any]:
         """Flat figures for asset metadata."""
         rec = [t.recovery_ms for t in self.timelines if t.recovery_ms is not None]
+        det = [t.detected_ms for t in self.timelines if t.detected_ms is not None]
         heal = [t.heal_ms for t in self.timelines if t.heal_ms is not None]
         rst = [t.restart_ms for t in self.timelines if t.restart_ms is not None]
         return {"faults": len(self.timelines), "recovered": len(rec), "recovery_ms_max": max(rec, default=None),
                 "recovery_ms_median": sorted(rec)[len(rec) // 2] if rec else None,
                 "heal_ms_max": max(heal, default=None), "heal_ms_median": sorted(heal)[len(heal) // 2] if heal else None,
-                "restart_ms_max": max(rst, default=None), "duration_s": round(self.duration_s, 3),
+                "restart_ms_max": max(rst, default=None), "detected_ms_max": max(det, default=None),
+                "duration_s": round(self.duration_s, 3),
                 "trades_lost": self.accounting.trades_lost if self.accounting else None,
                 "signals_lost": self.accounting.signals_lost if self.accounting else None,
                 "signals_doubled": self.accounting.signals_doubled if self.accounting else None,
+                "signals_phantom": self.accounting.signals_phantom if self.accounting else None,
+                "trades_doubled": self.accounting.trades_doubled if self.accounting else None,
                 "parity_max_rel_diff": self.accounting.parity_max_rel_diff if self.accounting else None,
                 "passed": self.passed}
 
+    def table(self) -> str:
+        """The recovery table: one line per fault (ms from the injection; heal from its end if timed)."""
+        lines = [f"restart policy: {self.restart_policy}",
+                 f"{'fault':28s} {'detected_ms':>11s} {'restart_ms':>10s} {'recovery_ms':>11s} {'heal_ms':>8s}"]
+        for t in self.timelines:
+            lines.append(f"{t.fault_id:28s} {t.detected_ms!s:>11s} {t.restart_ms!s:>10s} {t.recovery_ms!s:>11s} "
+                         f"{t.heal_ms!s:>8s}" + (f"  {t.error or t.skipped}" if t.error or t.skipped else ""))
+        return "\n".join(lines)
+
+
+# The disk-full faults wait for the next minute boundary (up to a minute) before they take effect.
+_ALIGN_S = {"landing_disk_full": 61.0, "spool_full": 61.0}
+
 
 def default_soak(plan: FaultPlan, overrides: dict[str, Any]) -> adapters.SoakConfig:
-    """Fast-reacting soak settings for a fault run, then the caller's overrides (validated)."""
-    n_proc = sum(1 for f in plan.faults if f.kind in PROCESS_FAULTS)
-    # a worker may crash and restart repeatedly while a sink fault lasts; the budget covers that
-    n_crash = sum(math.ceil((f.duration_s or 0) / 0.5) + 1 for f in plan.faults if f.kind in ("sqlite_locked", "spool_full"))
+    """Soak settings for a fault run (probes, pushes and reports every few seconds; the restart policy
+    is the soak's own), then the caller's overrides (validated)."""
+    end = max(f.ends_at_s + _ALIGN_S.get(f.kind, 0.0) for f in plan.faults)
     base: dict[str, Any] = {
-        "minutes": max(1.5, (plan.last_end_s + plan.recovery_limit_s + 15) / 60),
+        "minutes": max(1.5, (end + plan.recovery_limit_s + 15) / 60),
         "health_interval_s": 1.0, "export_interval_s": 1.0, "report_interval_s": 5.0, "stop_grace_s": 5.0,
-        "restart_backoff_s": tuple([0.1] * (n_proc + n_crash + 3)), "ready_timeout_s": 30.0,
     }
     return adapters.SoakConfig.model_validate(base | dict(overrides))
 
@@ -138,13 +161,10 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
     """``on_progress`` and ``stop`` are passed to the soak (see ``run_soak``)."""
     data_root = Path(data_root).resolve()
     cfg = default_soak(plan, soak_overrides or {})
-    gateway: adapters.ManagedGateway | None = None
-    if not cfg.pushgateway_url:
-        try:
-            gateway = adapters.ManagedGateway(data_root / "logs" / "pushgateway" / f"{run_id}.log").start()
-            cfg = cfg.model_copy(update={"pushgateway_url": gateway.url})
-        except (FileNotFoundError, RuntimeError):
-            gateway = None  # the outage injector reports it; other faults do not need the gateway
+    layout = Layout(data_root)
+    # without a gateway of its own the outage injector reports it; other faults do not need one
+    url, gateway, _ = local_gateway(pushgateway_url(cfg.pushgateway_url), layout.pushgateway_log(run_id))
+    cfg = cfg.model_copy(update={"pushgateway_url": url})
     injector = Injector(plan, data_root, gateway)
     deadline_s = cfg.minutes * 60 + grace_s
     started = time.time()
@@ -179,7 +199,7 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
         list(injector.ctx.supervisor.timeline) if injector.ctx is not None else [])
     accounting = None
     if result is not None and injector.server is not None:
-        feed_path = write_feed_log(injector.server, data_root / "artifacts" / f"fault_feed_{run_id}.json")
+        feed_path = write_feed_log(injector.server, layout.fault_feed(run_id))
         sinks = {"dual": ("jsonl", "sqlite"), "jsonl": ("jsonl",), "sqlite": ("sqlite",)}[cfg.sink]
         from alpha_assets.faults.accounting import read_feed_log
 
@@ -189,8 +209,8 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
         duration_s=ended - started, deadline_s=deadline_s, timed_out=timed_out, aborted=aborted,
         timelines=fault_timelines(events), accounting=accounting, injector_errors=injector.errors,
         soak_checks=dict(result.checks) if result is not None else {},
-        soak_figures=result.figures() if result is not None else {})
-    path = data_root / "artifacts" / f"fault_injection_{run_id}.json"
+        soak_figures=result.figures() if result is not None else {}, restart_policy=cfg.restart_policy().describe())
+    path = Layout(data_root).fault_report(run_id)
     report.artifact = str(path)
     body = report.model_dump(mode="json") | {"checks": [c._asdict() for c in report.checks()],
                                              "passed": report.passed, "figures": report.figures()}
@@ -214,12 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import json
 
-    from alpha_assets.faults.plan import chaos_plan
+    from alpha_assets.faults.plan import CHAOS_KINDS, chaos_plan
     from alpha_assets.paths import data_root as default_root
 
     ap = argparse.ArgumentParser(description="Run a soak with a fault plan and check recovery and loss.")
     ap.add_argument("--plan", default="", help="JSON file with a FaultPlan")
-    ap.add_argument("--chaos-kills", type=int, default=0, help="instead of --plan: N SIGKILLs of the signal worker")
+    ap.add_argument("--chaos-kills", type=int, default=0, help="instead of --plan: N SIGKILLs across workers and redis")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--minutes", type=float, default=0.0)
     ap.add_argument("--run-id", default="")
@@ -229,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
         plan = FaultPlan.model_validate_json(Path(args.plan).read_text())
     elif args.chaos_kills:
         span = max(10.0, (args.minutes or 1.5) * 60 - 15)
-        plan = chaos_plan("kill_signal", args.chaos_kills, 4, span, seed=args.seed,
+        plan = chaos_plan(CHAOS_KINDS, args.chaos_kills, 4, span, seed=args.seed,
                           min_gap_s=min(2.5, (span - 4) / max(1, args.chaos_kills)))
     else:
         ap.error("give --plan or --chaos-kills")
     overrides: dict[str, Any] = {"minutes": args.minutes} if args.minutes else {}
     run_id = args.run_id or time.strftime("faults_%Y%m%d_%H%M%S", time.gmtime())
     rep = run_fault_injection(plan, Path(args.data_root) if args.data_root else default_root(), run_id, overrides)
+    print(rep.table())
     print(json.dumps({"run_id": run_id, "passed": rep.passed, "artifact": rep.artifact, "figures": rep.figures(),
                       "failed": [c._asdict() for c in rep.checks() if c.gate and not c.passed]}, indent=2, default=str))
     return 0 if rep.passed else 1

@@ -1,15 +1,16 @@
 """Per-fault restart timelines from the supervisor's event list (pure: works on recorded events).
 
-For fault i with injection at t0 the window runs to the next fault's injection (or the end of the
-list). Inside it, for the fault's target process:
-* process faults (kill/terminate): detected = Exit, restarted = Restart, ready = Ready,
-  health_green = HealthGreen (the supervisor probes health at every poll after a restart);
-* other faults: detected = FaultDetected, restarted/ready = a Restart/Ready of the target if it
-  had to be restarted, health_green = FaultRecovered (data flowing / sink drained again).
-restart_ms = restarted_at − injected_at; recovery_ms = health_green_at − injected_at.
-heal_ms is what the recovery checks judge: the time the system needed once the fault's cause was
-gone — recovery_ms for an instantaneous fault, health_green_at − cleared_at for a timed one (a 30 s
-outage cannot be "recovered" 12 s after it began; what matters is how fast health returns after it).
+For fault i with injection at t0, the events tagged with its fault id anywhere after t0, and the
+events of its target process up to the next fault's injection:
+* detected = the supervisor's Exit of the process (process faults) or FaultDetected (a counter of the
+  system moved: reconnects, watchdog timeouts, busy retries, ENOSPC, failed pushes);
+* restarted/ready/health_green = Restart/Ready/HealthGreen of the target (process faults);
+* recovered = FaultRecovered: a signal row of a trade sent after the fault durable in both sinks for
+  every symbol (data flowing end to end), and the fault's own part working again.
+detected_ms, restart_ms and recovery_ms count from the injection. heal_ms is what the recovery checks
+judge: the time the system needed once the fault's cause was gone — recovery_ms for an instantaneous
+fault, recovered_at − cleared_at for a timed one (a 30 s outage cannot be "recovered" 12 s after it
+began; what matters is how fast data flows again after it).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ class FaultTimeline(BaseModel):
     ready_at: int | None = None
     health_green_at: int | None = None
     cleared_at: int | None = None
+    recovered_at: int | None = None
+    detected_ms: int | None = None
     restart_ms: int | None = None
     recovery_ms: int | None = None
-    recovery_after_clear_ms: int | None = None  # timed faults: health_green_at − cleared_at
+    recovery_after_clear_ms: int | None = None  # timed faults: recovered_at − cleared_at
     skipped: str | None = None  # why the fault did not land (target not running)
     error: str | None = None  # why the injector could not act / the system never recovered
     degraded: bool = False
@@ -78,41 +81,48 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
             out.append(tl)
             continue
         tl.injected_at = _ms(head)
-        stopped = False
-        for e in window[1:]:
-            ev, mine, proc = e.get("event"), e.get("fault_id") == fid, e.get("process") == target
-            if ev == "Stop":
-                stopped = True  # the run's shutdown: later events are not recovery
-            if stopped:
-                continue
-            if ev == "FaultSkipped" and mine:
+        mine = [e for e in evs[i + 1:] if e.get("fault_id") == fid or e.get("label") == fid]
+        stop_at = next((_ms(e) for e in evs[i:] if e.get("event") == "Stop"), None)  # the run's shutdown
+        for e in mine:
+            ev = e.get("event")
+            if ev == "FaultSkipped":
                 tl.skipped = str(e.get("reason", "not running"))
-            elif ev == "FaultError" and mine:
+            elif ev == "FaultError" and tl.error is None:
                 tl.error = str(e.get("reason", "fault error"))
-            elif ev == "FaultCleared" and mine:
+            elif ev == "FaultCleared":
                 tl.cleared_at = _ms(e)
-            elif ev == "FaultDetected" and mine and tl.detected_at is None:
+            elif ev == "FaultDetected" and tl.detected_at is None:
                 tl.detected_at = _ms(e)
-            elif ev == "Exit" and proc and tl.detected_at is None and kind in PROCESS_FAULTS:
+            elif ev == "FaultRecovered" and tl.recovered_at is None and (stop_at is None or _ms(e) < stop_at):
+                tl.recovered_at = _ms(e)
+        for e in window[1:]:
+            ev, proc = e.get("event"), e.get("process") == target
+            if ev == "Stop":
+                break  # later events are the shutdown, not recovery
+            if not proc or kind not in PROCESS_FAULTS:
+                continue
+            if ev == "Exit" and tl.detected_at is None:
                 tl.detected_at = _ms(e)
-            elif ev == "Restart" and proc and tl.restarted_at is None:
+            elif ev == "Restart" and tl.restarted_at is None:
                 tl.restarted_at = _ms(e)
-            elif ev == "Ready" and proc and tl.restarted_at is not None and tl.ready_at is None:
+            elif ev == "Ready" and tl.restarted_at is not None and tl.ready_at is None:
                 tl.ready_at = _ms(e)
-            elif ev == "Degraded" and proc:
-                tl.degraded = True
-            elif tl.health_green_at is None and (
-                    (kind in PROCESS_FAULTS and ev == "HealthGreen" and proc and tl.restarted_at is not None)
-                    or (kind not in PROCESS_FAULTS and ev == "FaultRecovered" and mine)):
+            elif ev == "HealthGreen" and tl.restarted_at is not None and tl.health_green_at is None:
                 tl.health_green_at = _ms(e)
+            elif ev == "Degraded":
+                tl.degraded = True
+        if tl.detected_at is not None:
+            tl.detected_ms = tl.detected_at - tl.injected_at
         if tl.restarted_at is not None:
             tl.restart_ms = tl.restarted_at - tl.injected_at
-        if tl.health_green_at is not None:
-            tl.recovery_ms = tl.health_green_at - tl.injected_at
+        if tl.recovered_at is not None:
+            tl.recovery_ms = tl.recovered_at - tl.injected_at
             if tl.cleared_at is not None:
-                tl.recovery_after_clear_ms = max(0, tl.health_green_at - tl.cleared_at)
-        if tl.skipped is None and tl.error is None and tl.health_green_at is None:
-            tl.error = (f"{target} degraded: restart budget exhausted, never healthy again" if tl.degraded
-                        else f"{target} not healthy again before the next fault or the end of the run")
+                tl.recovery_after_clear_ms = max(0, tl.recovered_at - tl.cleared_at)
+        if tl.skipped is None and tl.error is None and tl.recovered_at is None:
+            tl.error = (f"{target} degraded: the restart policy gave up, data never flowed again" if tl.degraded
+                        else f"{kind}: data not flowing end to end again before the end of the run")
+        if tl.skipped is None and tl.error is None and tl.detected_at is None:
+            tl.error = f"{kind}: the system noticed nothing (no exit, no counter moved)"
         out.append(tl)
     return out

@@ -4,6 +4,7 @@ Keys, one namespace per run so several runs can share one Redis (``bus.url``)::
 
     alpha:<run>:md:<SYM>    market events in arrival order; id "<recv ms>-<ingest_seq>"
     alpha:<run>:dlq:<SYM>   dead letters;                   id "<recv ms>-<dead-letter seq>"
+                            (<SYM> is ``_UNROUTED`` for those of no configured symbol)
     alpha:<run>:sig:<SYM>   signal rows;                    id "<trade's md ms>-<row ordinal>"
     alpha:<run>:lat         latency side records (durable commits, order acks)
     alpha:<run>:hv:<SYM>    hash: the harvester's resume state
@@ -34,6 +35,8 @@ from typing import Any
 
 import orjson
 import redis
+
+from alpha_assets.market.schema import UNROUTED
 
 KIND_TRADE, KIND_BOOK, KIND_DEAD, KIND_SIGNAL, KIND_LATENCY = b"t", b"b", b"d", b"s", b"l"
 GROUP_LANDER, GROUP_SIGNAL, GROUP_BROKER, GROUP_LATENCY = "lander", "signal", "broker", "latency"
@@ -84,9 +87,14 @@ class Keys:
         """`md:BTCUSDT` for a metric label."""
         return stream.removeprefix(self.prefix)
 
+    def harvested(self, symbols: Iterable[str]) -> list[str]:
+        """The streams the harvester writes: market events and dead letters of each symbol, and
+        the dead letters that belong to none (unknown symbol, no stream)."""
+        return [k for s in symbols for k in (self.md(s), self.dlq(s))] + [self.dlq(UNROUTED)]
+
     def streams(self, symbols: Iterable[str]) -> list[str]:
         out = [k for s in symbols for k in (self.md(s), self.dlq(s), self.sig(s))]
-        return out + [self.lat]
+        return out + [self.dlq(UNROUTED), self.lat]
 
     def kind(self, stream: str) -> str:
         """`md`, `dlq`, `sig` or `lat`."""

@@ -108,6 +108,15 @@ def stream_top(r: redis.Redis, stream: str) -> bytes | None:
     return got[0][0] if got else None
 
 
+def newest_trade_id(r: redis.Redis, stream: str, scan: int = 200) -> int | None:
+    """The highest trade id among the newest ``scan`` entries of a market stream (None: no trade there)."""
+    from alpha_assets.live.bus import KIND_TRADE, decode
+
+    ids = [int(body["agg_trade_id"]) for _, fields in r.xrevrange(stream, count=scan)
+           for kind, body in [decode(fields)] if kind == KIND_TRADE and body.get("agg_trade_id") is not None]
+    return max(ids) if ids else None
+
+
 def mark_end(r: redis.Redis, keys: Keys, streams: Iterable[str]) -> dict[str, str]:
     """Record where each stream ends now (the producers have stopped): consumers drain to here."""
     ends = {}

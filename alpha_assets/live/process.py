@@ -22,20 +22,32 @@ _BASICS = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NUMB
 
 
 class RestartPolicy(BaseModel):
-    """Bounded restart: wait ``backoff_s[i]`` before restart i+1; after that, mark degraded."""
+    """The one restart policy of soak and fault runs (v13 TASK-07 §8).
+
+    A child that was ready and dies is restarted at once. A child that fails to become ready, or
+    dies again within ``crash_loop_window_s`` of its restart, is in a crash loop: it waits
+    ``backoff_s[0]``, then ``backoff_s[1]``, ... and after the last one it is marked degraded.
+    Surviving ``crash_loop_window_s`` after a restart ends the loop (the next death is immediate again).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before each restart")
+    backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="crash loop: delay before each restart")
+    crash_loop_window_s: float = Field(30.0, ge=0, le=24 * 3600,
+                                       description="a death this soon after a restart is a crash loop")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
     # A child that exits 0 during the run is also restarted unless it is allowed to finish.
     restart_on_clean_exit: bool = True
-    # After this long healthy since its last restart a child gets its whole budget back, so two
-    # crashes twenty minutes apart in an hour's soak do not leave the third one fatal. None: never.
-    budget_reset_s: float | None = Field(300.0, gt=0, le=24 * 3600)
 
     @property
     def max_restarts(self) -> int:
+        """Restarts of one crash loop before the child is degraded."""
         return len(self.backoff_s)
+
+    def describe(self) -> str:
+        """The policy in one line (fault reports print it)."""
+        steps = ", ".join(f"{b:g} s" for b in self.backoff_s)
+        return (f"ready→died: restart at once; not ready within {self.ready_timeout_s:g} s or died again within "
+                f"{self.crash_loop_window_s:g} s of a restart: back off {steps or 'never'}, then degraded")
 
 
 @dataclass

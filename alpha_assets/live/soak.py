@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -29,9 +28,10 @@ from typing import Any
 from alpha_assets.live import bus, bus_admin
 from alpha_assets.live.latency import LatencyCollector, SendTimes
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
-from alpha_assets.live.process import ProcessSpec, RestartPolicy, child_environment, python_module_cmd
+from alpha_assets.live.process import ProcessSpec, child_environment, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
 from alpha_assets.live.redis_server import free_port, redis_spec
+from alpha_assets.live.sink_parity import SinkParity
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
 from alpha_assets.live.soak_figures import (
     OPEN_FILES_LIMIT,
@@ -44,9 +44,10 @@ from alpha_assets.live.soak_figures import (
 from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
+from alpha_assets.processes import spawn
 
 __all__ = ["FaultSpec", "Hook", "OPEN_FILES_LIMIT", "RECONNECT_LIMIT", "RSS_LIMIT_MB", "SoakConfig", "SoakContext",
-           "SoakResult", "WORKERS", "fault_hooks", "run_soak", "soak_config_from"]
+           "SoakResult", "WORKERS", "run_soak", "soak_config_from"]
 
 
 @dataclass
@@ -61,41 +62,9 @@ class SoakContext:
     run_id: str
     bus_url: str = ""
     injected: list[dict[str, Any]] = field(default_factory=list)
-    restores: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
-
-    def run_due_restores(self) -> None:
-        now = time.monotonic()
-        for item in [r for r in self.restores if r[0] <= now]:
-            self.restores.remove(item)
-            item[1]()
-            self.supervisor.event("FaultCleared", "pushgateway")
 
 
 Hook = tuple[float, Callable[[SoakContext], None]]
-
-
-def fault_hooks(plan: list[FaultSpec]) -> list[Hook]:
-    """The fault plan as timed hooks (the fault-injection package adds its own)."""
-    hooks: list[Hook] = []
-    for f in plan:
-        def act(ctx: SoakContext, f: FaultSpec = f) -> None:
-            ctx.injected.append({"at_s": f.at_s, "action": f.action, "target": f.target, "ts": time.time()})
-            if f.action in ("terminate", "kill"):
-                ctx.supervisor.signal_child(f.target, signal.SIGTERM if f.action == "terminate" else signal.SIGKILL)
-                return
-            ctx.supervisor.event("Fault", "feed" if "feed" in f.action else "pushgateway", action=f.action)
-            if f.action == "drop_feed" and ctx.server is not None:
-                ctx.server.drop_connections()
-            elif f.action == "stall_feed" and ctx.server is not None:
-                ctx.server.stall(f.duration_s)
-            elif f.action == "malformed" and ctx.server is not None:
-                ctx.server.send_malformed(f.count)
-            elif f.action == "pushgateway_outage":
-                saved = ctx.exporter.url
-                ctx.exporter.url = "http://127.0.0.1:9"  # discard port: nothing listens
-                ctx.restores.append((time.monotonic() + f.duration_s, lambda: setattr(ctx.exporter, "url", saved)))
-        hooks.append((f.at_s, act))
-    return hooks
 
 
 @dataclass
@@ -125,8 +94,7 @@ def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, 
     for name in ("ALPHA_SHARED_DIR", "ALPHA_CONFIG"):
         if os.environ.get(name):
             env[name] = os.environ[name]
-    policy = RestartPolicy(backoff_s=cfg.restart_backoff_s, ready_timeout_s=cfg.ready_timeout_s,
-                           budget_reset_s=cfg.restart_budget_reset_s)
+    policy = cfg.restart_policy()
     beat_age = max(15.0, 3 * cfg.health_interval_s)
     landing = data_root / "landing"
     files_window = 60.0 + cfg.lateness_ms / 1000 + 15  # one minute file per minute, after the lateness
@@ -136,9 +104,9 @@ def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, 
 
     health = {
         "harvest": fresh("harvest", ("queue_dropped",)),
-        "lander": AllOf((fresh("lander"), FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
+        "lander": AllOf((fresh("lander", ("landing_failing",)), FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
                          FilesRecent(landing / "preview", "date=*/symbol=*/preview_*.parquet", files_window))),
-        "signal": fresh("signal", ("queue_dropped",)),
+        "signal": fresh("signal", ("queue_dropped", "sink_failing")),
         "broker": fresh("broker"),
         "report": AllOf((fresh("report"),
                          FilesRecent(data_root / "logs" / "report", "summary_*.json", 3 * cfg.report_interval_s + 5))),
@@ -176,13 +144,15 @@ def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: A
     keys = bus.Keys(run_id)
     out: dict[str, Any] = {"ok": True, "workers": {}}
     sup.stop_event.set()  # from here nothing is restarted
+    if server is not None:
+        _quiesce_feed(sup, cfg, bus_url, run_id, server)
     sup.stop_child("harvest")  # it publishes what it holds and backfills its open gaps first
     if server is not None:
         server.stop()
         sup.event("Stop", "exchange", drops=server.stats.drops)
     try:
         r = bus.wait_ready(bus_url, timeout_s=30)
-        out["ends"] = bus_admin.mark_end(r, keys, [k(s) for s in cfg.symbols for k in (keys.md, keys.dlq)])
+        out["ends"] = bus_admin.mark_end(r, keys, keys.harvested(cfg.symbols))
         for name in ("lander", "signal", "broker"):
             if name == "broker":  # the signal worker has stopped: its streams end here
                 out["ends"] |= bus_admin.mark_end(r, keys, [keys.sig(s) for s in cfg.symbols])
@@ -195,6 +165,26 @@ def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: A
     return out
 
 
+def _quiesce_feed(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any,
+                  timeout_s: float = 15.0) -> None:
+    """The exchange, the first producer, stops sending; the harvester gets until every trade sent is
+    on the bus (a trade in flight when it stopped would be lost at the end of every run)."""
+    server.stall(3600)
+    sent = {s: server.sent_trade_ids[s][-1] for s in cfg.symbols if server.sent_trade_ids.get(s)}
+    keys, t0 = bus.Keys(run_id), time.monotonic()
+    behind = dict(sent)
+    r = bus.connect(bus_url, timeout_s=2)
+    while behind and time.monotonic() - t0 < timeout_s:
+        try:
+            behind = {s: i for s, i in behind.items() if (bus_admin.newest_trade_id(r, keys.md(s)) or -1) < i}
+        except bus.BUS_ERRORS:
+            pass
+        if behind:
+            time.sleep(0.05)
+    sup.event("FeedQuiesced", "exchange", sent_through=sent, waited_s=round(time.monotonic() - t0, 3),
+              not_on_bus=behind)
+
+
 def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
     """The worker drains to the marked ends and exits; one that is down drains in a one-off run."""
     if sup.children[name].alive():
@@ -205,11 +195,13 @@ def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
     log.parent.mkdir(parents=True, exist_ok=True)
     sup.event("DrainStart", name, one_off=True)
     with open(log, "ab") as fh:
+        proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
         try:
-            code: int | None = subprocess.run(list(spec.cmd), env=child_environment(spec.env), stdout=fh, stderr=fh,
-                                              timeout=timeout_s, check=False).returncode
+            code: int | None = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             sup.alert(name, "drain timed out", timeout_s=timeout_s)
+            proc.kill()
+            proc.wait()
             code = None
     sup.children[name].state = "stopped"
     sup.shutdown_order.append(name)
@@ -269,8 +261,16 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     latency = LatencyCollector(bus_url, run_id, cfg.symbols, send_times)
     url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
     exporter = PushgatewayExporter(url, run_id=run_id, collectors=(latency,))
+    parity = SinkParity(data_root / "runtime", run_id, cfg.sink)
     ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id, bus_url)
-    hooks = [(at, (lambda s, fn=fn: fn(ctx))) for at, fn in fault_hooks(cfg.fault_plan) + list(extra_hooks or [])]
+    injector = None
+    if cfg.fault_plan:  # the soak's own faults go through the fault package's injectors (one vocabulary)
+        from alpha_assets.faults.inject import Injector
+        from alpha_assets.faults.plan import FaultPlan
+
+        injector = Injector(FaultPlan(faults=cfg.fault_plan), data_root)
+    own = injector.hooks() if injector is not None else []
+    hooks = [(at, (lambda s, fn=fn: fn(ctx))) for at, fn in own + list(extra_hooks or [])]
     sup.install_signal_handlers()
     sup.event("RunStart", "", run_id=run_id, feed=cfg.feed, ws_url=ws_url, bus=bus_url, sink=cfg.sink,
               book_join=cfg.book_join, pushgateway=url or "off")
@@ -280,7 +280,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         wait_s = cfg.ready_timeout_s * (1 + len(cfg.restart_backoff_s))
         sup.start_all(only=[n for n in sup.order if n != "harvest"])
         latency.start()
-        exporter.start(lambda: live_figures(sup, data_root), cfg.export_interval_s)
+        exporter.start(lambda: live_figures(sup, data_root, parity), cfg.export_interval_s)
         sup.wait_ready(timeout_s=wait_s)
         sup.start_all(only=["harvest"])
         sup.wait_ready(timeout_s=wait_s)
@@ -289,7 +289,6 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         next_progress = [time.monotonic()]
 
         def poll() -> None:
-            ctx.run_due_restores()
             if on_progress is not None and time.monotonic() >= next_progress[0]:
                 next_progress[0] += progress_interval_s
                 try:
@@ -300,6 +299,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         sup.run(remaining, hooks=[(max(0.0, at - elapsed), fn) for at, fn in hooks], on_poll=poll)
     finally:
         try:
+            if injector is not None:  # every fault undone before the drain
+                injector.close()
             if server is not None and server.injected:
                 # no new malformed messages; those already sent reach the harvester before it stops
                 server.pause_malformed()
@@ -311,7 +312,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
             sup.restore_signal_handlers()
             if server is not None:
                 server.stop()
-            stats = exporter.stop(final=live_figures(sup, data_root))
+            stats = exporter.stop(final=live_figures(sup, data_root, parity, final=True))
     ended = time.time()
     lat = latency.summary()
     drained["order"] = shutdown_order

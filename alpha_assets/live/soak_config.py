@@ -8,18 +8,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alpha_assets.faults.plan import FaultSpec
+from alpha_assets.live.process import RestartPolicy
 from alpha_assets.sinks.config import FLUSH_MS_MAX, FLUSH_MS_MIN
 
-
-class FaultSpec(BaseModel):
-    """One fault at ``at_s`` seconds into the run."""
-
-    model_config = ConfigDict(extra="forbid")
-    at_s: float = Field(ge=0)
-    action: Literal["terminate", "kill", "drop_feed", "stall_feed", "malformed", "pushgateway_outage"]
-    target: str = Field("signal", description="process name for terminate/kill")
-    duration_s: float = Field(0.0, ge=0, le=3600, description="stall/outage length")
-    count: int = Field(1, ge=1, le=10_000, description="malformed messages to send")
+__all__ = ["FaultSpec", "SoakConfig", "soak_config_from"]
 
 
 class SoakConfig(BaseModel):
@@ -46,10 +39,13 @@ class SoakConfig(BaseModel):
     health_interval_s: float = Field(10.0, gt=0, le=600)
     pushgateway_url: str = Field("", description="empty: ALPHA_PUSHGATEWAY_URL, then TIMESERIES_URL (v13)")
     seed: int = Field(7, ge=0, le=2**31 - 1)
-    fault_plan: list[FaultSpec] = Field(default_factory=list)
-    restart_backoff_s: tuple[float, ...] = Field((10.0, 30.0), description="delay before restart 1, 2, ...")
-    restart_budget_reset_s: float | None = Field(
-        300.0, gt=0, le=24 * 3600, description="healthy this long after a restart: the back-off budget is whole again")
+    fault_plan: list[FaultSpec] = Field(default_factory=list, description="faults injected during the run "
+                                        "(the vocabulary of alpha_assets.faults.plan)")
+    restart_backoff_s: tuple[float, ...] = Field(
+        (10.0, 30.0), description="crash loop: delay before restart 1, 2, ..., then degraded (a worker that was "
+        "ready and died is restarted at once)")
+    crash_loop_window_s: float = Field(30.0, ge=0, le=24 * 3600,
+                                       description="a worker dying again this soon after its restart is in a crash loop")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
     stop_grace_s: float = Field(10.0, ge=0, le=600)
     drain_timeout_s: float = Field(120.0, gt=0, le=3600, description="end of run: how long each worker may drain")
@@ -123,7 +119,15 @@ class SoakConfig(BaseModel):
             raise ValueError(f"malformed_rate > 0 needs the loopback exchange (feed=simulator or replay), not feed={self.feed}")
         if self.feed == "replay" and not self.replay_capture:
             raise ValueError("feed=replay needs replay_capture (path of a raw WS capture)")
+        times = [f.at_s for f in self.fault_plan]
+        if times != sorted(times):
+            raise ValueError(f"fault_plan must be sorted by at_s, got at_s={times}")
         return self
+
+    def restart_policy(self) -> RestartPolicy:
+        """The one restart policy of the run's processes (soak and fault runs alike)."""
+        return RestartPolicy(backoff_s=self.restart_backoff_s, crash_loop_window_s=self.crash_loop_window_s,
+                             ready_timeout_s=self.ready_timeout_s)
 
 
 def soak_config_from(values: dict[str, Any]) -> SoakConfig:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
+from alpha_assets.live.sink_parity import SinkParity, compare_live_sinks
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.live.supervisor import Supervisor
 from alpha_assets.live.workers.common import heartbeat_path, read_json
@@ -26,18 +27,16 @@ def beats(data_root: Path) -> dict[str, dict[str, Any]]:
     return {n: read_json(heartbeat_path(data_root, n)) for n in WORKERS}
 
 
-def live_figures(sup: Supervisor, data_root: Path) -> dict[str, Any]:
-    """What the exporter pushes every interval (v13 gauge names)."""
+def live_figures(sup: Supervisor, data_root: Path, parity: SinkParity | None = None, *,
+                 final: bool = False) -> dict[str, Any]:
+    """What the exporter pushes every interval (v13 gauge names). parity_diff_ratio comes from the
+    sinks' contents read back (``SinkParity``), absent until it has been measured."""
     b = beats(data_root)
     h, s, br, la = b["harvest"], b["signal"], b["broker"], b["lander"]
     st = sup.status()
-    sink = s.get("sink", {}) or {}
-    j_rows = (sink.get("jsonl") or {}).get("rows_in")
-    q_rows = (sink.get("sqlite") or {}).get("rows_in")
-    parity = abs(j_rows - q_rows) / max(j_rows, q_rows, 1) if isinstance(j_rows, int) and isinstance(q_rows, int) else 0
     return {
         "signals_total": s.get("signals_total", 0),
-        "parity_diff_ratio": parity,
+        "parity_diff_ratio": parity.ratio(final=final) if parity is not None else None,
         "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
         "reconnect_count": h.get("reconnect_count", 0),
         "deadletter": h.get("deadletter", 0),
@@ -76,10 +75,14 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
                  if p.stat().st_mtime >= started - 1]
     per_symbol = {sym: sum(1 for p in run_files if p.parent.name == sym) for sym in cfg.symbols}
     jsonl_rows = sqlite_rows = None
-    if cfg.sink in ("jsonl", "dual"):
+    parity = None
+    if cfg.sink == "dual":  # both sinks read back after the drain and compared key by key, field by field
+        parity = compare_live_sinks(runtime, run_id, published_only=False)
+        jsonl_rows, sqlite_rows = parity.total_a, parity.total_b
+    elif cfg.sink == "jsonl":
         from alpha_assets.sinks.readers import read_jsonl_signals
         jsonl_rows = read_jsonl_signals(runtime, run_id=run_id).height
-    if cfg.sink in ("sqlite", "dual") and (runtime / "signals.db").exists():
+    elif (runtime / "signals.db").exists():
         sqlite_rows = _sqlite_rows(runtime / "signals.db", run_id)
     dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
                   if p.stat().st_mtime >= started - 1]
@@ -92,15 +95,22 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
         "export_count": stats.export_count, "error_count": stats.error_count, "export_expected": export_expected,
         "signals_total": int(s.get("signals_total", 0) or 0), "jsonl_rows": jsonl_rows, "sqlite_rows": sqlite_rows,
         "jsonl_ready_files": len(run_files), "jsonl_ready_files_min_per_symbol": min(per_symbol.values()),
-        "parity_diff_rows": abs(jsonl_rows - sqlite_rows) if jsonl_rows is not None and sqlite_rows is not None else None,
+        "parity_diff_rows": (parity.only_in_a + parity.only_in_b + parity.mismatched_rows) if parity else None,
+        "parity_max_rel_diff": parity.max_rel_diff if parity else None,
+        "parity_only_in_jsonl": parity.only_in_a if parity else None,
+        "parity_only_in_sqlite": parity.only_in_b if parity else None,
+        "parity_mismatched_rows": parity.mismatched_rows if parity else None,
         "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
         "reconnect_count": int(h.get("reconnect_count", 0) or 0),
         "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
         "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
         "malformed_not_dead_lettered": len(match.missing) + len(match.wrong_reason) + len(match.landed_as_dead),
         "trade_gaps": int(h.get("trade_gaps", 0) or 0), "gap_trades_unfilled": int(h.get("gap_trades_unfilled", 0) or 0),
-        "bus_overflow": int(h.get("overflow_trades", 0) or 0) + int(h.get("overflow_books", 0) or 0),
+        "bus_overflow": sum(int(h.get(k, 0) or 0) for k in ("overflow_trades", "overflow_books", "overflow_deadletters")),
         "late_rows": int(la.get("late_rows", 0) or 0),
+        # rows the landing zone refused (dead-lettered), writes retried, rows spilled at the end
+        **{k: int(la.get(k, 0) or 0) for k in ("unlandable_rows", "land_failures", "spilled_rows")},
+        "unrouted_deadletters": int(h.get("unrouted_deadletters", 0) or 0),
         "trades_landed": int(la.get("trades_landed", 0) or 0), "minutes_landed": int(la.get("minutes_landed", 0) or 0),
         "orders": int(br.get("orders", 0) or 0), "fills": int(br.get("filled", 0) or 0),
         "restarts_total": sum(v["restarts"] for v in st.values()),
@@ -115,7 +125,7 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
     expected_minutes = max(0, int(duration // 60) - 1)
     checks = {
         "export_count": stats.export_count >= max(1, export_expected),
-        "error_count_zero": stats.error_count == 0 or any(f.action == "pushgateway_outage" for f in cfg.fault_plan),
+        "error_count_zero": stats.error_count == 0 or any(f.kind == "pushgateway_outage" for f in cfg.fault_plan),
         "queue_dropped_zero": figures["queue_dropped"] == 0,
         f"reconnect_count_le_{RECONNECT_LIMIT}": figures["reconnect_count"] <= RECONNECT_LIMIT,
         # every dead letter comes from an injected malformed message, every injection left its own
@@ -126,6 +136,10 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
         "signals_produced": figures["signals_total"] > 0,
         "jsonl_rotates_every_minute": cfg.sink == "sqlite" or min(per_symbol.values()) >= expected_minutes,
         "sqlite_has_rows": cfg.sink == "jsonl" or (sqlite_rows or 0) > 0,
+        # read back key by key: every row in both sinks with the same fields, and the sinks hold what was signalled
+        "sinks_equal_key_by_key": cfg.sink != "dual" or (
+            parity is not None and parity.max_rel_diff == 0.0 and parity.total_a == parity.total_b
+            == figures["signals_total"] > 0),
         "no_degraded": figures["degraded"] == 0,
         "shutdown_drained": figures["shutdown_drained"],
         # a latency that could not be measured is a failed check, not a pass

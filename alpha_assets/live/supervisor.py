@@ -1,5 +1,6 @@
 """Supervisor: start ProcessSpecs in order, wait for readiness in parallel, tick health, restart
-with bounded back-off, stop in reverse order.
+by the policy (``RestartPolicy``: at once after a ready child died, backing off in a crash loop),
+stop in reverse order. Every child dies with the thread that started it (``die_with_parent``).
 
 Events (Start, Ready, Health, Exit, Restart, Degraded, HealthGreen, Fault, Alert, Stop) go to
 ``<data_root>/logs/orchestrator/orchestrator.log`` as JSON lines and to ``timeline`` in memory;
@@ -27,6 +28,7 @@ from alpha_assets.live.recoveries import recoveries
 
 __all__ = ["Child", "Supervisor", "recoveries"]
 from alpha_assets.live.process import ProcessSpec, child_environment
+from alpha_assets.processes import spawn
 
 State = Literal["pending", "starting", "ready", "restarting", "degraded", "stopped"]
 _POLL_S = 0.1
@@ -39,12 +41,12 @@ class Child:
     proc: subprocess.Popen | None = None
     ctx: ProbeContext | None = None
     restarts: int = 0  # every restart of the run (the figure reported)
-    budget_used: int = 0  # restarts counted against the policy's budget since the last reset
+    loop_step: int = 0  # back-offs taken in the current crash loop
+    restarted_at: float | None = None  # monotonic time of the last restart
     spawn_count: int = 0
     restart_due: float | None = None  # monotonic time of a scheduled restart
     ready_deadline: float | None = None
     awaiting_green: bool = False  # after a restart: probe health every poll until green once
-    green_since: float | None = None  # monotonic time health was green again after the last restart
     healthy: bool | None = None
     health_history: list[dict[str, Any]] = field(default_factory=list)
     max_rss_bytes: int = 0
@@ -116,11 +118,10 @@ class Supervisor:
         out_path, err_path = log_dir / "stdout.log", log_dir / "stderr.log"
         offset = out_path.stat().st_size if out_path.exists() else 0
         with open(out_path, "ab") as out, open(err_path, "ab") as err:
-            # Own session: a terminal Ctrl-C reaches the supervisor only, which stops children in order.
-            child.proc = subprocess.Popen(
-                list(spec.cmd), env=child_environment(spec.env), stdout=out, stderr=err,
-                stdin=subprocess.DEVNULL, cwd=spec.cwd, start_new_session=True,
-            )
+            # Own session: a terminal Ctrl-C reaches the supervisor only, which stops children in order;
+            # the parent-death signal takes them down if this process dies without stopping them.
+            child.proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=out, stderr=err,
+                               stdin=subprocess.DEVNULL, cwd=spec.cwd)
         child.spawn_count += 1
         child.cpu_done_s, child.cpu_s = child.cpu_done_s + child.cpu_s, 0.0
         child.ctx = ProbeContext(spec.name, out_path, offset, time.time())
@@ -160,20 +161,20 @@ class Supervisor:
                 if child.restart_due is not None and now >= child.restart_due:
                     child.restart_due = None
                     child.restarts += 1
-                    child.budget_used += 1
+                    child.restarted_at = now
                     self._spawn(child)
                     child.awaiting_green = True
-                    self.event("Restart", name, pid=child.pid, attempt=child.budget_used, total=child.restarts)
+                    self.event("Restart", name, pid=child.pid, attempt=child.loop_step, total=child.restarts)
                 continue
             code = child.proc.poll() if child.proc is not None else None
             if code is not None:
-                child.green_since = None
+                was_ready = child.state == "ready"
                 child.exit_codes.append(code)
-                self.event("Exit", name, pid=child.pid, returncode=code)
+                self.event("Exit", name, pid=child.pid, returncode=code, was_ready=was_ready)
                 if code == 0 and not child.spec.restart_policy.restart_on_clean_exit:
                     child.state = "stopped"
                     continue
-                self._schedule_restart(child, f"exited with code {code}")
+                self._schedule_restart(child, f"exited with code {code}", was_ready)
                 continue
             if child.state == "starting":
                 ok, detail = self._probe(child, child.spec.ready_probe)
@@ -184,41 +185,42 @@ class Supervisor:
                 elif child.ready_deadline is not None and now > child.ready_deadline:
                     self.alert(name, "ready timeout", detail=detail)
                     self._terminate(child)
-                    self._schedule_restart(child, "not ready in time")
+                    self._schedule_restart(child, "not ready in time", was_ready=False)
             elif child.state == "ready" and child.awaiting_green:
                 ok, detail = self._probe(child, child.spec.health_probe)
                 if ok:
                     self._mark_green(child, detail)
-            elif child.state == "ready" and child.budget_used and child.green_since is not None:
-                reset_s = child.spec.restart_policy.budget_reset_s
-                if reset_s is not None and now - child.green_since >= reset_s:
-                    self.event("RestartBudgetReset", name, budget_used=child.budget_used,
-                               stable_s=round(now - child.green_since, 3))
-                    child.budget_used = 0
-                    child.green_since = None
 
     def _mark_green(self, child: Child, detail: str) -> None:
-        """First green health after a (re)start: recovery is complete, the stable period begins."""
+        """First green health after a (re)start: the process side of the recovery is complete."""
         child.awaiting_green = False
-        child.green_since = time.monotonic()
         self.event("HealthGreen", child.spec.name, pid=child.pid, detail=detail)
 
-    def _schedule_restart(self, child: Child, reason: str) -> None:
+    def _schedule_restart(self, child: Child, reason: str, was_ready: bool) -> None:
+        """The restart policy: a ready child that died is restarted at once; one that never got
+        ready, or died within crash_loop_window_s of its restart, backs off step by step, then is degraded."""
         policy = child.spec.restart_policy
         if self.stop_event.is_set():
             child.state = "stopped"
             return
-        if child.budget_used >= policy.max_restarts:
+        now = time.monotonic()
+        looping = not was_ready or (child.restarted_at is not None
+                                    and now - child.restarted_at < policy.crash_loop_window_s)
+        if not looping:
+            child.loop_step, delay = 0, 0.0
+        elif child.loop_step >= policy.max_restarts:
             child.state = "degraded"
             child.proc = None
             self.alert(child.spec.name, "degraded", cause=reason, restarts=child.restarts)
             self.event("Degraded", child.spec.name, cause=reason)
             return
-        delay = policy.backoff_s[child.budget_used]
+        else:
+            delay = policy.backoff_s[child.loop_step]
+            child.loop_step += 1
         child.state = "restarting"
-        child.restart_due = time.monotonic() + delay
-        self.event("RestartScheduled", child.spec.name, cause=reason, backoff_s=delay,
-                   attempt=child.budget_used + 1)
+        child.restart_due = now + delay
+        self.event("RestartScheduled", child.spec.name, cause=reason, backoff_s=delay, crash_loop=looping,
+                   attempt=child.loop_step)
 
     def _probe(self, child: Child, probe: Any) -> tuple[bool, str]:
         if probe is None:
@@ -259,11 +261,6 @@ class Supervisor:
                 rec = {"ts": time.time(), "state": child.state, "ok": ok, "detail": detail, **res}
                 if ok and child.awaiting_green:
                     self._mark_green(child, detail)
-                # the stable period that earns the restart budget back restarts at any red tick
-                if not ok:
-                    child.green_since = None
-                elif child.green_since is None and child.budget_used:
-                    child.green_since = time.monotonic()
             out[name] = bool(rec["ok"])
             child.health_history.append(rec)
             del child.health_history[: -self.health_history_limit]

@@ -51,6 +51,7 @@ class Gap:
     t_lo: int | None  # event time of the trade before the gap
     t_hi: int | None  # event time of the trade that revealed it
     attempts: int = 0
+    progressed: bool = False  # the last attempt filled some of its holes
 
 
 @dataclass
@@ -173,6 +174,7 @@ class TradeTracker:
             return "dead"
         if not self._accept(row):
             return "outside"
+        gap.progressed = True
         self.c.gap_trades_filled += 1
         return "filled"
 
@@ -182,6 +184,12 @@ class TradeTracker:
         if not self.ledger.holes(gap.lo, gap.hi):
             self.gaps.remove(gap)
             self.log.report(symbol=self.symbol, from_id=gap.lo, to_id=gap.hi, filled=True, attempts=gap.attempts)
+        elif gap.progressed:
+            # a big gap (a burst the connection could not carry) takes many page-bounded attempts:
+            # one that filled holes is not a failure, and the next goes at once
+            gap.attempts -= 1
+            gap.progressed = False
+            gap.due = now
         elif gap.attempts >= self.b.backfill_attempts:
             self.gaps.remove(gap)
             self._give_up(gap)

@@ -36,10 +36,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
+from alpha_assets.market.exchange_rest import BACKFILL_LIMIT_MAX as BACKFILL_LIMIT_MAX
+from alpha_assets.market.exchange_rest import agg_trades, json_response
 from alpha_assets.market.injection import Injector, MalformedPlan
 from alpha_assets.market.send_times import SendTimes
 from alpha_assets.market.sources import MarketSource as MarketSource
@@ -48,7 +49,6 @@ from alpha_assets.market.sources import replay_sources as replay_sources
 from alpha_assets.market.sources import simulator_sources as simulator_sources
 from alpha_assets.market.streams import stream_names
 
-BACKFILL_LIMIT_MAX = 1000
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
 
 
@@ -186,31 +186,9 @@ class ExchangeServer:
 
     def _agg_trades(self, q: dict[str, str]) -> Response:
         self.stats.backfill_requests += 1
-        symbol = q.get("symbol", "").upper()
-        if symbol not in self.sources:
-            return self._json(HTTPStatus.BAD_REQUEST, {"code": -1121, "msg": "Invalid symbol."})
-        try:
-            from_id = int(q["fromId"])
-            limit = min(int(q.get("limit", "500")), BACKFILL_LIMIT_MAX)
-        except (KeyError, ValueError):
-            return self._json(HTTPStatus.BAD_REQUEST, {"code": -1102, "msg": "fromId/limit must be integers"})
-        hist = self._history[symbol]
-        out = []
-        served = time.time_ns()
-        times = self.send_times[symbol]
-        for i in range(from_id, from_id + limit):
-            row = hist.get(i)
-            if row is None:
-                break
-            out.append({k: row[k] for k in ("a", "p", "q", "f", "l", "T", "m")} | {"E": row["E"]})
-            times.set(i, served, only_if_unset=True)
-        return self._json(HTTPStatus.OK, out)
+        return agg_trades(q, self.sources, self._history, self.send_times)
 
-    @staticmethod
-    def _json(status: HTTPStatus, body: Any) -> Response:
-        data = orjson.dumps(body)
-        headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
-        return Response(status.value, status.phrase, headers, data)
+    _json = staticmethod(json_response)
 
     # ------------------------------------------------------------- WebSocket
     def _streams_of(self, path: str) -> set[str]:

@@ -103,6 +103,18 @@ def test_parity_check_blocks_downstream_when_a_sink_loses_one_percent(resources,
     assert not result.success
 
 
+def test_parity_fails_when_both_sinks_are_empty_while_signals_has_rows(resources, instance, data_root: Path) -> None:
+    run("harvest_raw,features,signals", REPLAY, resources, instance)
+    with sqlite3.connect(data_root / "runtime/signals.db") as con:
+        con.execute("DELETE FROM signals")
+    for f in (data_root / "runtime/ready/signal").rglob("*.jsonl"):
+        f.unlink()
+    result = run("parity_diff", REPLAY, resources, instance, raise_on_error=False)
+    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "sink_parity")
+    assert not evaluation.passed and evaluation.metadata["rows_signals"].value > 0
+    assert "both sinks are empty" in evaluation.metadata["reason"].value
+
+
 def test_parity_tolerates_a_tenth_of_a_percent(resources, instance, data_root: Path) -> None:
     run("harvest_raw,features,signals", REPLAY, resources, instance)
     sabotage_sqlite(data_root, 0.001)

@@ -26,8 +26,8 @@ def test_every_soak_field_is_in_the_run_config_with_its_default() -> None:
 
 def test_a_run_config_reaches_the_soak_model_and_bad_values_name_their_field() -> None:
     values = SoakRunConfig(feed="external", feed_ws_url="ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade",
-                           book_join="event_time", sink_flush_ms=50, fault_plan=[{"at_s": 5, "action": "kill",
-                                                                                   "target": "redis"}]).model_dump()
+                           book_join="event_time", sink_flush_ms=50,
+                           fault_plan=[{"at_s": 5, "kind": "kill_redis"}]).model_dump()
     values.pop("progress_interval_s")
     cfg = soak_config_from(values)
     assert cfg.feed == "external" and cfg.book_join == "event_time" and cfg.fault_plan[0].target == "redis"
@@ -39,3 +39,17 @@ def test_a_run_config_reaches_the_soak_model_and_bad_values_name_their_field() -
     job = defs.resolve_job_def("soak_60m")
     schema = job.run_config_schema.config_type.fields["ops"].config_type.fields["soak_report"]
     assert {"book_join", "feed_ws_url", "sink_flush_ms", "bus_url"} <= set(schema.config_type.fields["config"].config_type.fields)
+
+
+def test_one_fault_vocabulary_for_soak_and_fault_job() -> None:
+    """The soak's fault_plan, soak_60m's run config and fault_injection's config all carry the plan's FaultSpec."""
+    from alpha_assets.assets.faults import FaultConfig
+    from alpha_assets.faults.plan import FaultSpec
+
+    assert SoakConfig.model_fields["fault_plan"].annotation == list[FaultSpec]
+    for model in (FaultConfig, SoakRunConfig.model_fields["fault_plan"].annotation.__args__[0]):
+        assert set(model.model_fields) == set(FaultSpec.model_fields)
+        assert model.model_fields["kind"].annotation == FaultSpec.model_fields["kind"].annotation
+    # a timed fault without its duration is refused by the soak's model at load, naming the field
+    with pytest.raises(ValueError, match="duration_s is required"):
+        SoakConfig(fault_plan=[{"at_s": 1, "kind": "sqlite_locked"}])

@@ -70,3 +70,28 @@ def test_failing_shadow_never_breaks_primary(book: pl.DataFrame, make_ctx: Any) 
     sh = ShadowExecutor(BacktestExecutor(book, BacktestConfig()), Broken(book))
     r = sh.submit(make_ctx())
     assert r.status == "filled" and sh.records[0].shadow_status == "error" and sh.parity_ratio == 0.0
+
+
+def test_failing_shadow_cancel_and_amend_are_recorded_like_submit(book: pl.DataFrame, make_ctx: Any) -> None:
+    class Broken(BacktestExecutor):
+        def cancel(self, symbol: str, client_order_id: str) -> Any:
+            raise ConnectionError("shadow down")
+
+        def amend(self, symbol: str, client_order_id: str, px: float | None = None, qty: float | None = None) -> Any:
+            raise TimeoutError("shadow slow")
+
+    primary = BacktestExecutor(book, BacktestConfig())
+    sh = ShadowExecutor(primary, Broken(book))
+    ctx = make_ctx()
+    sh.submit(ctx)
+    expected_cancel = BacktestExecutor(book, BacktestConfig()).cancel(ctx.symbol, "nope")
+    c = sh.cancel(ctx.symbol, "nope")
+    a = sh.amend(ctx.symbol, "nope", px=1.0)
+    assert c.status == expected_cancel.status  # the primary's answer, whatever the shadow does
+    assert a.client_order_id == "nope"
+    cancel, amend = sh.records[-2:]
+    assert (cancel.action, cancel.shadow_status, cancel.shadow_reason) == ("cancel", "error", "shadow_error:ConnectionError")
+    assert (amend.action, amend.shadow_status, amend.shadow_reason) == ("amend", "error", "shadow_error:TimeoutError")
+    assert not cancel.agree and not amend.agree
+    assert sh.parity_ratio == pytest.approx(1 / 3)  # the submit agreed; both failed actions count against it
+    assert sh.metrics.value("executor_shadow_parity_ratio") == pytest.approx(1 / 3)

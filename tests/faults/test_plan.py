@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from alpha_assets.faults.plan import FaultPlan, FaultSpec, chaos_plan
+from alpha_assets.faults.plan import FaultPlan, FaultSpec, chaos_plan, every_kind_plan
 
 
 def test_errors_name_the_field() -> None:
@@ -49,3 +49,24 @@ def test_chaos_plan_is_seeded_spaced_and_inside_the_window() -> None:
         chaos_plan("kill_signal", 30, 0, 10, seed=1, min_gap_s=1)
     with pytest.raises(ValueError, match="needs a duration"):
         chaos_plan("feed_stall", 3, 0, 10, seed=1)
+
+
+def test_chaos_across_targets_never_hits_one_process_within_the_gap() -> None:
+    from alpha_assets.faults.plan import CHAOS_KINDS
+
+    plan = chaos_plan(CHAOS_KINDS, 20, 5, 245, seed=2026, min_gap_s=6, target_gap_s=33)
+    assert len({f.kind for f in plan.faults}) == len(CHAOS_KINDS)  # every worker and redis-server is hit
+    last: dict[str, float] = {}
+    for f in plan.faults:
+        assert f.at_s - last.get(f.kind, -1e9) >= 33, f
+        last[f.kind] = f.at_s
+    with pytest.raises(ValueError, match="target_gap_s"):
+        chaos_plan(("kill_signal",), 3, 0, 20, seed=1, min_gap_s=5, target_gap_s=30)
+
+
+def test_every_kind_plan_reaches_each_kind_once_and_can_leave_some_out() -> None:
+    from alpha_assets.faults.plan import FaultKind
+
+    kinds = set(FaultKind.__args__) - {"kill_report"}  # the report worker holds no data path
+    assert {f.kind for f in every_kind_plan().faults} == kinds
+    assert "spool_full" not in {f.kind for f in every_kind_plan(skip=("spool_full",)).faults}

@@ -20,6 +20,7 @@ def test_process_fault_timeline() -> None:
         ev(10.15, "Exit", "signal", returncode=-9), ev(10.16, "RestartScheduled", "signal"),
         ev(10.3, "Restart", "signal", pid=2), ev(11.2, "Ready", "signal"), ev(11.25, "Health", "signal", ok=True),
         ev(11.3, "HealthGreen", "signal"),
+        ev(11.9, "FaultRecovered", "signal", fault_id="f000_kill_signal"),  # a new row in both sinks
         ev(20.0, "FaultInjected", "signal", fault_id="f001_kill_signal", fault_kind="kill_signal", at_s=20),
         ev(20.01, "FaultSkipped", "signal", fault_id="f001_kill_signal", reason="signal not running"),
     ]
@@ -27,9 +28,11 @@ def test_process_fault_timeline() -> None:
     assert (a.injected_at, a.detected_at, a.restarted_at, a.ready_at, a.health_green_at) == (
         int(T * 1000) + 10_000, int(T * 1000) + 10_150, int(T * 1000) + 10_300, int(T * 1000) + 11_200,
         int(T * 1000) + 11_300)
-    assert a.restart_ms == 300 and a.recovery_ms == 1300 and a.error is None and a.target == "signal"
+    # recovery is data flowing again, not the process being healthy
+    assert a.restart_ms == 300 and a.recovery_ms == 1900 and a.detected_ms == 150
+    assert a.error is None and a.target == "signal"
     assert [e["event"] for e in a.events] == ["FaultInjected", "Fault", "Exit", "RestartScheduled", "Restart",
-                                              "Ready", "HealthGreen"]
+                                              "Ready", "HealthGreen", "FaultRecovered"]
     assert b.skipped == "signal not running" and b.recovery_ms is None
 
 
@@ -48,8 +51,16 @@ def test_unrecovered_and_degraded_and_failed_injection() -> None:
     assert a.degraded and a.recovery_ms is None and "degraded" in (a.error or "")
     assert b.kind == "feed_drop" and b.error == "no server" and b.injected_at is None
     # recovery reported after the run's Stop is not recovery
-    assert c.detected_at is not None and c.cleared_at is not None and c.health_green_at is None
-    assert "not healthy again" in (c.error or "")
+    assert c.detected_at is not None and c.cleared_at is not None and c.recovered_at is None
+    assert "not flowing end to end again" in (c.error or "")
+
+
+def test_a_fault_the_system_did_not_notice_fails() -> None:
+    fid = "f000_spool_full"
+    events = [ev(3.0, "FaultInjected", "signal", fault_id=fid, fault_kind="spool_full"),
+              ev(7.0, "FaultCleared", "signal", fault_id=fid), ev(7.5, "FaultRecovered", "signal", fault_id=fid)]
+    (t,) = fault_timelines(events)
+    assert t.heal_ms == 500 and t.detected_at is None and "noticed nothing" in (t.error or "")
 
 
 def test_non_process_fault_recovery_after_clear() -> None:

@@ -2,9 +2,9 @@
 
 A `FeedUnderTest` connects to a loopback `ExchangeServer`, runs until `stop()`, and reports an
 `Outcome`: the trade and book rows it kept (emitted or landed), its dead letters and counters.
-`ClientUnderTest` is the WebSocket client alone; `HarvesterUnderTest` is the harvest worker's
-real loop writing the landing zone, read back afterwards. To aim the same tests at another
-harvester (the Redis one: harvest → stream → lander), add a class with these four methods.
+`ClientUnderTest` is the WebSocket client alone; `HarvesterUnderTest` is the live path's harvest
+and lander workers over a real redis-server (the ``redis_url`` fixture of conftest.py), writing
+the landing zone, read back afterwards.
 """
 
 from __future__ import annotations
@@ -101,36 +101,49 @@ class ClientUnderTest:
 
 
 class HarvesterUnderTest:
-    """The harvest worker's own `run` loop (the one the supervisor starts), in a thread."""
+    """The live path's harvest and lander workers (their own ``run`` loops, as the supervisor starts
+    them) in threads, against a real redis-server: WebSocket → harvester → Redis streams → lander →
+    landing zone, read back after a drained stop (the soak's order: harvester, end marks, lander)."""
 
-    def __init__(self, root: Path, run_id: str = "hostile", lateness_ms: int = 200, **overrides: Any) -> None:
-        self.root, self.run_id, self.lateness_ms = root, run_id, lateness_ms
+    def __init__(self, root: Path, bus_url: str, run_id: str = "hostile", lateness_ms: int = 200,
+                 **overrides: Any) -> None:
+        self.root, self.bus_url, self.run_id, self.lateness_ms = root, bus_url, run_id, lateness_ms
         self.overrides = {**FAST_CLIENT, **overrides}
+        self.errors: dict[str, BaseException] = {}
 
     def start(self, server: ExchangeServer, symbols: list[str]) -> None:
-        from alpha_assets.live.workers import harvest
+        from alpha_assets.live import bus
+        from alpha_assets.live.workers import harvest, lander
         from alpha_assets.live.workers.common import WorkerConfig
 
         self.symbols = symbols
         self.cfg = WorkerConfig(run_id=self.run_id, data_root=self.root, symbols=symbols,
                                 start_ms=int(time.time() * 1000), ws_url=server.stream_url(symbols),
-                                rest_url=server.rest_url, lateness_ms=self.lateness_ms, heartbeat_s=0.05,
-                                ws_client=self.overrides)
-        self._stop = threading.Event()
-        self.error: BaseException | None = None
+                                rest_url=server.rest_url, bus_url=self.bus_url, lateness_ms=self.lateness_ms,
+                                heartbeat_s=0.05, ws_client=self.overrides)
+        self.keys = bus.Keys(self.run_id)
+        self.redis = bus.wait_ready(self.bus_url)
+        self.redis.delete(self.keys.end)  # a run started again: its last drain's end marks are history
+        self._stop = {"harvest": threading.Event(), "lander": threading.Event()}
+        self._threads = {
+            "lander": self._thread("lander", lambda: lander.run(self.cfg, self._stop["lander"])),  # type: ignore[arg-type]
+            "harvest": self._thread("harvest", lambda: asyncio.run(harvest.run(self.cfg, self._stop["harvest"]))),  # type: ignore[arg-type]
+        }
 
+    def _thread(self, name: str, target: Any) -> threading.Thread:
         def run() -> None:
             try:
-                asyncio.run(harvest.run(self.cfg, self._stop))  # type: ignore[arg-type]
+                target()
             except BaseException as exc:  # a crash is what the tests look for: keep it
-                self.error = exc
+                self.errors[name] = exc
 
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
+        t = threading.Thread(target=run, daemon=True, name=f"{self.run_id}-{name}")
+        t.start()
+        return t
 
-    def beat(self) -> dict[str, Any]:
+    def beat(self, name: str = "harvest") -> dict[str, Any]:
         try:
-            return json.loads((self.root / "runtime" / "health" / "harvest.json").read_text())
+            return json.loads((self.root / "runtime" / "health" / f"{name}.json").read_text())
         except (OSError, ValueError):
             return {}
 
@@ -141,11 +154,20 @@ class HarvesterUnderTest:
         return int(self.beat().get("open_gap_trades", 0))
 
     def stop(self) -> Outcome:
-        self._stop.set()
-        self._thread.join(60)
-        assert not self._thread.is_alive(), "harvester did not stop"
-        assert self.error is None, f"harvester crashed: {self.error!r}"
-        return read_landing(self.root, self.beat())
+        from alpha_assets.live import bus_admin
+
+        self._stop["harvest"].set()
+        self._threads["harvest"].join(60)
+        assert not self._threads["harvest"].is_alive(), "harvester did not stop"
+        bus_admin.mark_end(self.redis, self.keys, self.keys.harvested(self.symbols))
+        self._threads["lander"].join(60)  # it drains to the end marks and returns by itself
+        if self._threads["lander"].is_alive():
+            self._stop["lander"].set()
+            self._threads["lander"].join(10)
+            raise AssertionError(f"lander did not drain: {self.beat('lander')}")
+        assert not self.errors, f"a worker crashed: {self.errors!r}"
+        self.redis.close()
+        return read_landing(self.root, {**self.beat("lander"), **self.beat()})
 
 
 def read_landing(root: Path, counters: dict[str, Any]) -> Outcome:

@@ -1,22 +1,35 @@
-"""Every class of malformed message, through the real client on a real loopback WebSocket.
+"""Every class of malformed message, on a real loopback WebSocket, through the live path's real
+workers (harvester → Redis streams → lander → landing zone, on a real redis-server).
 
 The exchange simulator corrupts real outgoing messages with every kind of a class (malformed.py);
-the client must leave exactly the dead letter each kind calls for (matched by the injection tag in
+the worker must leave exactly the dead letter each kind calls for (matched by the injection tag in
 the dead letter's frame head), land every valid message exactly once — the trades a corrupted
-copy replaced come back through the REST backfill — and keep the connection.
+copy replaced come back through the REST backfill — and keep the connection. The memory of a
+huge id jump is measured on the feed client alone, in-process.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from alpha_assets.market.exchange_server import ExchangeServer, simulator_sources
 from alpha_assets.market.injection import MalformedPlan, match_deadletters
 from alpha_assets.market.malformed import CLASSES, KINDS
-from tests.hostile.sut import HUGE_BYTES, LARGE_BYTES, ClientUnderTest, Outcome, quiesce, wait_until
+from tests.hostile.sut import (
+    HUGE_BYTES,
+    LARGE_BYTES,
+    ClientUnderTest,
+    FeedUnderTest,
+    HarvesterUnderTest,
+    Outcome,
+    quiesce,
+    wait_until,
+)
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 
@@ -32,10 +45,13 @@ def market() -> Iterator[ExchangeServer]:
         srv.stop()
 
 
-def run_kinds(market: ExchangeServer, kinds: list[str]) -> tuple[Outcome, list[dict]]:
+def worker(root: Path, redis_url: str) -> HarvesterUnderTest:
+    return HarvesterUnderTest(root, redis_url, run_id=f"cls{uuid.uuid4().hex[:12]}")
+
+
+def run_kinds(market: ExchangeServer, kinds: list[str], sut: FeedUnderTest) -> tuple[Outcome, list[dict]]:
     market.resume()
     before = len(market.injected)
-    sut = ClientUnderTest()
     sut.start(market, SYMS)
     assert wait_until(lambda: sut.messages() > 20, 20), "no market data reached the client"
     market.send_malformed(len(kinds), kinds)
@@ -64,9 +80,10 @@ def check_trades_and_books(market: ExchangeServer, out: Outcome, record: list[di
 
 
 @pytest.mark.parametrize("cls", sorted(CLASSES))
-def test_every_kind_of_a_class_is_dead_lettered_or_lands(market: ExchangeServer, cls: str) -> None:
+def test_every_kind_of_a_class_is_dead_lettered_or_lands(market: ExchangeServer, cls: str, tmp_path: Path,
+                                                        redis_url: str) -> None:
     kinds = [k for k in CLASSES[cls] if KINDS[k].outcome != "resync"]
-    out, record = run_kinds(market, kinds)
+    out, record = run_kinds(market, kinds, worker(tmp_path, redis_url))
     assert sorted(r["kind"] for r in record) == sorted(kinds)
     rep = match_deadletters(record, out.deadletters)
     assert rep.ok, rep.summary()
@@ -76,11 +93,14 @@ def test_every_kind_of_a_class_is_dead_lettered_or_lands(market: ExchangeServer,
     # in band: no kind costs the connection, loses a trade or leaves a gap
     assert c["reconnect_count"] == 0 and c["gap_trades_unfilled"] == 0 and c["queue_dropped"] == 0
     assert c["gap_trades_filled"] >= sum(r["mode"] == "replace" and r["outcome"] == "dead" for r in record)
-    assert c["deadletter"] == len(out.deadletters)
+    assert c["deadletter"] == len(out.deadletters) == c["deadletter_landed"]
+    assert c["unlandable_rows"] == 0 and c["land_failures"] == 0
 
 
-def test_a_frame_over_the_connection_limit_is_counted_dead_lettered_and_resynced(market: ExchangeServer) -> None:
-    out, record = run_kinds(market, ["oversize_disconnect", "invalid_utf8", "oversize_frame"])
+def test_a_frame_over_the_connection_limit_is_counted_dead_lettered_and_resynced(
+        market: ExchangeServer, tmp_path: Path, redis_url: str) -> None:
+    out, record = run_kinds(market, ["oversize_disconnect", "invalid_utf8", "oversize_frame"],
+                            worker(tmp_path, redis_url))
     rep = match_deadletters(record, out.deadletters)
     assert rep.ok, rep.summary()
     c = out.counters
@@ -97,7 +117,8 @@ def test_a_huge_id_jump_costs_no_memory(market: ExchangeServer) -> None:
 
     tracemalloc.start()
     try:
-        out, record = run_kinds(market, ["id_jump_2_62", "id_jump_million", "book_update_id_jump_million"])
+        out, record = run_kinds(market, ["id_jump_2_62", "id_jump_million", "book_update_id_jump_million"],
+                                ClientUnderTest())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

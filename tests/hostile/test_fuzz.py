@@ -9,6 +9,8 @@ of malformed kinds by message position. Afterwards:
   letter is explained by an injection, and no gap stayed unfilled;
 * nothing crashed, and memory stayed bounded (traced peak; gap, ledger and hold structures
   within their bounds even with 2^62 id jumps in the mix).
+The harvester case runs the live path's real workers (harvest → Redis streams → lander) on a
+real redis-server.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import tempfile
 import time
 import tracemalloc
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,13 +165,24 @@ def test_client_keeps_every_valid_message_once_and_dead_letters_every_malformed_
 
 @settings(FUZZ, max_examples=EXAMPLES["harvester"])
 @given(scripts())
-def test_harvester_lands_every_valid_message_once_and_dead_letters_every_malformed_one(script: Script) -> None:
+def test_harvester_lands_every_valid_message_once_and_dead_letters_every_malformed_one(
+        redis_url: str, script: Script) -> None:
+    """Through the live path: harvester → Redis streams → lander → landing zone."""
     with tempfile.TemporaryDirectory() as tmp:
-        sut = HarvesterUnderTest(Path(tmp))
-        out, server, t0 = run_script(script, sut)
+        sut = HarvesterUnderTest(Path(tmp), redis_url, run_id=f"fuzz{uuid.uuid4().hex[:12]}")
+        tracemalloc.start()
+        try:
+            out, server, t0 = run_script(script, sut)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
         check(script, out, server, t0)
-        beat = sut.beat()
-        assert beat["unlandable_rows"] == 0 and beat["land_failures"] == 0 and beat["spilled_rows"] == 0
+        c = out.counters
+        assert c["unlandable_rows"] == 0 and c["land_failures"] == 0 and c["spilled_rows"] == 0
+        assert c["bus_pending"] == 0 and c["buffered_entries"] == 0  # everything written, landed and acked
+        assert peak < 64 << 20, f"traced peak {peak / 2**20:.1f} MiB"
+        bounds = c["bounds_in_use"]
+        assert bounds["gaps"] == 0 and bounds["held"] == 0 and bounds["pending"] == 0
 
 
 @pytest.mark.parametrize("kind", ["id_jump_2_62", "oversize_frame", "deep_nesting", "duplicate_key_price_nan"])

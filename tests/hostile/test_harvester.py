@@ -1,5 +1,6 @@
-"""The issue's classes through the real harvest worker (its own run loop) into the landing zone:
-crash, lost after restart, landed as valid, vanished, connection dropped, gap open at stop."""
+"""The issue's classes through the real live-path workers — harvester → Redis streams → lander →
+landing zone, on a real redis-server: crash, lost after restart, landed as valid, vanished,
+connection dropped, gap open at stop, a crash between two writes, a write that fails."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
-from alpha_assets.live.workers.common import WorkerConfig
-from alpha_assets.live.workers.harvest import Harvester
+from alpha_assets.live import bus, bus_admin
+from alpha_assets.live.workers.common import MINUTE_MS, WorkerConfig, read_json
+from alpha_assets.live.workers.harvest import client_config
+from alpha_assets.live.workers.harvest_state import SymbolState
+from alpha_assets.live.workers.lander import Lander
 from alpha_assets.market.binance import combined, dumps
 from alpha_assets.market.exchange_server import ExchangeServer, simulator_sources
 from alpha_assets.market.id_ledger import gap_range
 from alpha_assets.market.injection import MalformedPlan, match_deadletters
-from alpha_assets.market.landing import LandingWriter, load_deadletters, partition_dir
+from alpha_assets.market.landing import LandingWriter, load_deadletters, load_landing, partition_dir
 from alpha_assets.market.malformed import IN_BAND, KINDS
 from alpha_assets.market.schema import UNROUTED
 from alpha_assets.market.streams import symbol_of_stream
@@ -47,8 +52,8 @@ def landed_ids(out: Outcome, sym: str) -> list[int]:
     return sorted(out.trade_ids(sym))
 
 
-def test_every_kind_through_the_harvester(tmp_path: Path, market: ExchangeServer) -> None:
-    sut = HarvesterUnderTest(tmp_path)
+def test_every_kind_through_the_harvester(tmp_path: Path, market: ExchangeServer, redis_url: str) -> None:
+    sut = HarvesterUnderTest(tmp_path, redis_url, run_id="every")
     sut.start(market, SYMS)
     flow(sut)
     market.send_malformed(len(IN_BAND))  # every in-band kind once, class after class
@@ -77,20 +82,29 @@ def test_every_kind_through_the_harvester(tmp_path: Path, market: ExchangeServer
         for d in frame.iter_rows(named=True):
             owner = d["symbol"] if d["stream"] == "rest" else symbol_of_stream(d["stream"])
             assert (owner if owner in SYMS else UNROUTED) == bucket, d
+            assert d["recv_time_ms"] is not None, d  # received when, as data
     # an unknown symbol has its own bucket; a padded one stays with its stream, as received
     assert "DOGEUSDT" in buckets[UNROUTED]["symbol"].to_list()
     assert any(s.endswith(" ") for b in SYMS for s in buckets[b]["symbol"].drop_nulls().to_list())
-    beat = sut.beat()
-    assert beat["unlandable_rows"] == 0 and beat["land_failures"] == 0 and beat["spilled_rows"] == 0
-    assert beat["gap_trades_unfilled"] == 0 and beat["reconnect_count"] == 0
+    c = out.counters
+    assert c["unrouted_deadletters"] == buckets[UNROUTED].height > 0
+    assert c["unlandable_rows"] == 0 and c["land_failures"] == 0 and c["spilled_rows"] == 0
+    assert c["gap_trades_unfilled"] == 0 and c["reconnect_count"] == 0
+    assert c["deadletter"] == len(out.deadletters) == c["deadletter_landed"]
 
 
-def test_a_gap_open_at_stop_is_reported_and_a_restart_fills_it(tmp_path: Path, market: ExchangeServer) -> None:
+def hv_state(sut: HarvesterUnderTest, sym: str) -> bytes:
+    return sut.redis.hget(sut.keys.harvest_state(sym), b"state")
+
+
+def test_a_gap_open_at_stop_is_reported_and_a_restart_fills_it(tmp_path: Path, market: ExchangeServer,
+                                                                redis_url: str) -> None:
     # First life: REST is unreachable, so the hole a replaced trade leaves cannot be filled.
     dead_rest = f"http://127.0.0.1:{free_port()}"
-    a = HarvesterUnderTest(tmp_path, run_id="r1", rest_url=dead_rest, backfill_attempts=100)
+    a = HarvesterUnderTest(tmp_path, redis_url, run_id="r1", rest_url=dead_rest, backfill_attempts=100)
     a.start(market, SYMS)
     flow(a)
+    early = {s: hv_state(a, s) for s in SYMS}  # what a harvester that died before its state writes left
     market.send_malformed(2, ["id_jump_million", "replaced_by_nan_price"])
     assert wait_until(lambda: len(market.injected) == 2, 30)
     flow(a)
@@ -101,14 +115,18 @@ def test_a_gap_open_at_stop_is_reported_and_a_restart_fills_it(tmp_path: Path, m
     gaps = [gap_range(d) for d in first.deadletters if d["reason"] == "id_gap"]
     assert any(lo <= hole["template_id"] <= hi and not final for lo, hi, final in gaps), gaps
     assert [d["reason"] for d in first.deadletters if jump["tag"] in d["payload"]] == ["id_jump"]
-    state = json.loads((tmp_path / "runtime/harvest/r1/state.json").read_text())
-    ledger = state["ledgers"][sym]
-    # the landed prefix stops below the hole, even though higher ids (and a bogus one) arrived
-    assert ledger["prefix"] < hole["template_id"] and ledger["ranges"]
-    assert all(hi < jump["template_id"] + 1_000_000 for _, hi in ledger["ranges"])
+    ledger = SymbolState.loads(hv_state(a, sym)).ledger
+    # the streamed prefix stops below the hole, even though higher ids (and a bogus one) arrived
+    assert ledger.prefix < hole["template_id"] and ledger.ranges()
+    assert all(hi < jump["template_id"] + 1_000_000 for _, hi in ledger.ranges())
+    # the state is rolled back to one saved before most of the entries (a crash between the
+    # entries and their state): the restart must bring it up to the stream, not re-send it
+    r = bus.wait_ready(redis_url)
+    for s in SYMS:
+        r.hset(a.keys.harvest_state(s), b"state", early[s])
 
-    # Second life, same run: it resumes from the contiguous landed prefix and backfills the hole.
-    b = HarvesterUnderTest(tmp_path, run_id="r1")
+    # Second life, same run: it resumes from the contiguous prefix and backfills the hole.
+    b = HarvesterUnderTest(tmp_path, redis_url, run_id="r1")
     b.start(market, SYMS)
     flow(b)
     quiesce(market, b)
@@ -117,30 +135,60 @@ def test_a_gap_open_at_stop_is_reported_and_a_restart_fills_it(tmp_path: Path, m
         ids = out.trade_ids(s)
         assert len(ids) == len(set(ids)), f"{s}: a trade landed twice across the restart"
         assert sorted(ids) == list(range(min(ids), max(ids) + 1)), f"{s}: a trade lost across the restart"
+        streamed = [bus.decode(f)[1]["agg_trade_id"] for _, f in r.xrange(b.keys.md(s)) if bus.KIND_TRADE in f]
+        assert len(streamed) == len(set(streamed)), f"{s}: a trade published twice across the restart"
     assert hole["template_id"] in out.trade_ids(sym)
     assert jump["template_id"] + 1_000_000 not in out.trade_ids(sym)
-    assert b.beat()["restarts_seen"] == 1
+    assert b.beat()["restarts_seen"] == 1 and b.beat()["replayed_trades"] == 0
 
 
-def test_a_crash_between_the_trades_and_the_book_file_neither_loses_nor_doubles(tmp_path: Path) -> None:
-    url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade/btcusdt@depth5@100ms"
-    cfg = WorkerConfig(run_id="c1", data_root=tmp_path, symbols=["BTCUSDT"], ws_url=url, lateness_ms=0)
-    now = int(time.time() * 1000)
-    t0 = now // 60_000 * 60_000 - 120_000  # a whole minute, two minutes ago
+# ------------------------------------------------------------------------------------- the lander
+T0 = (int(time.time() * 1000) // MINUTE_MS - 3) * MINUTE_MS  # a whole minute, three minutes ago
+DATE = time.strftime("%Y-%m-%d", time.gmtime(T0 / 1000))
 
-    def trade(a: int, t: int) -> bytes:
-        return dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": t, "a": a, "s": "BTCUSDT", "p": "100.5",
-                                                   "q": "1", "f": a, "l": a, "T": t, "m": False}))
 
-    def book(u: int, t: int) -> bytes:
-        return dumps(combined("btcusdt@depth5@100ms", {"e": "depthUpdate", "E": t, "T": t, "s": "BTCUSDT", "U": u - 1,
-                                                       "u": u, "pu": u - 2, "b": [["100.4", "1"]], "a": [["100.6", "1"]]}))
+def trade_row(a: int, t: int, **kw: Any) -> dict[str, Any]:
+    return {"symbol": "BTCUSDT", "event_time_ms": t, "trade_time_ms": t, "recv_time_ms": t + 3, "agg_trade_id": a,
+            "price": 100.5, "qty": 1.0, "is_buyer_maker": False, "ingest_seq": a, "rn": (t + 3) * 10**6, "g": 0, **kw}
 
-    h = Harvester(cfg)
-    for i in range(10):
-        h.client.handle(trade(100 + i, t0 + 1000 * i), now)
-        h.client.handle(book(1000 + 2 * i, t0 + 1000 * i), now)
-    h.take()
+
+def book_row(u: int, t: int) -> dict[str, Any]:
+    return {"symbol": "BTCUSDT", "event_time_ms": t, "recv_time_ms": t + 3, "first_update_id": u - 1,
+            "last_update_id": u, "prev_last_update_id": u - 2, "bid_px_1": 100.4, "bid_qty_1": 1.0,
+            "ask_px_1": 100.6, "ask_qty_1": 1.0, "ingest_seq": u, "rn": (t + 3) * 10**6, "g": 0}
+
+
+def lander_for(root: Path, redis_url: str, run_id: str) -> tuple[Lander, Any]:
+    cfg = WorkerConfig(run_id=run_id, data_root=root, symbols=["BTCUSDT"], bus_url=redis_url, start_ms=T0,
+                       lateness_ms=0)
+    lander = Lander(cfg)
+    r = bus.wait_ready(redis_url)
+    bus.ensure_groups(r, lander.streams, bus.GROUP_LANDER)
+    return lander, r
+
+
+def publish(r: Any, keys: bus.Keys, rows: list[tuple[bytes, dict[str, Any]]], seq0: int = 1) -> None:
+    for seq, (kind, row) in enumerate(rows, seq0):
+        r.xadd(keys.md("BTCUSDT"), bus.encode(kind, row), id=bus.make_id(T0 + 60_000 + seq, seq))
+
+
+def consume(lander: Lander, r: Any) -> None:
+    while True:
+        fresh, skipped = lander.reader.read(r, count=7, block_ms=10)
+        if not (fresh or skipped):
+            return
+        lander.take(fresh)
+        lander.settle(r, skipped)
+        lander.land(r)
+
+
+def test_a_lander_crash_between_the_trades_and_the_book_file_neither_loses_nor_doubles(
+        tmp_path: Path, redis_url: str) -> None:
+    first, r = lander_for(tmp_path, redis_url, "c1")
+    rows = [x for i in range(10) for x in ((bus.KIND_TRADE, trade_row(100 + i, T0 + 1000 * i)),
+                                           (bus.KIND_BOOK, book_row(1000 + 2 * i, T0 + 1000 * i)))]
+    publish(r, first.keys, rows)
+    first.take(first.reader.read(r, count=100, block_ms=10)[0])
 
     class Crash(BaseException):
         pass
@@ -155,24 +203,114 @@ def test_a_crash_between_the_trades_and_the_book_file_neither_loses_nor_doubles(
     LandingWriter.land_rows = dies_on_book  # type: ignore[method-assign]
     try:
         with pytest.raises(Crash):
-            h.land(final=True)
+            first.finish(r)
     finally:
         LandingWriter.land_rows = real  # type: ignore[method-assign]
-    raw = partition_dir(tmp_path, "raw", time.strftime("%Y-%m-%d", time.gmtime(t0 / 1000)), "BTCUSDT")
+    raw = partition_dir(tmp_path, "raw", DATE, "BTCUSDT")
     assert [p.name.split("_")[0] for p in raw.glob("*.parquet")] == ["trades"]  # the book never made it
+    md = first.keys.md("BTCUSDT")
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 20  # nothing acknowledged that is not durable
 
-    h2 = Harvester(cfg)  # the restart
-    assert h2.c["intent_recovered"] == 1 and h2.ledgers["BTCUSDT"].prefix == 109
-    # the exchange (or the REST backfill) shows the landed trades again: not landed a second time
-    for i in range(12):
-        h2.client.handle(trade(100 + i, t0 + 1000 * i), now)
-    h2.take()
-    h2.land(final=True)
-    trades = pl.concat([pl.read_parquet(p) for p in raw.glob("trades_*.parquet")])
-    assert sorted(trades["agg_trade_id"].to_list()) == list(range(100, 112))
-    reasons = [r["reason"] for r in load_deadletters(tmp_path, time.strftime("%Y-%m-%d", time.gmtime(now / 1000)),
-                                                     "BTCUSDT").to_dicts()]
-    assert reasons.count("duplicate") == 10
+    again, r = lander_for(tmp_path, redis_url, "c1")  # the restart takes the minute back from its pending list
+    consume(again, r)
+    again.finish(r)
+    landed = load_landing(tmp_path, DATE, "BTCUSDT")
+    assert landed["trades"]["agg_trade_id"].to_list() == list(range(100, 110))
+    assert landed["book"]["last_update_id"].to_list() == list(range(1000, 1020, 2))
+    assert landed["deadletters"].height == 0 and r.xpending(md, bus.GROUP_LANDER)["pending"] == 0
+
+
+def test_the_lander_isolates_bad_rows_retries_failed_writes_and_ignores_future_times(
+        tmp_path: Path, redis_url: str) -> None:
+    lander, r = lander_for(tmp_path, redis_url, "iso")
+    good = [(bus.KIND_TRADE, trade_row(200 + i, T0 + 500 * i)) for i in range(8)]
+    after = [(bus.KIND_TRADE, trade_row(250 + i, T0 + MINUTE_MS + 500 * i)) for i in range(2)]  # closes the minute
+    bad = [(bus.KIND_TRADE, trade_row(300, T0 + 10, price="65_012.3")),  # what no validator should pass
+           (bus.KIND_TRADE, trade_row(301, T0 + 11, symbol="ETHUSDT")),
+           (bus.KIND_TRADE, trade_row(302, T0 + 12, agg_trade_id=3.5)),
+           (bus.KIND_BOOK, {**book_row(5, T0 + 13), "first_update_id": None})]
+    # received now, dated far ahead: it must not declare the current minutes final
+    future = (bus.KIND_TRADE, trade_row(400, T0 + 10**10, recv_time_ms=T0 + 20))
+    # the landing zone refuses writes: a file stands where the day's partition directory goes
+    blocker = partition_dir(tmp_path, "raw", DATE, "BTCUSDT")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")
+    publish(r, lander.keys, [*good[:4], *bad, future, *good[4:], *after])
+    md = lander.keys.md("BTCUSDT")
+    r.xadd(md, {bus.KIND_TRADE: b"{not json"}, id=bus.make_id(T0 + MINUTE_MS + 900, 900))  # filed by its arrival
+    consume(lander, r)
+    assert lander.c["land_failures"] >= 1 and lander.c["trades_landed"] == 0
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 16  # kept, unacknowledged, for the retry
+    wm = read_json(lander.cfg.watermark("BTCUSDT")).get("closed_through_ms")
+    assert wm is None or wm <= T0, "a minute closed that did not land"
+    blocker.unlink()
+    time.sleep(1.1)  # the retry's back-off
+    lander.land(r)
+    landed = load_landing(tmp_path, DATE, "BTCUSDT")
+    assert landed["trades"]["agg_trade_id"].to_list() == [200 + i for i in range(8)]  # the rest of the minute
+    reasons = sorted(landed["deadletters"]["reason"].to_list())
+    assert reasons == ["unlandable:missing:first_update_id", "unlandable:symbol", "unlandable:type:agg_trade_id",
+                       "unlandable:type:price"]
+    assert lander.c["unlandable_rows"] == 4
+    # the minute after, and the far-future row's, are open: a time ahead of its receipt closes nothing
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 4
+    assert read_json(lander.cfg.watermark("BTCUSDT"))["closed_through_ms"] == T0 + MINUTE_MS
+    bus_admin.mark_end(r, lander.keys, lander.keys.harvested(["BTCUSDT"]))
+    assert lander.drained(r, bus_admin.read_end(r, lander.keys))
+    lander.finish(r)
+    assert r.xpending(md, bus.GROUP_LANDER)["pending"] == 0
+    next_date = time.strftime("%Y-%m-%d", time.gmtime((T0 + MINUTE_MS) / 1000))
+    assert "unlandable:type:row" in load_deadletters(tmp_path, next_date, "BTCUSDT")["reason"].to_list()
+    assert lander.c["unlandable_rows"] == 5 and lander.c["spilled_rows"] == 0
+
+
+def test_rows_the_landing_zone_still_refuses_at_the_end_are_spilled_not_dropped(
+        tmp_path: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alpha_assets.live.workers import lander as lander_module
+
+    monkeypatch.setattr(lander_module, "RETRY_S", 0.01)
+    lander, r = lander_for(tmp_path, redis_url, "spill")
+    blocker = partition_dir(tmp_path, "raw", DATE, "BTCUSDT")
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("not a directory")
+    publish(r, lander.keys, [(bus.KIND_TRADE, trade_row(1 + i, T0 + 100 * i)) for i in range(6)])
+    consume(lander, r)
+    lander.finish(r)
+    spilled = (tmp_path / "runtime/harvest/spill/unlanded.jsonl").read_bytes().splitlines()
+    assert len(spilled) == 6 == lander.c["spilled_rows"] and lander.c["land_failures"] >= lander_module.FINAL_ATTEMPTS
+    assert sorted(json.loads(line.split(b"\t", 1)[1])["agg_trade_id"] for line in spilled) == list(range(1, 7))
+    assert r.xpending(lander.keys.md("BTCUSDT"), bus.GROUP_LANDER)["pending"] == 0
+
+
+def test_the_lander_buffer_is_bounded_and_an_early_minute_does_not_close(tmp_path: Path, redis_url: str) -> None:
+    """A minute that cannot close (the harvester still backfills a gap: `g` > 0) while 1,500 entries
+    arrive, with room for 1,000: the oldest minute lands early, counted, and stays open in the watermark."""
+    lander, r = lander_for(tmp_path, redis_url, "bound")
+    lander.cfg.lander_buffer_max = 1_000
+    rows = [(bus.KIND_TRADE, trade_row(1 + i, T0 + 20 * i, g=5)) for i in range(1_500)]
+    publish(r, lander.keys, rows)
+    while True:
+        fresh, _ = lander.reader.read(r, count=200, block_ms=10)
+        if not fresh:
+            break
+        lander.take(fresh)
+        lander.land(r)
+        assert lander.held <= 1_000 + 200
+    assert lander.c["forced_minutes"] >= 1 and lander.held < 1_000
+    assert load_landing(tmp_path, DATE, "BTCUSDT")["trades"].height >= 500
+    assert read_json(lander.cfg.watermark("BTCUSDT")).get("closed_through_ms") in (None, T0)  # not final
+    assert r.xpending(lander.keys.md("BTCUSDT"), bus.GROUP_LANDER)["pending"] == lander.held
+
+
+def test_ws_client_overrides_reach_the_feed_client(tmp_path: Path) -> None:
+    url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
+    cfg = WorkerConfig(data_root=tmp_path, symbols=["BTCUSDT"], ws_url=url,
+                       ws_client={"max_trade_id_jump": 7, "validation": {"max_frame_bytes": 4096}})
+    client = client_config(cfg)
+    assert client.max_trade_id_jump == 7 and client.validation.max_frame_bytes == 4096 and client.url == url
+    with pytest.raises(ValueError, match="ws_client.max_open_gaps"):
+        WorkerConfig(data_root=tmp_path, symbols=["BTCUSDT"], ws_client={"max_open_gaps": 0})
+    assert json.loads(cfg.model_dump_json())["ws_client"]["max_trade_id_jump"] == 7
 
 
 def test_landing_keeps_the_good_rows_of_a_minute_with_bad_ones(tmp_path: Path) -> None:
@@ -254,3 +392,61 @@ def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
     assert len(calls) == 3 and c.counters.backfill_unserved == 3  # one request per attempt, then it stops
     dead = [r for k, r in c.drain() if k == "deadletter"]
     assert [gap_range(d) for d in dead] == [(3, 499, True)] and c.open_gaps() == 0
+
+
+def test_a_gap_larger_than_one_attempt_keeps_being_filled_while_it_makes_progress() -> None:
+    """A burst the connection could not carry leaves a gap of many REST pages: attempts that fill
+    holes do not use up the give-up budget, so the whole gap is backfilled (nothing dead-lettered)."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    import httpx
+
+    from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+
+    t_ms = 1_723_161_256_000
+
+    def agg(a: int) -> dict[str, Any]:
+        return {"a": a, "p": "1.0", "q": "1.0", "f": a, "l": a, "T": t_ms, "m": False}
+
+    class Honest(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            lo = int(q["fromId"])
+            body = json.dumps([agg(a) for a in range(lo, min(lo + int(q["limit"]), 30_000))]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Honest)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
+        # 3 attempts × 2 pages × 1000 ids reach 6,000 of the 29,997 missing ids
+        c = MarketWsClient(WsClientConfig(url=url, rest_url=f"http://127.0.0.1:{srv.server_port}", gap_grace_s=0,
+                                          backfill_attempts=3, max_backfill_pages=2))
+        for a in (1, 2, 30_000):
+            c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": t_ms, "s": "BTCUSDT", **agg(a)})),
+                     t_ms + 5)
+
+        async def fill() -> None:
+            async with httpx.AsyncClient() as http:
+                for _ in range(40):
+                    await c.backfill_due(http, force=True)
+                    if not c.open_gaps():
+                        return
+
+        asyncio.run(asyncio.wait_for(fill(), 60))
+    finally:
+        srv.shutdown()
+    out = c.drain()
+    ids = sorted(r["agg_trade_id"] for k, r in out if k == "trade")
+    assert ids == list(range(1, 30_001))
+    assert [r for k, r in out if k == "deadletter"] == [] and c.open_gaps() == 0
+    assert c.counters.gap_trades_filled == 29_997

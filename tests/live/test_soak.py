@@ -27,8 +27,10 @@ def test_soak_config_rejects_bad_values() -> None:
         SoakConfig(sink="csv")
     with pytest.raises(ValueError, match="symbols"):
         SoakConfig(symbols=["BTC/USDT"])
-    with pytest.raises(ValueError, match="action"):
-        SoakConfig(fault_plan=[{"at_s": 1, "action": "explode"}])
+    with pytest.raises(ValueError, match="kind"):
+        SoakConfig(fault_plan=[{"at_s": 1, "kind": "explode"}])
+    with pytest.raises(ValueError, match="sorted by at_s"):
+        SoakConfig(fault_plan=[{"at_s": 5, "kind": "kill_signal"}, {"at_s": 1, "kind": "kill_lander"}])
     with pytest.raises(ValueError, match="sink_flush_ms"):
         SoakConfig(sink_flush_ms=20)
     with pytest.raises(ValueError, match="feed_ws_url"):
@@ -53,8 +55,8 @@ def test_two_minute_soak_survives_a_kill_of_every_process_without_loss(tmp_path:
     cfg = SoakConfig(
         minutes=2.0, export_interval_s=1, health_interval_s=2, pushgateway_url=pushgateway.url,
         restart_backoff_s=(1.0, 3.0), report_interval_s=5, stop_grace_s=5, lateness_ms=1_000, book_join="arrival",
-        sink_flush_ms=50, fault_plan=[FaultSpec(at_s=25, action="drop_feed")]
-        + [FaultSpec(at_s=at, action="kill", target=name) for name, at in kills.items()],
+        sink_flush_ms=50, fault_plan=[FaultSpec(at_s=25, kind="feed_drop")]
+        + [FaultSpec(at_s=at, kind=f"kill_{name}") for name, at in kills.items()],
     )
     res = run_soak(cfg, root, run_id, extra_hooks=[(0.0, lambda ctx: seen.setdefault("server", ctx.server))])
     f = res.figures()

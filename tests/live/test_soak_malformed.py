@@ -1,5 +1,6 @@
-"""A short soak with the simulator's malformed knob at 1 % of messages: every SLO holds, and the
-dead letters landed are exactly what the exchange injected."""
+"""A short soak with the simulator's malformed knob at 1 % of messages, through the live path
+(harvester → Redis streams → lander): every SLO holds, and the dead letters landed are exactly
+what the exchange injected."""
 
 from __future__ import annotations
 
@@ -40,3 +41,5 @@ def test_soak_with_one_percent_malformed_passes_its_slo(tmp_path: Path, pushgate
         ids = landed.filter(pl.col("symbol") == sym)["agg_trade_id"].sort()
         assert ids.n_unique() == ids.len() and ids[-1] - ids[0] + 1 == ids.len(), sym
     assert f["gap_trades_unfilled"] == 0 and f["queue_dropped"] == 0
+    # the lander refused no row and spilled none: every dead letter is the harvester's, as injected
+    assert f["unlandable_rows"] == 0 and f["land_failures"] == 0 and f["spilled_rows"] == 0

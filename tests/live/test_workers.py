@@ -135,7 +135,7 @@ def test_lander_lands_minutes_acks_them_and_a_restart_takes_the_open_ones_back(
     assert pending == open_rows and r.xpending(keys.dlq(SYM), bus.GROUP_LANDER)["pending"] == 0
 
     again = Lander(cfg)  # a restart: the open minute comes back from the pending list
-    bus_admin.mark_end(r, keys, [keys.md(SYM), keys.dlq(SYM)])
+    bus_admin.mark_end(r, keys, keys.harvested([SYM]))
     ends = bus_admin.read_end(r, keys)
     while not again.drained(r, ends):
         fresh, _ = again.reader.read(r, count=500, block_ms=10)

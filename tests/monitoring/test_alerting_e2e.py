@@ -108,8 +108,11 @@ def soaks(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Soaks:
     root = tmp_path_factory.mktemp("soaks")
     common = {"symbols": ["BTCUSDT"], "export_interval_s": 1, "health_interval_s": 1, "report_interval_s": 5,
               "stop_grace_s": 5, "pushgateway_url": stack.pushgateway.url}
-    # no restart budget: the first death of the signal worker leaves it degraded
-    faulty = SoakConfig(minutes=3, restart_backoff_s=(), fault_plan=[FaultSpec(at_s=1, action="kill", target="signal")],
+    # no crash-loop back-off: the first death is restarted at once, a second one 3 s later is a crash
+    # loop, and with no back-off step left the signal worker is degraded (at 40 s: after the workers
+    # are ready even on a busy machine, so the two kills hit two processes)
+    faulty = SoakConfig(minutes=3, restart_backoff_s=(), fault_plan=[FaultSpec(kind="kill_signal", at_s=40),
+                                                                     FaultSpec(kind="kill_signal", at_s=43)],
                         **common)
     healthy = SoakConfig(minutes=0.5, **common)
     contexts: dict[str, SoakContext] = {}
@@ -161,7 +164,7 @@ def test_a_healthy_soak_raises_no_alert_at_all(stack: Stack, soaks: Soaks) -> No
     assert res.figures()["restarts_total"] == 0 and res.figures()["degraded"] == 0
     # Prometheus did watch it: every worker was scraped green, the soak was active
     green = stack.query(f'max_over_time({mn.HEALTHY.name}{{run_id="{HEALTHY}"}}[15m])')
-    assert sorted(s["metric"]["key"] for s in green) == ["broker", "harvest", "report", "signal"]
+    assert sorted(s["metric"]["key"] for s in green) == ["broker", "harvest", "lander", "redis", "report", "signal"]
     assert all(float(s["value"][1]) == 1 for s in green)
     assert stack.query(f'max_over_time({mn.SOAK_ACTIVE.name}{{run_id="{HEALTHY}"}}[15m]) == 1')
     # ...and no rule ever fired for it, so nothing could be routed or delivered (a rule may go

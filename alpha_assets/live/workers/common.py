@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from alpha_assets.layout import Layout, RuntimeLayout
 from alpha_assets.market.landing import minute_parts as minute_parts  # the landing zone names minutes
@@ -51,9 +51,20 @@ class WorkerConfig(BaseModel):
     checkpoint_interval_s: float = Field(1.0, gt=0, le=600, description="signal: engine state + position")
     read_timeout_s: float = Field(10.0, gt=0, le=600)
     ws_client: dict[str, Any] = Field(default_factory=dict, description="harvest: WsClientConfig overrides")
+    lander_buffer_max: int = Field(1_000_000, ge=1_000, le=50_000_000,
+                                   description="lander: entries held in open minutes; beyond, the oldest land early")
     report_interval_s: float = Field(15.0, gt=0, le=3600)
     engine: dict[str, Any] = Field(default_factory=dict, description="EngineConfig overrides")
     output_dir: Path | None = Field(None, description="the sinks' runtime directory; None = <data_root>/runtime")
+
+    @field_validator("ws_client")
+    @classmethod
+    def _client_fields(cls, v: dict[str, Any]) -> dict[str, Any]:
+        """Bad feed-client settings fail when the configuration loads, naming the field."""
+        from alpha_assets.market.ws_client import WsClientConfig
+
+        WsClientConfig.model_validate({"url": "ws://127.0.0.1:1/stream?streams=btcusdt@aggTrade", **v})
+        return v
 
     @property
     def runtime_dir(self) -> Path:

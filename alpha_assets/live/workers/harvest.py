@@ -2,14 +2,19 @@
 
 Each frame the client handles is published at once: its market events to ``md:<SYM>`` with the
 next ingest sequence number of the symbol (arrival order, shared by trades and book rows), its
-dead letters to ``dlq:<SYM>``. The entries of whatever arrived meanwhile go out in one pipelined
+dead letters to the dead-letter stream of the symbol of the stream they came on
+(``deadletter_bucket``: never a symbol a message merely claims), or ``dlq:_UNROUTED`` when that is
+no configured symbol. The feed client validates every frame by its stream, then its content
+(``market.validation``), keeps ids continuous (``market.continuity``) and is configured by
+``WorkerConfig.ws_client``. The entries of whatever arrived meanwhile go out in one pipelined
 round trip, followed by the symbol's resume state (``harvest_state``). Besides the canonical row
 an entry carries ``ingest_seq``, ``rn`` (receive time, ns: data for the latency figures) and
 ``g`` (trade ids the client is still backfilling: the lander keeps a minute open while > 0).
 
-Resuming (a restart of this worker) starts from what the stream holds: the feed client is seeded
-with the last trade and book ids there, below the first hole, so the first trade backfills (REST
-by trade id) whatever was missed; trades already in the stream are not published twice.
+Resuming (a restart of this worker) starts from what the stream holds (``harvest_state``): the
+feed client is seeded with the ledger of trade ids in the stream — its contiguous prefix and the
+ranges above — so it backfills exactly the holes (a gap open at stop was reported as an ``id_gap``
+dead letter and stays a hole); trades already in the stream are not published twice.
 
 Redis away: entries wait in a bounded queue (``bus_buffer_max``) and are written when it is back;
 the last seconds written are re-added then too (Redis may have lost them; duplicates are refused
@@ -41,7 +46,8 @@ from alpha_assets.live.workers.common import (
     write_quick,
 )
 from alpha_assets.live.workers.harvest_state import SymbolState
-from alpha_assets.market.binance import dead_letter
+from alpha_assets.market.landing import deadletter_bucket
+from alpha_assets.market.schema import UNROUTED, dead_letter
 from alpha_assets.market.ws_client import Item, MarketWsClient, WsClientConfig
 from alpha_assets.reports.atomic import write_text_atomic
 
@@ -49,6 +55,7 @@ NAME = "harvest"
 _STATE_FIELD = b"state"
 INGEST_ORIGIN = 1_000_000
 _COALESCE_TURNS = 16
+_TAIL_PAGE = 10_000
 _KIND = {"trade": bus.KIND_TRADE, "book": bus.KIND_BOOK, "deadletter": bus.KIND_DEAD}
 
 
@@ -74,17 +81,15 @@ class Harvester:
         # bounded while Redis is away (a backfill burst with Redis there is written as it comes)
         self.producer = bus.Producer(max_pending=10_000_000)
         self.bus_down = False
-        self.client = FeedClient(WsClientConfig(url=cfg.ws_url, rest_url=cfg.rest_url,
-                                                read_timeout_s=cfg.read_timeout_s), self.on_items)
-        for sym, st in states.items():
-            if st.ids.max is not None or st.last_update_id is not None:
-                self.client.seed(sym, st.resume_trade_id(), st.last_update_id)
+        self.client = FeedClient(client_config(cfg), self.on_items)
+        for sym in cfg.symbols:
+            self._seed(sym)
         self.wake = asyncio.Event()
         self.dirty: set[str] = set()  # symbols whose state changed since the last flush
         self.overflowed: set[str] = set()
         self.c: dict[str, int] = dict.fromkeys(
             ("md_entries", "dlq_entries", "replayed_trades", "overflow_trades", "overflow_books",
-             "foreign_symbol"), 0)
+             "overflow_deadletters", "foreign_symbol", "unrouted_deadletters"), 0)
         self.lat_ms: list[int] = []
         self.latency_p99_ms = 0
 
@@ -98,24 +103,26 @@ class Harvester:
     def _room(self) -> bool:
         return not self.bus_down or len(self.producer) < self.cfg.bus_buffer_max
 
-    def add(self, kind: str, row: dict[str, Any], ns: int) -> None:
-        sym = row.get("symbol") or self.cfg.symbols[0]
-        if sym not in self.states:
-            if kind != "deadletter":
-                self.c["foreign_symbol"] += 1
-                row, kind = dead_letter(kind, "unexpected_symbol", sym, row.get("event_time_ms"), None, row), \
-                    "deadletter"
-            sym = self.cfg.symbols[0]
+    def _seed(self, sym: str) -> None:
         st = self.states[sym]
+        if st.ledger.prefix is not None or st.last_update_id is not None:
+            self.client.seed(sym, None, st.last_update_id, ledger=st.ledger)
+
+    def add(self, kind: str, row: dict[str, Any], ns: int) -> None:
         ms = ns // 1_000_000
+        if kind != "deadletter" and row.get("symbol") not in self.cfg.symbols:
+            # the client lets no such row through (validation by stream); should one come, it is
+            # filed as a dead letter of no symbol rather than under another symbol
+            self.c["foreign_symbol"] += 1
+            row = dead_letter(kind, "unrouted_row", row.get("symbol"), row.get("event_time_ms"), None, row,
+                              stream=row.get("stream"), recv_time_ms=row.get("recv_time_ms") or ms)
+            kind = "deadletter"
         if kind == "deadletter":
-            dseq, dms = st.dseq + 1, max(ms, st.dlq_ms)
-            if self._room() and self.producer.add(self.keys.dlq(sym), bus.make_id(dms, dseq), bus.encode(bus.KIND_DEAD, row), ns):
-                st.dseq, st.dlq_ms = dseq, dms
-                self.c["dlq_entries"] += 1
-                self.dirty.add(sym)
+            self._dead(row, ms, ns)
             return
-        if kind == "trade" and row["agg_trade_id"] in st.ids:
+        sym = row["symbol"]
+        st = self.states[sym]
+        if kind == "trade" and row["agg_trade_id"] in st.ledger:
             self.c["replayed_trades"] += 1  # a backfill fetched what the stream already has
             return
         seq, mms = st.seq + 1, max(ms, st.md_ms)
@@ -128,12 +135,25 @@ class Harvester:
             self.overflowed.add(sym)
             return
         st.seq, st.md_ms = seq, mms
-        if kind == "trade":
-            st.ids.add(int(row["agg_trade_id"]))
-        else:
-            st.last_update_id = max(st.last_update_id or 0, int(row["last_update_id"]))
+        st.note(bus.KIND_TRADE if kind == "trade" else bus.KIND_BOOK, row)
         self.c["md_entries"] += 1
         self.dirty.add(sym)
+
+    def _dead(self, row: dict[str, Any], ms: int, ns: int) -> None:
+        bucket = deadletter_bucket(row, self.cfg.symbols)
+        self.c["unrouted_deadletters"] += bucket == UNROUTED
+        st = self.states[bucket]
+        dseq, dms = st.dseq + 1, max(ms, st.dlq_ms)
+        if not (self._room() and self.producer.add(self.keys.dlq(bucket), bus.make_id(dms, dseq),
+                                                   bus.encode(bus.KIND_DEAD, row), ns)):
+            # Redis away past the buffer: a dead letter cannot be fetched again; counted, so the
+            # figures show what the dead-letter files miss
+            self.c["overflow_deadletters"] += 1
+            return
+        st.dseq, st.dlq_ms = dseq, dms
+        st.note(bus.KIND_DEAD, row)
+        self.c["dlq_entries"] += 1
+        self.dirty.add(bucket)
 
     # ------------------------------------------------------------------ publishing
     async def flush(self, r: aioredis.Redis) -> None:
@@ -159,8 +179,7 @@ class Harvester:
             # queued, so its next trade reveals (and backfills) what was left out; what the stream
             # has already is not published twice (the ids guard in add)
             for sym in sorted(self.overflowed):
-                st = self.states[sym]
-                self.client.seed(sym, st.resume_trade_id(), st.last_update_id)
+                self._seed(sym)
             self.overflowed.clear()
 
     async def publisher(self, r: aioredis.Redis, stop: asyncio.Event) -> None:
@@ -205,15 +224,36 @@ class Harvester:
             self.lat_ms.clear()
         return {**self.totals(), "open_gap_trades": self.client.open_gaps(), "bus_pending": len(self.producer),
                 "latency_p99_ms": self.latency_p99_ms, "gap_reports": self.client.gap_reports[-20:],
-                "ingest_seq": {s: st.seq for s, st in self.states.items()}}
+                "ingest_seq": {s: st.seq for s, st in self.states.items() if s != UNROUTED},
+                "deadletter_by_reason": dict(self.client.deadletter_reasons.most_common(50)),
+                "streamed_prefix": {s: self.states[s].ledger.prefix for s in self.cfg.symbols},
+                "bounds_in_use": self.client.bounds_in_use()}
+
+
+def client_config(cfg: WorkerConfig) -> WsClientConfig:
+    """The feed client's configuration: the run's URLs and read timeout, then ``cfg.ws_client``."""
+    return WsClientConfig.model_validate({"url": cfg.ws_url, "rest_url": cfg.rest_url,
+                                          "read_timeout_s": cfg.read_timeout_s, **cfg.ws_client})
 
 
 async def load_states(r: aioredis.Redis, keys: bus.Keys, symbols: list[str], origin: int) -> dict[str, SymbolState]:
-    """What the stream holds; a new stream starts its ingest sequence at ``origin``."""
+    """What the streams hold: each saved state brought up to the entries written after it (the
+    harvester may have died between its entries and its state). A new stream starts its ingest
+    sequence at ``origin``. The dead letters of no symbol have a state of their own (``_UNROUTED``)."""
     out = {}
-    for s in symbols:
+    for s in [*symbols, UNROUTED]:
         raw = await r.hget(keys.harvest_state(s), _STATE_FIELD)
-        out[s] = SymbolState.loads(raw) if raw else SymbolState(seq=origin)
+        st = SymbolState.loads(raw) if raw else SymbolState(seq=origin if s != UNROUTED else 0)
+        # page by page: a state lost altogether means reading the whole stream, in bounded memory
+        while s != UNROUTED:
+            page = await r.xrange(keys.md(s), min=f"({bus.make_id(st.md_ms, st.seq)}", count=_TAIL_PAGE)
+            if not st.apply_tail(page, []):
+                break
+        while True:
+            page = await r.xrange(keys.dlq(s), min=f"({bus.make_id(st.dlq_ms, st.dseq)}", count=_TAIL_PAGE)
+            if not st.apply_tail([], page):
+                break
+        out[s] = st
     return out
 
 

@@ -256,8 +256,9 @@ class SignalWorker:
                 # accounting: trades with an event time below this have been taken in
                 "next_minute_ms": {s: e.event_wm + 1 for s, e in self.engines.items()},
                 "pending_trades": {s: int(getattr(e.state, "pending_trades", 0)) for s, e in self.engines.items()},
+                "sink_failing": self.writer.counters["sink_failing"],  # a health probe's zero field
                 "bus": dict(self.producer.c), "writer": {k: v for k, v in self.writer.counters.items() if k != "sink"},
-                "sink": self.writer.counters.get("sink", {})}
+                "sink": self.writer.sink_counters()}
 
 
 def run(cfg: WorkerConfig, stop: StopFlag) -> None:
