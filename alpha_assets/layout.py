@@ -120,8 +120,9 @@ class Layout:
     def redis_dir(self, run_id: str) -> Path:
         return self.runtime_dir / "redis" / run_id
 
-    def soak_dir(self) -> Path:
-        return self.runtime_dir / "soak"
+    def worker_config(self, run_id: str) -> Path:
+        """The configuration a soak gives its workers (ALPHA_WORKER_CONFIG)."""
+        return self.runtime_dir / "soak" / f"worker_config_{run_id}.json"
 
     # artifacts ------------------------------------------------------------------------------
     @property

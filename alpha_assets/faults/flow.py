@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from alpha_assets.layout import Layout, RuntimeLayout
+
 TAIL_BYTES = 64 * 1024
 
 
@@ -78,8 +80,8 @@ def jsonl_frontier(runtime: Path, run_id: str, symbols: list[str]) -> dict[str, 
     """The highest seq per symbol in the JSONL sink's newest files (open parts and published minutes)."""
     out: dict[str, int | None] = {}
     for s in symbols:
-        files = list((Path(runtime) / "spool" / "signal" / s).glob("signals_*.part")) + list(
-            (Path(runtime) / "ready" / "signal" / s).glob("signals_*.jsonl"))
+        rt = RuntimeLayout(Path(runtime))
+        files = list((rt.signal_spool / s).glob("signals_*.part")) + list((rt.signal_ready / s).glob("signals_*.jsonl"))
         # the newest rows are in the files written last (names do not sort: part .10 comes before .2)
         newest = sorted(files, key=_mtime)[-3:]
         seqs = [q for p in newest if (q := _tail_max_seq(p, run_id)) is not None]
@@ -92,7 +94,7 @@ class FlowProbe:
 
     def __init__(self, data_root: Path, run_id: str, symbols: list[str],
                  sinks: tuple[str, ...] = ("jsonl", "sqlite")) -> None:
-        self.runtime = Path(data_root) / "runtime"
+        self.runtime = Layout(Path(data_root)).runtime
         self.run_id, self.symbols, self.sinks = run_id, list(symbols), sinks
 
     def _beyond(self, frontier: dict[str, int | None], mark: dict[str, int]) -> bool:
@@ -100,6 +102,7 @@ class FlowProbe:
 
     def flowing(self, mark: dict[str, int]) -> bool:
         if "sqlite" in self.sinks and not self._beyond(
-                sqlite_frontier(self.runtime / "signals.db", self.run_id, self.symbols), mark):
+                sqlite_frontier(self.runtime.sqlite_file(), self.run_id, self.symbols), mark):
             return False
-        return "jsonl" not in self.sinks or self._beyond(jsonl_frontier(self.runtime, self.run_id, self.symbols), mark)
+        return "jsonl" not in self.sinks or self._beyond(jsonl_frontier(self.runtime.dir, self.run_id, self.symbols),
+                                                         mark)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks.parity import ParityResult, compare_sinks
 from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
 
@@ -24,7 +25,7 @@ def compare_live_sinks(runtime: Path, run_id: str, *, published_only: bool = Tru
     """Both sinks of ``run_id`` read back and compared; ``published_only``: SQLite rows of the minutes
     JSONL has published (per symbol), the rest of SQLite is not due in JSONL yet."""
     jsonl = read_jsonl_signals(runtime, run_id=run_id)
-    sqlite = read_sqlite_signals(Path(runtime) / "signals.db", run_id=run_id)
+    sqlite = read_sqlite_signals(RuntimeLayout(Path(runtime)).sqlite_file(), run_id=run_id)
     if published_only:
         minutes = jsonl.select("symbol", (pl.col("ts_ms") // MINUTE_MS).alias("minute")).unique()
         sqlite = sqlite.with_columns((pl.col("ts_ms") // MINUTE_MS).alias("minute")).join(
@@ -48,6 +49,6 @@ class SinkParity:
             self._next = time.monotonic() + self.every_s
             try:
                 self._last = compare_live_sinks(self.runtime, self.run_id, published_only=not final).max_rel_diff
-            except Exception:  # noqa: BLE001 - a sink being rotated under the reader: the next refresh reads it
+            except Exception:  # a sink being rotated under the reader: the next refresh reads it
                 pass
         return self._last

@@ -14,23 +14,16 @@ the pass/fail of each acceptance check.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alpha_assets.live import bus, bus_admin
+from alpha_assets.layout import Layout
 from alpha_assets.live.latency import LatencyCollector, SendTimes
-from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
-from alpha_assets.live.process import ProcessSpec, child_environment, python_module_cmd
-from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
-from alpha_assets.live.redis_server import free_port, redis_spec
+from alpha_assets.live.pushgateway import PushgatewayExporter, pushgateway_url
 from alpha_assets.live.sink_parity import SinkParity
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
 from alpha_assets.live.soak_figures import (
@@ -41,10 +34,14 @@ from alpha_assets.live.soak_figures import (
     live_figures,
     soak_figures,
 )
+from alpha_assets.live.soak_wiring import drain, start_feed, worker_config, worker_specs
 from alpha_assets.live.supervisor import Supervisor, recoveries
-from alpha_assets.live.workers.common import READY_KEYWORD, heartbeat_path, read_json
+from alpha_assets.live.workers.common import heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
-from alpha_assets.processes import spawn
+from alpha_assets.processes import free_port
+
+if TYPE_CHECKING:
+    from alpha_assets.market.exchange_server import ExchangeServer
 
 __all__ = ["FaultSpec", "Hook", "OPEN_FILES_LIMIT", "RECONNECT_LIMIT", "RSS_LIMIT_MB", "SoakConfig", "SoakContext",
            "SoakResult", "WORKERS", "run_soak", "soak_config_from"]
@@ -56,7 +53,7 @@ class SoakContext:
 
     cfg: SoakConfig
     supervisor: Supervisor
-    server: Any | None
+    server: ExchangeServer | None
     exporter: PushgatewayExporter
     data_root: Path
     run_id: str
@@ -83,130 +80,6 @@ class SoakResult:
 
     def figures(self) -> dict[str, Any]:
         return dict(self.figures_)
-
-
-def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, redis_port: int | None
-                 ) -> list[ProcessSpec]:
-    runtime = data_root / "runtime"
-    env = {"RUN_ID": run_id, "ALPHA_DATA_ROOT": str(data_root), "V13_SINK": cfg.sink,
-           "V13_OUTPUT_DIR": str(runtime), "V13_INPUT_MODE": cfg.input_mode,
-           "PAPER_ENABLE": "1" if cfg.paper else "0", "ALPHA_WORKER_CONFIG": str(cfg_file)}
-    for name in ("ALPHA_SHARED_DIR", "ALPHA_CONFIG"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
-    policy = cfg.restart_policy()
-    beat_age = max(15.0, 3 * cfg.health_interval_s)
-    landing = data_root / "landing"
-    files_window = 60.0 + cfg.lateness_ms / 1000 + 15  # one minute file per minute, after the lateness
-
-    def fresh(name: str, zero: tuple[str, ...] = ()) -> HeartbeatFresh:
-        return HeartbeatFresh(heartbeat_path(data_root, name), beat_age, zero)
-
-    health = {
-        "harvest": fresh("harvest", ("queue_dropped",)),
-        "lander": AllOf((fresh("lander", ("landing_failing",)), FilesRecent(landing / "raw", "date=*/symbol=*/trades_*.parquet", files_window),
-                         FilesRecent(landing / "preview", "date=*/symbol=*/preview_*.parquet", files_window))),
-        "signal": fresh("signal", ("queue_dropped", "sink_failing")),
-        "broker": fresh("broker"),
-        "report": AllOf((fresh("report"),
-                         FilesRecent(data_root / "logs" / "report", "summary_*.json", 3 * cfg.report_interval_s + 5))),
-    }
-    specs = [redis_spec(data_root, run_id, redis_port, policy)] if redis_port is not None else []
-    return specs + [ProcessSpec(name, python_module_cmd(f"alpha_assets.live.workers.{name}"), env=env,
-                                ready_probe=LogKeyword(READY_KEYWORD), health_probe=health[name],
-                                restart_policy=policy) for name in WORKERS]
-
-
-def start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
-    """(loopback server or None, ws stream url, REST base)."""
-    from alpha_assets.market.ws_client import BINANCE_UM_REST, BINANCE_UM_WS, combined_stream_url
-
-    if cfg.feed in ("binance", "external"):
-        base = cfg.feed_ws_url or BINANCE_UM_WS
-        url = base if "/stream?" in base or "/ws/" in base else combined_stream_url(base, cfg.symbols)
-        rest = cfg.feed_rest_url or (BINANCE_UM_REST if cfg.feed == "binance" and not cfg.feed_ws_url else "")
-        return None, url, rest
-    from alpha_assets.market.exchange_server import ExchangeServer, replay_sources, simulator_sources
-
-    now = int(time.time() * 1000)
-    if cfg.feed == "replay":
-        sources = replay_sources(cfg.replay_capture, cfg.symbols, now, cfg.replay_speed)
-    else:
-        sources = simulator_sources(cfg.symbols, cfg.seed, now)
-    from alpha_assets.market.injection import MalformedPlan
-
-    server = ExchangeServer(sources, malformed=MalformedPlan(rate=cfg.malformed_rate, seed=cfg.malformed_seed)).start()
-    return server, server.stream_url(cfg.symbols), server.rest_url
-
-
-def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any | None) -> dict[str, Any]:
-    """End of run, producers first: every consumer takes in everything the feed sent, then exits."""
-    keys = bus.Keys(run_id)
-    out: dict[str, Any] = {"ok": True, "workers": {}}
-    sup.stop_event.set()  # from here nothing is restarted
-    if server is not None:
-        _quiesce_feed(sup, cfg, bus_url, run_id, server)
-    sup.stop_child("harvest")  # it publishes what it holds and backfills its open gaps first
-    if server is not None:
-        server.stop()
-        sup.event("Stop", "exchange", drops=server.stats.drops)
-    try:
-        r = bus.wait_ready(bus_url, timeout_s=30)
-        out["ends"] = bus_admin.mark_end(r, keys, keys.harvested(cfg.symbols))
-        for name in ("lander", "signal", "broker"):
-            if name == "broker":  # the signal worker has stopped: its streams end here
-                out["ends"] |= bus_admin.mark_end(r, keys, [keys.sig(s) for s in cfg.symbols])
-            code = _finish(sup, name, cfg.drain_timeout_s)
-            out["workers"][name] = code
-            out["ok"] = out["ok"] and code == 0
-    except (*bus.BUS_ERRORS, TimeoutError) as exc:
-        sup.alert("", "drain failed: the bus is unreachable", error=f"{type(exc).__name__}: {exc}")
-        out["ok"] = False
-    return out
-
-
-def _quiesce_feed(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any,
-                  timeout_s: float = 15.0) -> None:
-    """The exchange, the first producer, stops sending; the harvester gets until every trade sent is
-    on the bus (a trade in flight when it stopped would be lost at the end of every run)."""
-    server.stall(3600)
-    sent = {s: server.sent_trade_ids[s][-1] for s in cfg.symbols if server.sent_trade_ids.get(s)}
-    keys, t0 = bus.Keys(run_id), time.monotonic()
-    behind = dict(sent)
-    r = bus.connect(bus_url, timeout_s=2)
-    while behind and time.monotonic() - t0 < timeout_s:
-        try:
-            behind = {s: i for s, i in behind.items() if (bus_admin.newest_trade_id(r, keys.md(s)) or -1) < i}
-        except bus.BUS_ERRORS:
-            pass
-        if behind:
-            time.sleep(0.05)
-    sup.event("FeedQuiesced", "exchange", sent_through=sent, waited_s=round(time.monotonic() - t0, 3),
-              not_on_bus=behind)
-
-
-def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
-    """The worker drains to the marked ends and exits; one that is down drains in a one-off run."""
-    if sup.children[name].alive():
-        sup.event("DrainStart", name)
-        return sup.await_finish(name, timeout_s)
-    spec = sup.children[name].spec
-    log = sup.data_root / "logs" / name / "drain.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sup.event("DrainStart", name, one_off=True)
-    with open(log, "ab") as fh:
-        proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
-        try:
-            code: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            sup.alert(name, "drain timed out", timeout_s=timeout_s)
-            proc.kill()
-            proc.wait()
-            code = None
-    sup.children[name].state = "stopped"
-    sup.shutdown_order.append(name)
-    sup.event("Stop", name, returncode=code, drained=code == 0, one_off=True)
-    return code
 
 
 ProgressHook = Callable[[dict[str, Any]], None]
@@ -242,26 +115,21 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731
     redis_port = None if cfg.bus_url else free_port()
     bus_url = cfg.bus_url or f"redis://127.0.0.1:{redis_port}/0"
-    cfg_file = data_root / "runtime" / "soak" / f"worker_config_{run_id}.json"
+    layout = Layout(data_root)
+    cfg_file = layout.worker_config(run_id)
     cfg_file.parent.mkdir(parents=True, exist_ok=True)
     for name in WORKERS:  # heartbeats of an earlier run must not look fresh
         heartbeat_path(data_root, name).unlink(missing_ok=True)
-    worker_cfg = {"run_id": run_id, "data_root": str(data_root), "symbols": cfg.symbols,
-                  "start_ms": int(started * 1000), "ws_url": ws_url, "rest_url": rest_url, "bus_url": bus_url,
-                  "sink": cfg.sink, "sink_batch_n": cfg.sink_batch_n, "sink_flush_ms": cfg.sink_flush_ms,
-                  "book_join": cfg.book_join, "input_mode": cfg.input_mode, "paper": cfg.paper,
-                  "lateness_ms": cfg.lateness_ms, "read_timeout_s": cfg.read_timeout_s,
-                  "bus_buffer_max": cfg.bus_buffer_max, "report_interval_s": cfg.report_interval_s,
-                  "engine": cfg.engine}
-    cfg_file.write_text(json.dumps(worker_cfg, indent=2))
+    cfg_file.write_text(worker_config(cfg, data_root, run_id, started, ws_url, rest_url, bus_url)
+                        .model_dump_json(indent=2))
     sup = Supervisor(worker_specs(cfg, data_root, run_id, cfg_file, redis_port), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)
     if stop is not None:
         sup.stop_event = stop
     latency = LatencyCollector(bus_url, run_id, cfg.symbols, send_times)
-    url = resolve_pushgateway_url(cfg.pushgateway_url or _configured_pushgateway())
+    url = pushgateway_url(cfg.pushgateway_url)
     exporter = PushgatewayExporter(url, run_id=run_id, collectors=(latency,))
-    parity = SinkParity(data_root / "runtime", run_id, cfg.sink)
+    parity = SinkParity(layout.runtime_dir, run_id, cfg.sink)
     ctx = SoakContext(cfg, sup, server, exporter, data_root, run_id, bus_url)
     injector = None
     if cfg.fault_plan:  # the soak's own faults go through the fault package's injectors (one vocabulary)
@@ -337,62 +205,10 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
     run_path = write_run_manifest(data_root, run_id, manifest)
     src_path = write_source_manifest(
         data_root, run_id, symbols=cfg.symbols, session_window=(int(started * 1000), int(ended * 1000)),
-        endpoint=ws_url, input_mode=cfg.input_mode, watch=str(data_root / "landing" / "raw"),
-        feature_dir=str(data_root / "runtime"), config=cfg.model_dump(mode="json"))
+        endpoint=ws_url, input_mode=cfg.input_mode, watch=str(layout.landing_zone("raw")),
+        feature_dir=str(layout.runtime_dir), config=cfg.model_dump(mode="json"))
     return SoakResult(run_id, figures, checks, run_path, src_path, list(sup.timeline), latency)
-
-
-
-
-def _configured_pushgateway() -> str:
-    """``pushgateway.url`` of alpha_assets.yaml ("" when unset or the file is unreadable)."""
-    try:
-        from alpha_assets.settings import settings
-
-        return settings().pushgateway.url
-    except Exception:  # the soak must not fail on the project file; env names still apply
-        return ""
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m alpha_assets.live.soak --minutes 30 --sink jsonl [--book-join arrival]``."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Run the supervised live soak (harvest → lander → signal → broker).")
-    ap.add_argument("--minutes", type=float, default=60.0)
-    ap.add_argument("--symbols", default="BTCUSDT,ETHUSDT")
-    ap.add_argument("--sink", default="dual", choices=["jsonl", "sqlite", "dual"])
-    ap.add_argument("--feed", default="simulator", choices=["simulator", "binance", "replay", "external"])
-    ap.add_argument("--feed-ws-url", default="")
-    ap.add_argument("--feed-rest-url", default="")
-    ap.add_argument("--book-join", default="arrival", choices=["arrival", "event_time"])
-    ap.add_argument("--sink-flush-ms", type=int, default=500)
-    ap.add_argument("--sink-batch-n", type=int, default=500)
-    ap.add_argument("--bus-url", default="")
-    ap.add_argument("--replay-capture", default="")
-    ap.add_argument("--export-interval-s", type=float, default=60.0)
-    ap.add_argument("--health-interval-s", type=float, default=10.0)
-    ap.add_argument("--pushgateway-url", default="")
-    ap.add_argument("--run-id", default="")
-    ap.add_argument("--data-root", default="")
-    args = ap.parse_args(argv)
-    from alpha_assets.paths import data_root as default_root
-
-    cfg = SoakConfig(minutes=args.minutes, symbols=args.symbols.split(","), sink=args.sink, feed=args.feed,
-                     feed_ws_url=args.feed_ws_url, feed_rest_url=args.feed_rest_url, book_join=args.book_join,
-                     sink_flush_ms=args.sink_flush_ms, sink_batch_n=args.sink_batch_n, bus_url=args.bus_url,
-                     replay_capture=args.replay_capture, export_interval_s=args.export_interval_s,
-                     health_interval_s=args.health_interval_s, pushgateway_url=args.pushgateway_url)
-    run_id = args.run_id or time.strftime("soak_%Y%m%d_%H%M%S", time.gmtime()) + "_" + uuid.uuid4().hex[:6]
-    res = run_soak(cfg, Path(args.data_root) if args.data_root else default_root(), run_id)
-    print(json.dumps({"run_id": run_id, "passed": res.passed, "checks": res.checks, "figures": res.figures(),
-                      "run_manifest": str(res.run_manifest)}, indent=2, default=str))
-    return 0 if res.passed else 1
 
 
 def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="seconds")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from alpha_assets.faults.plan import FaultSpec
 from alpha_assets.live.process import RestartPolicy
 from alpha_assets.sinks.config import FLUSH_MS_MAX, FLUSH_MS_MIN
+from alpha_assets.symbols import normalise_symbols
 
 __all__ = ["FaultSpec", "SoakConfig", "soak_config_from"]
 
@@ -63,11 +64,7 @@ class SoakConfig(BaseModel):
     @field_validator("symbols")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:
-        out = [s.strip().upper() for s in v]
-        bad = [s for s in out if not s.isalnum() or not 4 <= len(s) <= 20]
-        if bad:
-            raise ValueError(f"symbols must be 4-20 letters/digits, got {bad}")
-        return out
+        return normalise_symbols(v)
 
     @field_validator("restart_backoff_s")
     @classmethod

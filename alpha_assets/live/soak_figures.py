@@ -5,15 +5,19 @@ counters and the latency collector."""
 from __future__ import annotations
 
 import math
-import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from alpha_assets.layout import Layout
 from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.sink_parity import SinkParity, compare_live_sinks
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.live.supervisor import Supervisor
 from alpha_assets.live.workers.common import heartbeat_path, read_json
+from alpha_assets.sinks.readers import count_sqlite_signals, read_jsonl_signals
+
+if TYPE_CHECKING:
+    from alpha_assets.market.exchange_server import ExchangeServer
 
 WORKERS = ("harvest", "lander", "signal", "broker", "report")
 # the end-of-run drain stops producers first so every consumer can take everything in
@@ -37,7 +41,7 @@ def live_figures(sup: Supervisor, data_root: Path, parity: SinkParity | None = N
     return {
         "signals_total": s.get("signals_total", 0),
         "parity_diff_ratio": parity.ratio(final=final) if parity is not None else None,
-        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
+        "queue_dropped": queue_dropped(b),
         "reconnect_count": h.get("reconnect_count", 0),
         "deadletter": h.get("deadletter", 0),
         "trades_landed": la.get("trades_landed", 0),
@@ -54,24 +58,20 @@ def live_figures(sup: Supervisor, data_root: Path, parity: SinkParity | None = N
     }
 
 
-def _sqlite_rows(db: Path, run_id: str) -> int:
-    con = sqlite3.connect(db)
-    try:
-        return int(con.execute("SELECT COUNT(*) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0])
-    except sqlite3.Error:
-        return 0
-    finally:
-        con.close()
+def queue_dropped(b: dict[str, dict[str, Any]]) -> int:
+    """Market events a full queue dropped, harvester and signal worker together."""
+    return int(b["harvest"].get("queue_dropped", 0) or 0) + int(b["signal"].get("queue_dropped", 0) or 0)
 
 
 def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str, stats: Any, started: float,
-                 ended: float, server: Any | None, drain: dict[str, Any], latency: dict[str, Any]
+                 ended: float, server: ExchangeServer | None, drain: dict[str, Any], latency: dict[str, Any]
                  ) -> tuple[dict[str, Any], dict[str, bool], dict[str, Any]]:
     b = beats(data_root)
     h, s, br, la = b["harvest"], b["signal"], b["broker"], b["lander"]
     st = sup.status()
-    runtime = data_root / "runtime"
-    run_files = [p for p in sorted((runtime / "ready" / "signal").glob("*/signals_*.jsonl"))
+    layout = Layout(data_root)
+    runtime = layout.runtime_dir
+    run_files = [p for p in sorted(layout.runtime.signal_ready.glob("*/signals_*.jsonl"))
                  if p.stat().st_mtime >= started - 1]
     per_symbol = {sym: sum(1 for p in run_files if p.parent.name == sym) for sym in cfg.symbols}
     jsonl_rows = sqlite_rows = None
@@ -80,11 +80,10 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
         parity = compare_live_sinks(runtime, run_id, published_only=False)
         jsonl_rows, sqlite_rows = parity.total_a, parity.total_b
     elif cfg.sink == "jsonl":
-        from alpha_assets.sinks.readers import read_jsonl_signals
         jsonl_rows = read_jsonl_signals(runtime, run_id=run_id).height
-    elif (runtime / "signals.db").exists():
-        sqlite_rows = _sqlite_rows(runtime / "signals.db", run_id)
-    dead_files = [p for p in (data_root / "landing" / "deadletter").glob("date=*/symbol=*/*.parquet")
+    elif layout.runtime.sqlite_file().exists():
+        sqlite_rows = count_sqlite_signals(layout.runtime.sqlite_file(), run_id)
+    dead_files = [p for p in layout.landing_zone("deadletter").glob("date=*/symbol=*/*.parquet")
                   if p.stat().st_mtime >= started - 1]
     injected, match = _deadletters_vs_injected(dead_files, server)
     duration = ended - started
@@ -100,7 +99,7 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
         "parity_only_in_jsonl": parity.only_in_a if parity else None,
         "parity_only_in_sqlite": parity.only_in_b if parity else None,
         "parity_mismatched_rows": parity.mismatched_rows if parity else None,
-        "queue_dropped": int(h.get("queue_dropped", 0) or 0) + int(s.get("queue_dropped", 0) or 0),
+        "queue_dropped": queue_dropped(b),
         "reconnect_count": int(h.get("reconnect_count", 0) or 0),
         "deadletter": int(h.get("deadletter", 0) or 0), "deadletter_files": len(dead_files),
         "malformed_injected": len(injected), "deadletter_unexplained": len(match.unexpected),
@@ -153,7 +152,8 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
              | {k: la.get(k) for k in ("minutes_landed", "late_rows")}}
     return figures, checks, extra
 
-def _deadletters_vs_injected(dead_files: list[Path], server: Any | None) -> tuple[list, Any]:
+
+def _deadletters_vs_injected(dead_files: list[Path], server: ExchangeServer | None) -> tuple[list, Any]:
     """The simulator's record of malformed messages and its match against the landed dead letters."""
     import polars as pl
 
@@ -164,6 +164,6 @@ def _deadletters_vs_injected(dead_files: list[Path], server: Any | None) -> tupl
     for f in dead_files:
         try:
             rows += pl.read_parquet(f).to_dicts()
-        except Exception:  # noqa: BLE001 - an unreadable file is a mismatch, reported as such
+        except Exception:  # an unreadable file is a mismatch, reported as such
             rows.append({"reason": "unreadable_file", "payload": str(f)})
     return injected, match_deadletters(injected, rows)

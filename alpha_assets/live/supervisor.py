@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import psutil
 
+from alpha_assets.layout import Layout
 from alpha_assets.live.probes import ProbeContext
 from alpha_assets.live.recoveries import recoveries
 
@@ -92,7 +93,7 @@ class Supervisor:
         self.stop_event = threading.Event()
         self._t0 = time.monotonic()
         self._lock = threading.Lock()
-        self.log_path = self.data_root / "logs" / "orchestrator" / "orchestrator.log"
+        self.log_path = Layout(self.data_root).log_dir("orchestrator") / "orchestrator.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._next_health = 0.0
 
@@ -113,7 +114,7 @@ class Supervisor:
     # ---------------------------------------------------------------- lifecycle
     def _spawn(self, child: Child) -> None:
         spec = child.spec
-        log_dir = self.data_root / "logs" / spec.name
+        log_dir = Layout(self.data_root).log_dir(spec.name)
         log_dir.mkdir(parents=True, exist_ok=True)
         out_path, err_path = log_dir / "stdout.log", log_dir / "stderr.log"
         offset = out_path.stat().st_size if out_path.exists() else 0

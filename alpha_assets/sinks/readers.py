@@ -123,3 +123,18 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
     df = df.with_columns(*(pl.col(k).cast(pl.Boolean) for k in fetched if SIGNAL_SCHEMA[k] == pl.Boolean),
                          *(pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in fixed.items())).select(SIGNAL_COLUMNS)
     return key_ordered(df)  # same collation as the JSONL reader, whatever SQLite's is
+
+
+def count_sqlite_signals(db_path: Path, run_id: str | None = None) -> int:
+    """Rows of table `signals` (of one run), counted by SQLite; a missing file or table counts 0."""
+    path = Path(db_path)
+    if not path.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone():
+            return 0
+        where, args = ("WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return int(conn.execute(f"SELECT COUNT(*) FROM {TABLE} {where}", args).fetchone()[0])
+    finally:
+        conn.close()
