@@ -46,9 +46,11 @@ class ShadowExecutor:
     def submit(self, ctx: OrderCtx) -> ExecResult:
         p = self.primary.submit(ctx)
         try:
-            s: ExecResult | None = self.shadow.submit(ctx)
-            s_status, s_reason = s.status, s.reject_reason
-        except Exception as e:  # noqa: BLE001 - the shadow must never break the primary path
+            answer = self.shadow.submit(ctx)
+            s: ExecResult | None = answer
+            s_status: str = answer.status
+            s_reason = answer.reject_reason
+        except Exception as e:  # the shadow must never break the primary path
             s, s_status, s_reason = None, "error", f"shadow_error:{type(e).__name__}"
         rec = ShadowRecord(
             client_order_id=p.client_order_id, px_intent=ctx.px_intent, primary_status=p.status,
@@ -75,9 +77,11 @@ class ShadowExecutor:
                 ) -> None:
         """The shadow's answer to a cancel/amend, recorded beside the primary's (an exception as ``error``)."""
         try:
-            s: CancelResult | AmendResult | None = call()
-            s_status, s_reason = s.status, s.reason
-        except Exception as e:  # noqa: BLE001 - the shadow must never break the primary path
+            answer = call()
+            s: CancelResult | AmendResult | None = answer
+            s_status: str = answer.status
+            s_reason = answer.reason
+        except Exception as e:  # the shadow must never break the primary path
             s, s_status, s_reason = None, "error", f"shadow_error:{type(e).__name__}"
         px_agree = s is not None and getattr(p, "px_sent", None) == getattr(s, "px_sent", None)
         self._record(ShadowRecord(

@@ -1,12 +1,15 @@
 """fault_injection_report: a soak with faults injected mid-run; recovery timeline and loss as metadata."""
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import dagster as dg
 from pydantic import Field
 
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.soak import progress_events, run_config_model
 from alpha_assets.contracts import FaultTimeline, column_schema
-from alpha_assets.faults.plan import FaultSpec, every_kind_plan
+from alpha_assets.faults.plan import FaultPlan, FaultSpec, every_kind_plan
 from alpha_assets.figures import rounded
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_table
@@ -30,23 +33,28 @@ CHECKS = {
 TARGET_CHECK = "recovery_within_target"
 
 
-# One fault vocabulary: the run config's fault is the plan's FaultSpec, field by field.
-FaultConfig = run_config_model(FaultSpec, "FaultConfig")
+# One fault vocabulary: the run config's fault is the plan's FaultSpec, field by field (the checker
+# sees a Config; Dagster every field).
+_FaultConfig = run_config_model(FaultSpec, "FaultConfig")
+if TYPE_CHECKING:
+    FaultConfig = dg.Config
+else:
+    FaultConfig = _FaultConfig
 
 
 def _default_faults() -> list:
-    return [FaultConfig(**f.model_dump(exclude_none=True)) for f in every_kind_plan().faults]
+    return [_FaultConfig(**f.model_dump(exclude_none=True)) for f in every_kind_plan().faults]
 
 
-def _plan_s(plan: object) -> float:
+def _plan_s(plan: FaultPlan) -> float:
     """How long a fault run lasts when `minutes` is not given (the default soak of faults.run)."""
     from alpha_assets.faults.run import default_soak
 
-    return default_soak(plan, {}).minutes * 60  # type: ignore[arg-type]
+    return default_soak(plan, {}).minutes * 60
 
 
 class FaultInjectionConfig(dg.Config):
-    faults: list[FaultConfig] = Field(default_factory=_default_faults,  # type: ignore[valid-type]
+    faults: list[FaultConfig] = Field(default_factory=_default_faults,
                                       description="default: every fault kind once (faults.plan.every_kind_plan)")
     recovery_limit_s: float = Field(12.0, gt=0, le=600)
     recovery_target_s: float = Field(2.0, gt=0, le=600)
@@ -98,10 +106,10 @@ def group_checks(checks: list) -> dict[str, tuple[bool, str]]:  # list[faults.ru
     "detected/restart/recovery/heal ms, loss accounting. Failed acceptance checks fail the run.",
     pool=SIGNAL_SINKS_POOL,
 )
-def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjectionConfig, data_root: DataRoot):  # noqa: ANN201
+def fault_injection_report(context: dg.AssetExecutionContext, config: FaultInjectionConfig, data_root: DataRoot
+                           ) -> Iterator[dg.AssetObservation | dg.MaterializeResult | dg.AssetCheckResult]:
     import polars as pl
 
-    from alpha_assets.faults.plan import FaultPlan
     from alpha_assets.faults.run import run_fault_injection
     from alpha_assets.live.pushgateway import pushgateway_url
 

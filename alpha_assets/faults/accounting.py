@@ -20,6 +20,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from alpha_assets.faults import adapters
+from alpha_assets.figures import whole
 from alpha_assets.layout import Layout
 from alpha_assets.sinks.parity import compare_sinks
 from alpha_assets.sinks.readers import jsonl_files, read_jsonl_signals, read_sqlite_signals
@@ -126,7 +127,7 @@ def account(data_root: Path, run_id: str, symbols: list[str], feed: FeedLog,
         lost_sample: list[int] = []
         feed_n = lost = 0
         if ids.len() and sent_through is not None:
-            lo = int(ids.min())
+            lo = whole(ids.min())
             expected = {i for i in produced if lo <= i <= sent_through}
             missing = sorted(expected - set(ids.to_list()))
             feed_n, lost, lost_sample = len(expected), len(missing), missing[:20]

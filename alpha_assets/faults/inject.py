@@ -13,7 +13,9 @@ Wall-clock time throughout: this observes processes, it computes nothing.
 
 from __future__ import annotations
 
+import functools
 import math
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan, FaultSpec
 from alpha_assets.layout import Layout
 
 _POLL_S = 0.1
-_SIGNALS = {"SIGTERM": 15, "SIGKILL": 9}
+_SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
 # Where each timed or network fault leaves its trace: (heartbeat, counter path).
 TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -82,13 +84,13 @@ class Injector:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._undo_all: list[Callable[[], None]] = []
+        self._undo_all: list[Callable[[], object]] = []
 
     # ------------------------------------------------------------------ hooks
     def hooks(self) -> list[adapters.Hook]:
         out: list[adapters.Hook] = [(0.0, self._attach)]
         for i, spec in enumerate(self.plan.faults):
-            out.append((spec.at_s, lambda ctx, i=i, spec=spec: self._inject(ctx, fault_id(i, spec), spec)))
+            out.append((spec.at_s, functools.partial(self._inject, fid=fault_id(i, spec), spec=spec)))
         return out
 
     def _attach(self, ctx: adapters.SoakContext) -> None:
@@ -190,7 +192,7 @@ class Injector:
         if gw is not None:  # a real outage: the gateway process is stopped
             gw.stop()
             self._undo_all.append(lambda: None if gw.alive() else gw.start())
-            restore: Callable[[], None] = gw.start
+            restore: Callable[[], object] = gw.start
         else:  # a gateway we do not own: pushes go to a port nothing listens on
             saved = ctx.exporter.url
             ctx.exporter.url = "http://127.0.0.1:9"

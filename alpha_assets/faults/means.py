@@ -29,10 +29,12 @@ class SqliteLocker:
     def acquire(self, timeout_s: float = 10.0) -> None:
         if not self.db.exists():
             raise FileNotFoundError(f"sqlite_locked: {self.db} does not exist (is the sink sqlite or dual?)")
-        self.proc = spawn([sys.executable, "-c", self._CODE, str(self.db)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = self.proc = spawn([sys.executable, "-c", self._CODE, str(self.db)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         got: list[str] = []
-        reader = threading.Thread(target=lambda: got.append(self.proc.stdout.readline()), daemon=True)
+        out = proc.stdout
+        assert out is not None  # stdout=PIPE
+        reader = threading.Thread(target=lambda: got.append(out.readline()), daemon=True)
         reader.start()
         reader.join(timeout_s)
         if not got or got[0].strip() != "LOCKED":
@@ -43,7 +45,7 @@ class SqliteLocker:
         if self.proc is None:
             return
         try:
-            if self.proc.poll() is None:
+            if self.proc.poll() is None and self.proc.stdin is not None:
                 self.proc.stdin.write("\n")
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=5)

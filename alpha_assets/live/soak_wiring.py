@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from alpha_assets.layout import Layout
 from alpha_assets.live import bus, bus_admin
-from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
+from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword, Probe
 from alpha_assets.live.process import ProcessSpec, child_environment, python_module_cmd
 from alpha_assets.live.redis_server import redis_spec
 from alpha_assets.live.soak_config import SoakConfig
@@ -49,7 +49,7 @@ def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, 
     def fresh(name: str, zero: tuple[str, ...] = ()) -> HeartbeatFresh:
         return HeartbeatFresh(heartbeat_path(data_root, name), beat_age, zero)
 
-    health = {
+    health: dict[str, Probe] = {
         "harvest": fresh("harvest", ("queue_dropped",)),
         "lander": AllOf((fresh("lander", ("landing_failing",)), FilesRecent(layout.landing_zone("raw"), "date=*/symbol=*/trades_*.parquet", files_window),
                          FilesRecent(layout.landing_zone("preview"), "date=*/symbol=*/preview_*.parquet", files_window))),

@@ -181,8 +181,9 @@ class Supervisor:
                 ok, detail = self._probe(child, child.spec.ready_probe)
                 if ok:
                     child.state = "ready"
+                    started_at = child.ctx.started_at if child.ctx is not None else time.time()
                     self.event("Ready", name, pid=child.pid, detail=detail,
-                               ready_after_s=round(time.time() - child.ctx.started_at, 3))
+                               ready_after_s=round(time.time() - started_at, 3))
                 elif child.ready_deadline is not None and now > child.ready_deadline:
                     self.alert(name, "ready timeout", detail=detail)
                     self._terminate(child)
@@ -252,6 +253,7 @@ class Supervisor:
         for name in self.order:
             child = self.children[name]
             res = self._sample(child)
+            rec: dict[str, Any]
             if child.state != "ready":
                 rec = {"ts": time.time(), "state": child.state, "ok": False}
             else:
@@ -300,6 +302,8 @@ class Supervisor:
         if not child.alive():
             return None
         pid = child.pid
+        if pid is None:
+            return None
         self.event("Fault", name, pid=pid, signal=signal.Signals(sig).name, label=label)
         os.kill(pid, sig)
         return pid

@@ -13,7 +13,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import polars as pl
 
@@ -66,19 +66,15 @@ def _type_problem(row: dict[str, Any], schema: dict[str, pl.DataType], required:
     return None
 
 
-def _time_ok(v: Any) -> bool:
-    return type(v) is int and TIME_MIN_MS <= v < TIME_MAX_MS
-
-
-def time_ok(v: Any) -> bool:
+def time_ok(v: Any) -> TypeGuard[int]:
     """Whether `v` is an epoch-ms time a landing file can be named by."""
-    return _time_ok(v)
+    return type(v) is int and TIME_MIN_MS <= v < TIME_MAX_MS
 
 
 def deadletter_time(row: dict[str, Any], fallback_ms: int) -> int:
     """The time a dead letter is filed by: its receive time (its event time may be the very thing
     that was wrong), else its event time, else `fallback_ms`."""
-    return next((row.get(c) for c in ("recv_time_ms", "event_time_ms") if _time_ok(row.get(c))), fallback_ms)
+    return next((t for c in ("recv_time_ms", "event_time_ms") if time_ok(t := row.get(c))), fallback_ms)
 
 
 def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_ms: int) -> LandResult:
@@ -98,7 +94,7 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
         if why is None and kind != "deadletter":
             if row["symbol"] != w.symbol:
                 why = "symbol"
-            elif not _time_ok(row["event_time_ms"]):
+            elif not time_ok(row["event_time_ms"]):
                 why = "event_time"
             elif kind == "trades" and not (row["price"] > 0 and row["qty"] > 0):
                 why = "value"

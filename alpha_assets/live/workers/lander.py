@@ -140,14 +140,14 @@ class Lander:
                     key = (bucket, deadletter_time(body, arrival) // MINUTE_MS * MINUTE_MS)
                     buffers = self.dead
                 else:
-                    t = body.get("event_time_ms")
-                    if time_ok(t):
+                    event_t = body.get("event_time_ms")
+                    t = arrival  # not a landable time: land_rows turns the row into a dead letter
+                    if time_ok(event_t):
+                        t = event_t
                         # a row dated ahead of its own receipt cannot move the watermark past now
                         recv = body.get("recv_time_ms")
                         seen = min(t, recv if time_ok(recv) else arrival)
                         self.event_wm[bucket] = max(self.event_wm.get(bucket, 0), seen)
-                    else:
-                        t = arrival  # not a landable time: land_rows turns the row into a dead letter
                     self.gaps[bucket] = _int(body.get("g"))
                     key, buffers = (bucket, t // MINUTE_MS * MINUTE_MS), self.market
                     if key[1] + MINUTE_MS <= self.closed_through[bucket]:
