@@ -258,7 +258,7 @@ class StrategyModeConfig(_Section):
 
         try:
             ZoneInfo(value)
-        except Exception as exc:  # noqa: BLE001 - any lookup failure is a bad name
+        except Exception as exc:  # any lookup failure is a bad name
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 

@@ -299,10 +299,8 @@ class Supervisor:
     def signal_child(self, name: str, sig: int = signal.SIGTERM, label: str = "fault") -> int | None:
         """Send ``sig`` to a child (fault injection); logs a Fault event first."""
         child = self.children[name]
-        if not child.alive():
-            return None
         pid = child.pid
-        if pid is None:
+        if pid is None or not child.alive():
             return None
         self.event("Fault", name, pid=pid, signal=signal.Signals(sig).name, label=label)
         os.kill(pid, sig)

@@ -111,7 +111,7 @@ def land_rows(w: LandingWriter, kind: str, rows: list[dict[str, Any]], fallback_
         try:
             frame = pl.DataFrame({c: [r.get(c) for r in part] for c in schema}, schema=schema)  # by column: 5× faster
             path = w.write_minute(kind, date, hhmm, frame)
-        except Exception as exc:  # noqa: BLE001 - handed back to the caller, who retries
+        except Exception as exc:  # handed back to the caller, who retries
             log.warning("could not land %s %s %s %s: %s", kind, w.symbol, date, hhmm, exc)
             res.failed.append((kind, minute, part, f"{type(exc).__name__}: {exc}"[:300]))
             continue

@@ -108,7 +108,7 @@ class MinuteSpool(SpoolDisk):
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.ready_dir.mkdir(parents=True, exist_ok=True)
         self._deadletter_path = self.spool_dir / f"{prefix}_deadletter.jsonl"
-        self._lock_fh = open(self.spool_dir / f".{prefix}.lock", "a+b")  # noqa: SIM115 - held for life
+        self._lock_fh = open(self.spool_dir / f".{prefix}.lock", "a+b")  # held for life
         try:
             fcntl.flock(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -287,7 +287,7 @@ class MinuteSpool(SpoolDisk):
     def _open_part(self, minute: int) -> OpenPart:
         seq = self._take_seq(minute)
         path = self.spool_dir / self._name(minute, seq, "part")
-        part = OpenPart(minute, seq, path, open(path, "ab"))  # noqa: SIM115 - closed on publish
+        part = OpenPart(minute, seq, path, open(path, "ab"))  # closed on publish
         self._open[minute] = part
         return part
 

@@ -356,7 +356,7 @@ def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
     calls = []
 
     class Above(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:  # http.server's name
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             calls.append(int(q["fromId"]))
             start = int(q["fromId"]) + 10_000
@@ -412,7 +412,7 @@ def test_a_gap_larger_than_one_attempt_keeps_being_filled_while_it_makes_progres
         return {"a": a, "p": "1.0", "q": "1.0", "f": a, "l": a, "T": t_ms, "m": False}
 
     class Honest(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:  # http.server's name
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             lo = int(q["fromId"])
             body = json.dumps([agg(a) for a in range(lo, min(lo + int(q["limit"]), 30_000))]).encode()

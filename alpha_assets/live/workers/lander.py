@@ -54,6 +54,7 @@ from alpha_assets.live.workers.common import (
 )
 from alpha_assets.market.landing import LandingWriter, record_live_run
 from alpha_assets.market.landing_rows import LandResult, deadletter_time, time_ok
+from alpha_assets.market.preview import preview_bars
 from alpha_assets.market.schema import UNROUTED
 from alpha_assets.reports.atomic import write_text_atomic
 
@@ -63,12 +64,6 @@ _LANDED = {"trades": "trades_landed", "book": "book_landed", "deadletter": "dead
 TRIM_EVERY_S = 5.0
 RETRY_S = 1.0  # a minute whose write failed is tried again after this
 FINAL_ATTEMPTS = 5
-
-
-def preview_frame(trades: pl.DataFrame, book: pl.DataFrame) -> pl.DataFrame | None:
-    from alpha_assets.market.preview import preview_bars
-
-    return preview_bars(trades, book)
 
 
 def _int(v: Any, default: int = 0) -> int:
@@ -278,8 +273,8 @@ class Lander:
             paths = [w.path(k, date, hhmm) for k in ("trades", "book")]
             if not all(p.exists() for p in paths):
                 return
-            pv = preview_frame(pl.read_parquet(paths[0]), pl.read_parquet(paths[1]))
-            if pv is not None and pv.height and w.write_minute("preview", date, hhmm, pv) is not None:
+            pv = preview_bars(pl.read_parquet(paths[0]), pl.read_parquet(paths[1]))
+            if pv.height and w.write_minute("preview", date, hhmm, pv) is not None:
                 self.c["preview_files"] += 1
                 self.c["files_written"] += 1
         except Exception:  # preview is derived data; a failure is counted, raw is already safe
@@ -351,13 +346,10 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     bus.ensure_groups(r, lander.streams, bus.GROUP_LANDER)
     beat.beat(lander.counters(), force=True)
     ready(NAME, f"streams={len(lander.streams)}")
-    ends: dict[str, str] = {}
-    next_end_check = 0.0
+    end = bus_admin.EndWatch(lander.keys, lander.streams)
     while not stop.is_set():
         try:
-            if not ends and time.monotonic() >= next_end_check:
-                next_end_check = time.monotonic() + 0.5
-                ends = bus_admin.read_end(r, lander.keys)
+            ends = end.poll(r)
             if lander.held < cfg.lander_buffer_max:
                 fresh, skipped = lander.reader.read(r, count=20_000, block_ms=200)
             else:  # the landing zone is refusing writes: Redis holds what comes meanwhile
@@ -375,12 +367,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
         except bus.BUS_ERRORS:
             lander.c["bus_errors"] += 1
             lander.reader.reset()  # Redis may have restarted: take the pending list again
-            time.sleep(0.1)
-            try:
-                r = bus.wait_ready(cfg.bus_url, timeout_s=5)
-                bus.ensure_groups(r, lander.streams, bus.GROUP_LANDER)
-            except TimeoutError:
-                pass
+            r = bus.reconnect(cfg.bus_url, lander.streams, bus.GROUP_LANDER) or r
         beat.beat(lander.counters())
     beat.beat(lander.counters(), force=True)
 
