@@ -42,7 +42,8 @@ import fcntl
 import numbers
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,18 +175,26 @@ class MinuteSpool(SpoolDisk):
         if not self._recovered:
             raise SpoolError("call recover() before append() (auto_recover=False was given)")
 
-    def _settle(self) -> None:
-        """After the lines of one append: their fsync (policy `always`), then rotation."""
-        if self.fsync == "always":
-            self._sync_open()
-        self._rotate()
+    @contextmanager
+    def _appending(self) -> Iterator[None]:
+        """Around the writes of one append: then their fsync (policy `always`) and rotation; an I/O
+        error forgets what was not written (`_io_failed`) instead of raising."""
+        try:
+            yield
+            if self.fsync == "always":
+                self._sync_open()
+            self._rotate()
+        except OSError as exc:
+            self._io_failed(exc)
+        finally:
+            self.counters.index_keys = self._index_size()
 
     def append_encoded(self, items: Iterable[tuple[Key, int, bytes]]) -> int:
         """Fast path for callers that encode in bulk: (key, minute number, JSON line without newline)."""
         self._check_appendable()
         new = 0
         index_for = self._index_for
-        try:
+        with self._appending():
             for key, minute, line in items:
                 self.counters.records_in += 1
                 index = self._index if self._mindex is None else index_for(minute, (key[:-1],))
@@ -208,11 +217,6 @@ class MinuteSpool(SpoolDisk):
                 new += 1
                 if self._watermark is None or minute > self._watermark:
                     self._watermark = minute
-            self._settle()
-        except OSError as exc:
-            self._io_failed(exc)
-        finally:
-            self.counters.index_keys = self._index_size()
         return new
 
     def append_blocks(self, prefix: Key, blocks: Sequence[tuple[int, list[Any], bytes | memoryview]]) -> int | None:
@@ -227,7 +231,7 @@ class MinuteSpool(SpoolDisk):
             if not self._index_for(minute, (prefix,)).bucket(prefix).isdisjoint(lasts):
                 return None
         new = 0
-        try:
+        with self._appending():
             for minute, lasts, data in blocks:
                 part = self._open.get(minute)
                 if part is None:
@@ -246,11 +250,6 @@ class MinuteSpool(SpoolDisk):
                 new += n
                 if self._watermark is None or minute > self._watermark:
                     self._watermark = minute
-            self._settle()
-        except OSError as exc:
-            self._io_failed(exc)
-        finally:
-            self.counters.index_keys = self._index_size()
         return new
 
     def _io_failed(self, exc: OSError) -> None:
