@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from alpha_assets.layout import RuntimeLayout
-from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA
+from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES
 from alpha_assets.sinks.sqlite import TABLE
 
 DAY_MS = 86_400_000
@@ -138,3 +138,25 @@ def count_sqlite_signals(db_path: Path, run_id: str | None = None) -> int:
         return int(conn.execute(f"SELECT COUNT(*) FROM {TABLE} {where}", args).fetchone()[0])
     finally:
         conn.close()
+
+
+def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, int], int] | None:
+    """(per minute: minute_ms, n, strong; count per type; confirmed) of a run, computed by SQLite: the
+    live report does not load an hour of rows to count them. None: no file or no table yet."""
+    if not db.exists():
+        return None
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        per_min = con.execute(
+            f"SELECT ts_ms / 60000 * 60000, COUNT(*), SUM(signal_type IN (?, ?)) FROM {TABLE} WHERE run_id = ? "
+            "GROUP BY 1 ORDER BY 1", (*STRONG_TYPES, run_id)).fetchall()
+        by_type = dict(con.execute(f"SELECT signal_type, COUNT(*) FROM {TABLE} WHERE run_id = ? GROUP BY 1 ORDER BY 1",
+                                   (run_id,)).fetchall())
+        confirm = con.execute(f"SELECT COALESCE(SUM(confirm), 0) FROM {TABLE} WHERE run_id = ?",
+                              (run_id,)).fetchone()[0]
+    except sqlite3.OperationalError:  # no table yet
+        return None
+    finally:
+        con.close()
+    frame = pl.DataFrame(per_min, schema={"minute_ms": pl.Int64, "n": pl.Int64, "strong": pl.Int64}, orient="row")
+    return frame, by_type, int(confirm)

@@ -10,9 +10,7 @@ rhythm, dropped, warnings, orders — the v13 field names.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -29,31 +27,9 @@ from alpha_assets.live.workers.common import (
 )
 from alpha_assets.reports.atomic import write_text_atomic
 from alpha_assets.signal_contract import STRONG_TYPES
-from alpha_assets.sinks.readers import read_jsonl_signals
+from alpha_assets.sinks.readers import read_jsonl_signals, sqlite_aggregates
 
 NAME = "report"
-
-
-
-def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, int], int] | None:
-    """(per minute: minute_ms, n, strong; count per type; confirmed) computed by SQLite: the report
-    does not load an hour of rows to count them."""
-    if not db.exists():
-        return None
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        per_min = con.execute(
-            "SELECT ts_ms / 60000 * 60000, COUNT(*), SUM(signal_type IN (?, ?)) FROM signals WHERE run_id = ? "
-            "GROUP BY 1 ORDER BY 1", (*STRONG_TYPES, run_id)).fetchall()
-        by_type = dict(con.execute("SELECT signal_type, COUNT(*) FROM signals WHERE run_id = ? GROUP BY 1 ORDER BY 1",
-                                   (run_id,)).fetchall())
-        confirm = con.execute("SELECT COALESCE(SUM(confirm), 0) FROM signals WHERE run_id = ?", (run_id,)).fetchone()[0]
-    except sqlite3.OperationalError:  # no table yet
-        return None
-    finally:
-        con.close()
-    frame = pl.DataFrame(per_min, schema={"minute_ms": pl.Int64, "n": pl.Int64, "strong": pl.Int64}, orient="row")
-    return frame, by_type, int(confirm)
 
 
 def frame_aggregates(sig: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, int], int]:
