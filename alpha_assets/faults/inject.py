@@ -86,7 +86,7 @@ class Injector:
         self._undo_all: list[Callable[[], None]] = []
         self._spool_disk: FullDisk | None = None
 
-    def prepare(self) -> None:
+    def prepare(self) -> Injector:
         """Before the soak starts: a plan with spool_full puts the JSONL spool on its own small file
         system now, so the fault fills the file system the open parts live on (a tmpfs mounted over
         the directory at the fault would leave them writing to the hidden one underneath)."""
@@ -95,6 +95,7 @@ class Injector:
                 self._spool_disk = FullDisk(adapters.spool_dir(self.data_root), SPOOL_FS_KB).standing()
             except (OSError, subprocess.SubprocessError) as exc:  # the fault then fails, naming this
                 self.errors.append({"fault_id": "", "kind": "spool_full", "reason": f"no file system for the spool: {exc}"})
+        return self
 
     # ------------------------------------------------------------------ hooks
     def hooks(self) -> list[adapters.Hook]:

@@ -99,6 +99,9 @@ class FullDisk:
 
     def standing(self) -> FullDisk:
         """Put the directory on its own tmpfs now, before anything opens files there."""
+        if os.path.ismount(self.dir):  # left by a run that was killed: its files are on it, use it
+            self.mounted = self.is_standing = True
+            return self
         aside = self.dir.with_name(self.dir.name + ".before-tmpfs")
         if self.dir.exists():
             os.replace(self.dir, aside)

@@ -252,6 +252,8 @@ class SpoolDisk:
         if end == 0:
             path.unlink()
             return
+        if (self.ready_dir / self._name(minute, seq, "jsonl")).exists():
+            seq = self._take_seq(minute)  # never over a published file
         self._move_to_ready(path, self.ready_dir / self._name(minute, seq, "jsonl"))
         if self.fsync != "never":
             fsync_dir(self.ready_dir)
