@@ -234,8 +234,8 @@ class Injector:
         return FullDisk(directory)
 
     def _start_spool_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
-        """The spool's file system full across the next minute rollover: parts already open were opened
-        on the real directory, so the fault bites when the writer opens the new minute's part."""
+        """The spool's own file system (set up by ``prepare``) full across the next minute rollover:
+        the open parts' writes fail as well as the new minute's."""
         if ctx.cfg.sink not in ("jsonl", "dual"):
             raise RuntimeError(f"spool_full needs sink jsonl or dual, the soak runs sink={ctx.cfg.sink}")
         if self._spool_disk is None:
