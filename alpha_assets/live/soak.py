@@ -3,8 +3,8 @@
 ``run_soak(cfg, data_root, run_id)`` starts the feed (a loopback exchange for ``feed=simulator`` or
 ``replay``, the endpoint of ``feed_ws_url`` for ``external``/``binance``), the supervisor with a local
 ``redis-server`` as its first child (unless ``bus_url`` names one), the latency collector and the
-Pushgateway exporter; runs the fault plan's hooks at their times; then drains: the harvester stops
-first, the soak marks where the streams end, and lander, signal worker and broker each consume up
+Pushgateway exporter; runs the fault plan's hooks at their times; then drains (``soak_drain``): the
+exchange stops sending, the harvester gets every trade sent onto the bus and stops, the soak marks where the streams end, and lander, signal worker and broker each consume up
 to there and exit, so the landing zone, both sinks and the outbox hold everything the feed sent.
 It writes ``artifacts/run_logs/run_manifest_<run_id>.json`` and ``artifacts/source_manifest_<run_id>.json``
 and returns a ``SoakResult`` with the figures (latency p50/p95/p99/max per hop among them) and
@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import threading
 import time
 import uuid
@@ -25,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alpha_assets.live import bus, bus_admin
 from alpha_assets.live.latency import LatencyCollector, SendTimes
 from alpha_assets.live.probes import AllOf, FilesRecent, HeartbeatFresh, LogKeyword
-from alpha_assets.live.process import ProcessSpec, child_environment, python_module_cmd, spawn
+from alpha_assets.live.process import ProcessSpec, python_module_cmd
 from alpha_assets.live.pushgateway import PushgatewayExporter, resolve_pushgateway_url
 from alpha_assets.live.redis_server import free_port, redis_spec
 from alpha_assets.live.sink_parity import SinkParity
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
+from alpha_assets.live.soak_drain import drain
 from alpha_assets.live.soak_figures import (
     OPEN_FILES_LIMIT,
     RECONNECT_LIMIT,
@@ -138,76 +137,6 @@ def start_feed(cfg: SoakConfig) -> tuple[Any | None, str, str]:
     return server, server.stream_url(cfg.symbols), server.rest_url
 
 
-def drain(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any | None) -> dict[str, Any]:
-    """End of run, producers first: every consumer takes in everything the feed sent, then exits."""
-    keys = bus.Keys(run_id)
-    out: dict[str, Any] = {"ok": True, "workers": {}}
-    sup.stop_event.set()  # from here nothing is restarted
-    if server is not None:
-        _quiesce_feed(sup, cfg, bus_url, run_id, server)
-    sup.stop_child("harvest")  # it publishes what it holds and backfills its open gaps first
-    if server is not None:
-        server.stop()
-        sup.event("Stop", "exchange", drops=server.stats.drops)
-    try:
-        r = bus.wait_ready(bus_url, timeout_s=30)
-        out["ends"] = bus_admin.mark_end(r, keys, keys.harvested(cfg.symbols))
-        for name in ("lander", "signal", "broker"):
-            if name == "broker":  # the signal worker has stopped: its streams end here
-                out["ends"] |= bus_admin.mark_end(r, keys, [keys.sig(s) for s in cfg.symbols])
-            code = _finish(sup, name, cfg.drain_timeout_s)
-            out["workers"][name] = code
-            out["ok"] = out["ok"] and code == 0
-    except (*bus.BUS_ERRORS, TimeoutError) as exc:
-        sup.alert("", "drain failed: the bus is unreachable", error=f"{type(exc).__name__}: {exc}")
-        out["ok"] = False
-    return out
-
-
-def _quiesce_feed(sup: Supervisor, cfg: SoakConfig, bus_url: str, run_id: str, server: Any,
-                  timeout_s: float = 15.0) -> None:
-    """The exchange, the first producer, stops sending; the harvester gets until every trade sent is
-    on the bus (a trade in flight when it stopped would be lost at the end of every run)."""
-    server.stall(3600)
-    sent = {s: server.sent_trade_ids[s][-1] for s in cfg.symbols if server.sent_trade_ids.get(s)}
-    keys, t0 = bus.Keys(run_id), time.monotonic()
-    behind = dict(sent)
-    r = bus.connect(bus_url, timeout_s=2)
-    while behind and time.monotonic() - t0 < timeout_s:
-        try:
-            behind = {s: i for s, i in behind.items() if (bus_admin.newest_trade_id(r, keys.md(s)) or -1) < i}
-        except bus.BUS_ERRORS:
-            pass
-        if behind:
-            time.sleep(0.05)
-    sup.event("FeedQuiesced", "exchange", sent_through=sent, waited_s=round(time.monotonic() - t0, 3),
-              not_on_bus=behind)
-
-
-def _finish(sup: Supervisor, name: str, timeout_s: float) -> int | None:
-    """The worker drains to the marked ends and exits; one that is down drains in a one-off run."""
-    if sup.children[name].alive():
-        sup.event("DrainStart", name)
-        return sup.await_finish(name, timeout_s)
-    spec = sup.children[name].spec
-    log = sup.data_root / "logs" / name / "drain.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    sup.event("DrainStart", name, one_off=True)
-    with open(log, "ab") as fh:
-        proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
-        try:
-            code: int | None = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            sup.alert(name, "drain timed out", timeout_s=timeout_s)
-            proc.kill()
-            proc.wait()
-            code = None
-    sup.children[name].state = "stopped"
-    sup.shutdown_order.append(name)
-    sup.event("Stop", name, returncode=code, drained=code == 0, one_off=True)
-    return code
-
-
 ProgressHook = Callable[[dict[str, Any]], None]
 PROGRESS_INTERVAL_S = 60.0
 
@@ -229,13 +158,17 @@ def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, l
 
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
              on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
-             stop: threading.Event | None = None, send_times: SendTimes | None = None) -> SoakResult:
+             stop: threading.Event | None = None, send_times: SendTimes | None = None,
+             feed_server: Any | None = None) -> SoakResult:
     """``on_progress`` gets the figures so far once the workers are ready and every
     ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early (drained,
     in order). ``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is
-    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
+    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them.
+    ``feed_server``: that loopback exchange itself (feed=external), so the soak treats it as its own: the
+    drain stops it first and waits for every trade it sent, and the landed trades are accounted against it."""
     data_root = Path(data_root).resolve()
     server, ws_url, rest_url = start_feed(cfg)
+    server = server if server is not None else feed_server
     started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
     if server is not None:
         send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731
@@ -251,7 +184,9 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
                   "book_join": cfg.book_join, "input_mode": cfg.input_mode, "paper": cfg.paper,
                   "lateness_ms": cfg.lateness_ms, "read_timeout_s": cfg.read_timeout_s,
                   "bus_buffer_max": cfg.bus_buffer_max, "report_interval_s": cfg.report_interval_s,
-                  "engine": cfg.engine}
+                  "engine": cfg.engine,
+                  # at stop the harvester backfills its open gaps for up to half the drain's budget
+                  "ws_client": {"stop_backfill_s": cfg.drain_timeout_s / 2}}
     cfg_file.write_text(json.dumps(worker_cfg, indent=2))
     sup = Supervisor(worker_specs(cfg, data_root, run_id, cfg_file, redis_port), data_root,
                      health_interval_s=cfg.health_interval_s, stop_grace_s=cfg.stop_grace_s)

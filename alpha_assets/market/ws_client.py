@@ -11,8 +11,9 @@
   ``max_trade_id_jump`` is held until the next trade confirms it (a counted resync) or shows it
   bogus (dead letter ``id_jump``); what cannot be fetched is an ``id_gap`` dead letter;
 * REST backfill is bounded: ``max_backfill_pages`` pages per attempt, every page must advance,
-  ``backfill_attempts`` attempts with back-off; a gap still open at stop is an ``id_gap`` dead
-  letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
+  ``backfill_attempts`` attempts with back-off (one that filled holes does not count, the next goes
+  at once); at stop, gaps are backfilled while that makes progress, for up to ``stop_backfill_s``;
+  a gap still open then is an ``id_gap`` dead letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
 * ping/pong by the websockets library plus a read watchdog (``read_timeout_s``); reconnect with
   capped exponential back-off (at once after a long-lived connection);
 * every emitted item goes to a queue of ``queue_max``; a trade that finds it full is not
@@ -72,6 +73,8 @@ class WsClientConfig(BaseModel):
     backfill: bool = True
     backfill_attempts: int = Field(5, ge=1, le=100)
     max_backfill_pages: int = Field(20, ge=1, le=10_000, description="REST pages per backfill attempt")
+    stop_backfill_s: float = Field(10.0, ge=0, le=3600,
+                                   description="at stop: how long open gaps may still be backfilled before they are reported")
     max_trade_id_jump: int = Field(100_000, ge=1, le=10**12,
                                    description="a larger trade-id jump needs confirmation; confirmed, it is a resync")
     max_update_id_jump: int = Field(500_000, ge=1, le=10**15, description="the same for book update ids")
@@ -270,6 +273,18 @@ class MarketWsClient:
         for b in self._books.values():
             b.expire(now)
 
+    async def finish_backfill(self, http: httpx.AsyncClient) -> None:
+        """At stop: attempts on every open gap while they fill holes (a big gap takes many page-bounded
+        attempts), until none is left, a round fills nothing or ``stop_backfill_s`` is spent. What is
+        left is reported by ``close`` as open at stop (a restart tries it again), not given up."""
+        deadline = time.monotonic() + self.cfg.stop_backfill_s
+        while True:
+            filled = self.counters.gap_trades_filled
+            await self.backfill_due(http, force=True)
+            if (not any(t.gaps for t in self._trades.values()) or self.counters.gap_trades_filled == filled
+                    or time.monotonic() >= deadline):
+                return
+
     def close(self) -> None:
         """End of the run: held messages and gaps still open become dead letters."""
         for t in self._trades.values():
@@ -301,7 +316,7 @@ class MarketWsClient:
                 backfiller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await backfiller
-                await self.backfill_due(http, force=True)
+                await self.finish_backfill(http)
                 self.close()
 
     async def _backfill_loop(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:
