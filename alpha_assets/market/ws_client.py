@@ -77,6 +77,8 @@ class WsClientConfig(BaseModel):
                                    description="at stop: how long open gaps may still be backfilled before they are reported")
     max_trade_id_jump: int = Field(100_000, ge=1, le=10**12,
                                    description="a larger trade-id jump needs confirmation; confirmed, it is a resync")
+    max_backfill_gap: int = Field(500_000, ge=0, le=10**9,
+                                  description="a confirmed trade-id jump up to this size is backfilled; beyond, a resync")
     max_update_id_jump: int = Field(500_000, ge=1, le=10**15, description="the same for book update ids")
     max_open_gaps: int = Field(256, ge=1, le=100_000, description="open gaps per symbol (beyond: oldest given up)")
     max_ledger_fragments: int = Field(10_000, ge=1, le=10_000_000, description="id ranges held per symbol")
@@ -159,7 +161,7 @@ class MarketWsClient:
         gap = dict(max_open_gaps=cfg.max_open_gaps, max_fragments=cfg.max_ledger_fragments,
                    gap_grace_s=cfg.gap_grace_s, backfill_attempts=cfg.backfill_attempts,
                    jump_confirm_s=cfg.jump_confirm_s, backfill_skew_ms=cfg.validation.max_trade_skew_ms)
-        self._trade_bounds = Bounds(max_id_jump=cfg.max_trade_id_jump, **gap)
+        self._trade_bounds = Bounds(max_id_jump=cfg.max_trade_id_jump, max_backfill_gap=cfg.max_backfill_gap, **gap)
         self._book_bounds = Bounds(max_id_jump=cfg.max_update_id_jump, **gap)
         self._ws: Any = None
 
