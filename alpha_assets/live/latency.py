@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import redis
-from prometheus_client import Histogram
+from prometheus_client import Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
@@ -37,6 +37,9 @@ from alpha_assets.live.metric_names import (
     TICK_TO_ORDER,
     TICK_TO_SIGNAL,
 )
+
+# The histograms' *_created samples are not in the metric vocabulary and say nothing on a gateway.
+disable_created_metrics()
 
 SendTimes = Callable[[str, int], int | None]
 # the receive hop (exchange → harvester) is in the report, not exported: the feed's own network share
