@@ -125,3 +125,16 @@ def test_the_drain_sees_a_hole_on_the_bus_and_the_soak_check_sees_a_trade_that_n
     server = SimpleNamespace(produced_trade_ids={"BTCUSDT": list(range(5, 20))},
                              sent_trade_ids={"BTCUSDT": [10, 11, 13, 15, 16]})
     assert feed_trades_missing(tmp_path, ["BTCUSDT"], server) == {"BTCUSDT": {"missing": 3, "doubled": 1}}
+
+
+def test_a_confirmed_jump_within_max_backfill_gap_is_backfilled_not_given_up() -> None:
+    """A reconnect during a burst: the first trade on the new connection is far above the last one."""
+    t_ms = int(time.time() * 1000)
+    c = MarketWsClient(WsClientConfig(url="ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade", max_trade_id_jump=1_000,
+                                      max_backfill_gap=10_000))
+    for a in (1, 2, 5_000, 5_001):
+        c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": t_ms, "s": "BTCUSDT", "a": a, "p": "1.0",
+                                                     "q": "1.0", "f": a, "l": a, "T": t_ms, "m": False})), t_ms + 5)
+    out = c.drain()
+    assert [r for k, r in out if k == "deadletter"] == [] and c.counters.resyncs == 1
+    assert c.open_gaps() == 4_997 and c.counters.trade_gaps == 1  # a gap to backfill by REST
