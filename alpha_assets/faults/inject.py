@@ -14,6 +14,7 @@ Wall-clock time throughout: this observes processes, it computes nothing.
 from __future__ import annotations
 
 import math
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from alpha_assets.faults.plan import BURST_SPEED, PROCESS_FAULTS, FaultPlan, Fau
 _POLL_S = 0.1
 _SIGNALS = {"SIGTERM": 15, "SIGKILL": 9}
 BURST_SEEN = 3.0  # the harvester's frame rate this many times its rate at injection: the burst reached it
+SPOOL_FS_KB = 64 * 1024  # the spool's own tmpfs (spool_full): minutes of parts fit many times over
 TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
 # Where each timed or network fault leaves its trace: (heartbeat, counter path).
 TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -91,6 +93,18 @@ class Injector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._undo_all: list[Callable[[], None]] = []
+        self._spool_disk: FullDisk | None = None
+
+    def prepare(self) -> Injector:
+        """Before the soak starts: a plan with spool_full puts the JSONL spool on its own small file
+        system now, so the fault fills the file system the open parts live on (a tmpfs mounted over
+        the directory at the fault would leave them writing to the hidden one underneath)."""
+        if any(f.kind == "spool_full" for f in self.plan.faults) and FullDisk.available():
+            try:
+                self._spool_disk = FullDisk(adapters.spool_dir(self.data_root), SPOOL_FS_KB).standing()
+            except (OSError, subprocess.SubprocessError) as exc:  # the fault then fails, naming this
+                self.errors.append({"fault_id": "", "kind": "spool_full", "reason": f"no file system for the spool: {exc}"})
+        return self
 
     # ------------------------------------------------------------------ hooks
     def hooks(self) -> list[adapters.Hook]:
@@ -243,11 +257,14 @@ class Injector:
         return FullDisk(directory)
 
     def _start_spool_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
-        """The spool's file system full across the next minute rollover: parts already open were opened
-        on the real directory, so the fault bites when the writer opens the new minute's part."""
+        """The spool's own file system (set up by ``prepare``) full across the next minute rollover:
+        the open parts' writes fail as well as the new minute's."""
         if ctx.cfg.sink not in ("jsonl", "dual"):
             raise RuntimeError(f"spool_full needs sink jsonl or dual, the soak runs sink={ctx.cfg.sink}")
-        return self._aligned_disk_fault(ctx, fid, spec, adapters.spool_dir(self.data_root), "signal", 0.0, None)
+        if self._spool_disk is None:
+            raise RuntimeError("spool_full needs root and mount(8) for the spool's own tmpfs, set up before the "
+                               "soak (Injector.prepare); not available here")
+        return self._aligned_disk_fault(ctx, fid, spec, self._spool_disk, "signal", 0.0, None)
 
     def _start_landing_disk_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         """The landing zone full across the next minute close (the lander writes once a minute, so a
@@ -257,13 +274,13 @@ class Injector:
         def landed(due_ms: int) -> bool:
             return all((adapters.watermark(self.data_root, ctx.run_id, s) or 0) >= due_ms for s in ctx.cfg.symbols)
 
-        return self._aligned_disk_fault(ctx, fid, spec, self.data_root / "landing" / "raw", "lander", lateness_s, landed)
+        disk = self._full_disk(self.data_root / "landing" / "raw", spec.kind)
+        return self._aligned_disk_fault(ctx, fid, spec, disk, "lander", lateness_s, landed)
 
-    def _aligned_disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, directory: Path, target: str,
+    def _aligned_disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, disk: FullDisk, target: str,
                             offset_s: float, landed: Callable[[int], bool] | None) -> _Watch:
-        """A full file system over ``directory``, armed at at_s and filled 1 s before the next minute
-        boundary + ``offset_s`` (when the worker opens new files there), for duration_s."""
-        disk = self._full_disk(directory, spec.kind)
+        """``disk`` full, armed at at_s and filled 1 s before the next minute boundary + ``offset_s``
+        (so the fault spans the moment the worker rolls over to new files there), for duration_s."""
         now = time.time()
         due = (math.floor(now / 60) + 1) * 60 + offset_s
         if due - now < 1.5:
@@ -358,3 +375,12 @@ class Injector:
                 fn()
             except Exception as exc:
                 self.errors.append({"fault_id": "", "kind": "", "reason": f"undo failed: {exc}"})
+
+    def teardown(self) -> None:
+        """After the soak stopped its workers: the spool's own file system goes, its files back in place."""
+        if self._spool_disk is not None:
+            try:
+                self._spool_disk.teardown()
+            except Exception as exc:
+                self.errors.append({"fault_id": "", "kind": "spool_full", "reason": f"teardown failed: {exc}"})
+            self._spool_disk = None

@@ -177,6 +177,7 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
             box["error"] = f"{type(exc).__name__}: {exc}"
 
     thread = threading.Thread(target=target, name=f"fault-soak-{run_id}", daemon=True)
+    injector.prepare()  # before any worker opens a file where a disk fault will strike
     thread.start()
     thread.join(deadline_s)
     timed_out = thread.is_alive()
@@ -190,6 +191,7 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
         aborted = f"soak did not stop within {grace_s}s after the deadline; worker processes killed"
         _kill_children(injector)
     injector.close()
+    injector.teardown()
     if gateway is not None:
         gateway.stop()
     ended = time.time()

@@ -202,7 +202,7 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         from alpha_assets.faults.inject import Injector
         from alpha_assets.faults.plan import FaultPlan
 
-        injector = Injector(FaultPlan(faults=cfg.fault_plan), data_root)
+        injector = Injector(FaultPlan(faults=cfg.fault_plan), data_root).prepare()  # before any worker starts
     own = injector.hooks() if injector is not None else []
     hooks = [(at, (lambda s, fn=fn: fn(ctx))) for at, fn in own + list(extra_hooks or [])]
     sup.install_signal_handlers()
@@ -243,6 +243,8 @@ def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list
         finally:
             latency.stop()
             shutdown_order = list(sup.graceful_shutdown())  # what the drain left: report, then redis
+            if injector is not None:
+                injector.teardown()  # a disk fault's own file system goes once no worker writes there
             sup.restore_signal_handlers()
             if server is not None:
                 server.stop()

@@ -20,9 +20,10 @@ Crash recovery (``recover``, run by the constructor): every orphaned ``.part`` i
 a torn last line (no trailing newline) is cut off and counted, undecodable lines go to the
 dead-letter file, keys already published are dropped, and the rest is published atomically.
 
-I/O errors (disk full, file-size quota, EIO) raise ``SpoolError``: every open part is cut back to
-the bytes that had reached the OS, the keys of the cut lines are forgotten (so the caller's replay
-spools them again, exactly once) and the cut part is published by ``close()`` / the next ``recover()``.
+I/O errors (disk full, file-size quota, EIO) raise ``SpoolError``: every open part is cut back
+(through its own descriptor) to the bytes that had reached the OS, the keys of the cut lines are
+forgotten (so the caller's replay spools them again, exactly once) and the cut part is published by
+the next ``flush()`` that works (the disk has room again), else by ``close()`` / the next ``recover()``.
 
 fsync policy: ``always`` (fsync the part after every ``append`` call, i.e. per batch, and the
 directory after every rename), ``rotate`` (fsync the file before publishing and the directory
@@ -103,7 +104,7 @@ class MinuteSpool(SpoolDisk):
         self._published: set[int] = set()  # minutes with at least one ready file
         self._watermark: int | None = None  # newest minute seen (event time)
         self._closed = False
-        self._orphans: list[Path] = []  # parts cut back after an I/O error, finalised by recover()
+        self._orphans: list[Path] = []  # parts cut back after an I/O error, published by the next flush() that works
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.ready_dir.mkdir(parents=True, exist_ok=True)
         self._deadletter_path = self.spool_dir / f"{prefix}_deadletter.jsonl"
@@ -255,15 +256,20 @@ class MinuteSpool(SpoolDisk):
         OS, forget the keys of the cut lines (a replay re-spools them) and raise SpoolError."""
         dropped = 0
         for minute, part in list(self._open.items()):
+            # Cut back through the file descriptor that wrote, never by path: the path may name another
+            # file by now. A part closed already (a failed rename) was flushed in full before its close.
+            fd = None if part.fh.closed else os.dup(part.fh.fileno())
             try:
-                part.fh.close()
+                part.fh.close()  # its flush may put part of the buffered tail on disk: cut below
             except OSError:
                 pass  # the buffered tail is what we are discarding anyway
-            try:
-                if part.path.exists():
-                    os.truncate(part.path, part.flushed_size)
-            except OSError:
-                pass  # left for recover(): a torn tail is cut there
+            if fd is not None:
+                try:
+                    os.ftruncate(fd, part.flushed_size)
+                except OSError:
+                    pass  # left for recover(): a torn tail is cut there
+                finally:
+                    os.close(fd)
             index = self._index_for(minute)
             for key in part.unflushed:
                 index.discard(key)
@@ -299,7 +305,8 @@ class MinuteSpool(SpoolDisk):
             self._io_failed(exc)
 
     def flush(self) -> None:
-        """Push buffered lines to the OS (and fsync under 'always'); does not publish."""
+        """Push buffered lines to the OS (and fsync under 'always'); does not publish. Once that
+        works again after an I/O error, the parts cut back then are published."""
         try:
             for part in self._open.values():
                 part.fh.flush()
@@ -308,6 +315,8 @@ class MinuteSpool(SpoolDisk):
                 self._sync_open()
         except OSError as exc:
             self._io_failed(exc)
+        if self._orphans:
+            self._publish_orphans()
 
     def publish_all(self) -> None:
         """Publish every open minute now (end of a batch run)."""

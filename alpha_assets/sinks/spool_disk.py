@@ -43,6 +43,7 @@ class SpoolDisk:
     _published: set[int]
     _recovered: bool
     _watermark: int | None
+    _orphans: list[Path]
     lateness_minutes: int
 
     # ------------------------------------------------------------------ naming
@@ -202,16 +203,7 @@ class SpoolDisk:
             os.fsync(part.fh.fileno())
             self.counters.fsyncs += 1
         part.fh.close()
-        target = self.ready_dir / self._name(part.minute, part.seq, "jsonl")
-        try:
-            os.replace(part.path, target)
-        except OSError as exc:
-            if exc.errno != errno.EXDEV:
-                raise
-            tmp = self.ready_dir / (target.name + ".tmp")  # different filesystem: copy, then rename
-            shutil.copyfile(part.path, tmp)
-            os.replace(tmp, target)
-            part.path.unlink()
+        self._move_to_ready(part.path, self.ready_dir / self._name(part.minute, part.seq, "jsonl"))
         if self.fsync != "never" and sync_dir:
             fsync_dir(self.ready_dir)
         self.counters.files_published += 1
@@ -220,6 +212,55 @@ class SpoolDisk:
         self._published.add(part.minute)
         if self._mindex is not None:
             self._mindex.forget(part.minute)
+
+    def _move_to_ready(self, path: Path, target: Path) -> None:
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            tmp = self.ready_dir / (target.name + ".tmp")  # different filesystem: copy, then rename
+            shutil.copyfile(path, tmp)
+            if self.fsync != "never":
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            path.unlink()
+
+    def _publish_orphans(self) -> None:
+        """Publish the parts cut back after an I/O error, once the disk takes writes again (their
+        lines are whole and their keys still indexed); one that still fails waits for the next call."""
+        while self._orphans:
+            path = self._orphans[0]
+            parsed = self._parse(path.name)
+            try:
+                if parsed is not None and path.exists():
+                    self._publish_orphan(parsed[0], parsed[1], path)
+            except OSError as exc:
+                self.counters.io_errors += 1
+                raise SpoolError(f"spool {self.spool_dir}: {path.name}, cut back after an I/O error, "
+                                 f"cannot be published yet: {exc}") from exc
+            self._orphans.pop(0)
+
+    def _publish_orphan(self, minute: int, seq: int, path: Path) -> None:
+        data = path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):  # not expected (cut back through its descriptor); cut as recover() would
+            self.counters.torn_lines_truncated += 1
+            self._deadletter({"reason": "torn_line", "file": path.name, "raw": data[end:].decode("utf-8", "replace")})
+            os.truncate(path, end)
+        if end == 0:
+            path.unlink()
+            return
+        if (self.ready_dir / self._name(minute, seq, "jsonl")).exists():
+            seq = self._take_seq(minute)  # never over a published file
+        self._move_to_ready(path, self.ready_dir / self._name(minute, seq, "jsonl"))
+        if self.fsync != "never":
+            fsync_dir(self.ready_dir)
+        self._published.add(minute)
+        self.counters.files_published += 1
+        self.counters.recovered_files += 1
+        self.counters.recovered_lines += data.count(b"\n", 0, end)
 
     def _mark_flushed(self, part: OpenPart) -> None:
         part.flushed_size = part.fh.tell()

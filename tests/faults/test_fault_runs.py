@@ -42,10 +42,7 @@ def failed(report: Any) -> list[str]:
 @pytest.mark.slow
 @needs_gateway
 def test_every_fault_kind_recovers_without_loss_under_the_production_policy(tmp_path: Path) -> None:
-    # spool_full is left out here: since it bites (a full disk across the spool's minute rollover) it
-    # loses ~10 JSONL rows per occurrence (a torn, NUL-padded part after the ENOSPC retry) — an open
-    # finding, shown by `bench/faults.py all`, not hidden by a passing test
-    plan = every_kind_plan(skip=("spool_full",))
+    plan = every_kind_plan()
     rep = run_fault_injection(plan, tmp_path / "var", "fi_all_kinds", SHORT_RUN)
     print(rep.table())  # the recovery table, in the test log
     assert not failed(rep), failed(rep)
