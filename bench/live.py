@@ -85,7 +85,8 @@ def dropped(root: Path, server: ExchangeServer, figures: dict[str, Any]) -> dict
         if ids.len():
             produced = [i for i in server.produced_trade_ids[sym] if int(ids.min()) <= i <= int(ids.max())]
             lost += len(set(produced) - set(ids.to_list()))
-    return {"trades_missing": lost, "queue_dropped": int(figures.get("queue_dropped") or 0),
+    return {"trades_missing": lost, "exchange_queue_overflow": server.stats.queue_overflow,
+            "queue_dropped": int(figures.get("queue_dropped") or 0),
             "bus_overflow": int(figures.get("bus_overflow") or 0)}
 
 
@@ -114,7 +115,7 @@ def run_scenario(scenario: str, mode: str, minutes: float, flush_ms: int, gatewa
                          feed_rest_url=server.rest_url, book_join=mode, sink="dual", sink_flush_ms=flush_ms,
                          export_interval_s=10, health_interval_s=1, report_interval_s=15, pushgateway_url=gateway_url)
         res = run_soak(cfg, root, f"bench_{scenario}_{mode}",
-                       send_times=lambda sym, tid: server.send_times[sym].get(tid))
+                       send_times=lambda sym, tid: server.send_times[sym].get(tid), feed_server=server)
     finally:
         server.stop()
     wall = time.time() - t0

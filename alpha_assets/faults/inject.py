@@ -27,17 +27,19 @@ from typing import Any
 from alpha_assets.faults import adapters
 from alpha_assets.faults.flow import FlowProbe, sent_mark
 from alpha_assets.faults.means import FullDisk, SqliteLocker
-from alpha_assets.faults.plan import PROCESS_FAULTS, FaultPlan, FaultSpec
+from alpha_assets.faults.plan import BURST_SPEED, PROCESS_FAULTS, FaultPlan, FaultSpec
 from alpha_assets.layout import Layout
 
 _POLL_S = 0.1
 _SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+BURST_SEEN = 3.0  # the harvester's frame rate this many times its rate at injection: the burst reached it
 SPOOL_FS_KB = 64 * 1024  # the spool's own tmpfs (spool_full): minutes of parts fit many times over
 TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
 # Where each timed or network fault leaves its trace: (heartbeat, counter path).
 TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "feed_drop": ("harvest", ("reconnect_count",)),
     "feed_stall": ("harvest", ("watchdog_timeouts",)),
+    "feed_burst": ("harvest", ("messages_per_s",)),  # a rate: BURST_SEEN × its value at injection
     "sqlite_locked": ("signal", ("sink", "sqlite", "retries")),
     "spool_full": ("signal", ("writer", "enospc_errors")),
     "landing_disk_full": ("lander", ("enospc_errors",)),
@@ -71,6 +73,13 @@ def _counter(beat: dict[str, Any], path: tuple[str, ...]) -> int:
     for key in path:
         node = node.get(key, {}) if isinstance(node, dict) else {}
     return int(node) if isinstance(node, int | float) else 0
+
+
+def _rate(beat: dict[str, Any], path: tuple[str, ...]) -> float:
+    node: Any = beat
+    for key in path:
+        node = node.get(key, {}) if isinstance(node, dict) else {}
+    return float(node) if isinstance(node, int | float) else 0.0
 
 
 class Injector:
@@ -195,6 +204,20 @@ class Injector:
                     duration_s=spec.duration_s)
         ctx.server.stall(float(spec.duration_s or 0))
         return self._timed(fid, spec, "harvest", detect, lambda: True, ctx.server.resume)
+
+    def _start_feed_burst(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
+        """The exchange's market at BURST_SPEED× for duration_s: every trade and book that often, ids as
+        ever. Seen when the harvester's own frame rate rises; recovered when trades sent after the
+        burst are signalled in both sinks (the backlog worked off, any gap backfilled)."""
+        if ctx.server is None:
+            raise RuntimeError("feed_burst needs the loopback exchange server (feed=simulator or replay)")
+        name, path = TRACES[spec.kind]
+        base = max(1.0, float(_rate(adapters.heartbeat(self.data_root, name), path)))
+        self._event("FaultInjected", "harvest", fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
+                    duration_s=spec.duration_s, speed=BURST_SPEED, messages_per_s_before=base)
+        ctx.server.burst(BURST_SPEED, float(spec.duration_s or 0))
+        seen = lambda: _rate(adapters.heartbeat(self.data_root, name), path) >= BURST_SEEN * base  # noqa: E731
+        return self._timed(fid, spec, "harvest", seen, lambda: True, ctx.server.end_burst)
 
     def _start_pushgateway_outage(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         stats = ctx.exporter.stats

@@ -16,7 +16,7 @@ from alpha_assets.signal_contract import PARITY_LIMIT
 
 FaultKind = Literal[
     "terminate_signal", "kill_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_report", "kill_redis",
-    "feed_drop", "feed_stall", "pushgateway_outage", "sqlite_locked", "spool_full", "landing_disk_full",
+    "feed_drop", "feed_stall", "feed_burst", "pushgateway_outage", "sqlite_locked", "spool_full", "landing_disk_full",
 ]
 # Faults that act on a supervised process (the soak's redis-server is one); the rest act on
 # something the workers depend on.
@@ -25,12 +25,15 @@ PROCESS_FAULTS: dict[str, tuple[str, str]] = {
     **{f"kill_{name}": (name, "SIGKILL") for name in ("signal", "harvest", "lander", "broker", "report", "redis")},
 }
 # Faults that last a while: duration_s is required (> 0).
-TIMED_FAULTS = frozenset({"feed_stall", "pushgateway_outage", "sqlite_locked", "spool_full", "landing_disk_full"})
+TIMED_FAULTS = frozenset({"feed_stall", "feed_burst", "pushgateway_outage", "sqlite_locked", "spool_full",
+                          "landing_disk_full"})
+# feed_burst: the exchange's market runs this many times as fast for duration_s (every event 10× as often)
+BURST_SPEED = 10.0
 # Faults that take effect at the next minute boundary after at_s (when the workers open new files).
 ALIGNED_FAULTS = frozenset({"landing_disk_full", "spool_full"})
 # The part of the system a non-process fault hits (whose counters must show it).
 AFFECTED: dict[str, str] = {
-    "feed_drop": "harvest", "feed_stall": "harvest", "pushgateway_outage": "pushgateway",
+    "feed_drop": "harvest", "feed_stall": "harvest", "feed_burst": "harvest", "pushgateway_outage": "pushgateway",
     "sqlite_locked": "signal", "spool_full": "signal", "landing_disk_full": "lander",
 }
 
@@ -91,6 +94,7 @@ class FaultPlan(BaseModel):
 # The timed faults of the every-kind plan last this long: longer than the sinks' flush interval and the
 # exporter's push interval of the fault soak, so each overlaps live writes and pushes.
 TIMED_S = 4.0
+BURST_S = 10.0  # the exchange burst of issue 13: 10× for 10 s
 
 
 def every_kind_plan(skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
@@ -103,13 +107,15 @@ def every_kind_plan(skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
     faults = [f for f in (FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
                           FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)) if f.kind not in skip]
     kinds: list[FaultKind] = ["terminate_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_redis",
-                              "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked"]
+                              "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked",
+                              "feed_burst"]
     at = 75.0
     for kind in kinds:
         timed = kind in TIMED_FAULTS
+        duration = BURST_S if kind == "feed_burst" else TIMED_S
         if kind not in skip:
-            faults.append(FaultSpec(kind=kind, at_s=at, duration_s=TIMED_S if timed else None))
-        at += 5.0 + (TIMED_S if timed else 0.0)
+            faults.append(FaultSpec(kind=kind, at_s=at, duration_s=duration if timed else None))
+        at += 5.0 + (duration if timed else 0.0)
     return FaultPlan(faults=faults)
 
 

@@ -95,7 +95,11 @@ def fault_timelines(events: Sequence[dict[str, Any]]) -> list[FaultTimeline]:
                 tl.detected_at = _ms(e)
             elif ev == "FaultRecovered" and tl.recovered_at is None and (stop_at is None or _ms(e) < stop_at):
                 tl.recovered_at = _ms(e)
-        for e in window[1:]:
+        # the target's own events run until it is hit again (a restart under load may be ready only
+        # after the next fault of the plan was injected), or the run's shutdown
+        nxt = next((k for k in starts[n + 1:] if evs[k].get("process") == target), len(evs))
+        own = [e for e in evs[i + 1:nxt] if e.get("process") == target or e.get("event") in ("Stop", "RunEnd")]
+        for e in own:
             ev, proc = e.get("event"), e.get("process") == target
             if ev == "Stop":
                 break  # later events are the shutdown, not recovery

@@ -3,8 +3,8 @@
 ``run_soak(cfg, data_root, run_id)`` starts the feed (a loopback exchange for ``feed=simulator`` or
 ``replay``, the endpoint of ``feed_ws_url`` for ``external``/``binance``), the supervisor with a local
 ``redis-server`` as its first child (unless ``bus_url`` names one), the latency collector and the
-Pushgateway exporter; runs the fault plan's hooks at their times; then drains: the harvester stops
-first, the soak marks where the streams end, and lander, signal worker and broker each consume up
+Pushgateway exporter; runs the fault plan's hooks at their times; then drains (``soak_drain``): the
+exchange stops sending, the harvester gets every trade sent onto the bus and stops, the soak marks where the streams end, and lander, signal worker and broker each consume up
 to there and exit, so the landing zone, both sinks and the outbox hold everything the feed sent.
 It writes ``artifacts/run_logs/run_manifest_<run_id>.json`` and ``artifacts/source_manifest_<run_id>.json``
 and returns a ``SoakResult`` with the figures (latency p50/p95/p99/max per hop among them) and
@@ -26,6 +26,7 @@ from alpha_assets.live.latency import LatencyCollector, SendTimes
 from alpha_assets.live.pushgateway import PushgatewayExporter, pushgateway_url
 from alpha_assets.live.sink_parity import SinkParity
 from alpha_assets.live.soak_config import FaultSpec, SoakConfig, soak_config_from
+from alpha_assets.live.soak_drain import drain
 from alpha_assets.live.soak_figures import (
     OPEN_FILES_LIMIT,
     RECONNECT_LIMIT,
@@ -34,7 +35,7 @@ from alpha_assets.live.soak_figures import (
     live_figures,
     soak_figures,
 )
-from alpha_assets.live.soak_wiring import drain, start_feed, worker_config, worker_specs
+from alpha_assets.live.soak_wiring import start_feed, worker_config, worker_specs
 from alpha_assets.live.supervisor import Supervisor, recoveries
 from alpha_assets.live.workers.common import heartbeat_path, read_json
 from alpha_assets.manifests import write_run_manifest, write_source_manifest
@@ -103,13 +104,17 @@ def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, l
 
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
              on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
-             stop: threading.Event | None = None, send_times: SendTimes | None = None) -> SoakResult:
+             stop: threading.Event | None = None, send_times: SendTimes | None = None,
+             feed_server: Any | None = None) -> SoakResult:
     """``on_progress`` gets the figures so far once the workers are ready and every
     ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early (drained,
     in order). ``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is
-    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them."""
+    external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them.
+    ``feed_server``: that loopback exchange itself (feed=external), so the soak treats it as its own: the
+    drain stops it first and waits for every trade it sent, and the landed trades are accounted against it."""
     data_root = Path(data_root).resolve()
     server, ws_url, rest_url = start_feed(cfg)
+    server = server if server is not None else feed_server
     started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
     if server is not None:
         send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731

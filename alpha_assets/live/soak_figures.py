@@ -12,6 +12,7 @@ from alpha_assets.layout import Layout
 from alpha_assets.live.metric_names import DEGRADED, HEALTHY, SOAK_ACTIVE
 from alpha_assets.live.sink_parity import SinkParity, compare_live_sinks
 from alpha_assets.live.soak_config import SoakConfig
+from alpha_assets.live.soak_drain import feed_trades_missing
 from alpha_assets.live.supervisor import Supervisor
 from alpha_assets.live.workers.common import heartbeat_path, read_json
 from alpha_assets.sinks.readers import count_sqlite_signals, read_jsonl_signals
@@ -86,6 +87,7 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
     dead_files = [p for p in layout.landing_zone("deadletter").glob("date=*/symbol=*/*.parquet")
                   if p.stat().st_mtime >= started - 1]
     injected, match = _deadletters_vs_injected(dead_files, server)
+    feed = feed_trades_missing(data_root, cfg.symbols, server) if server is not None else {}
     duration = ended - started
     # one push at start, then one per interval while the exporter ran (the final push is extra)
     export_expected = 1 + math.floor(stats.active_s / cfg.export_interval_s) if stats.export_count or stats.error_count else 0
@@ -119,6 +121,10 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
         "alerts": len(sup.alerts),
         "shutdown_drained": bool(drain.get("ok")),
         "feed_drops": server.stats.drops if server is not None else 0,
+        # against the exchange's own record: produced ids through the last one sent, landed once
+        "feed_trades_missing": sum(v["missing"] for v in feed.values()) if feed else None,
+        "feed_trades_doubled": sum(v["doubled"] for v in feed.values()) if feed else None,
+        "drain_not_on_bus": drain.get("not_on_bus") or {},
         **{k: v for k, v in latency.items() if k.startswith("tick_to_")},
     }
     expected_minutes = max(0, int(duration // 60) - 1)
@@ -141,6 +147,9 @@ def soak_figures(cfg: SoakConfig, sup: Supervisor, data_root: Path, run_id: str,
             == figures["signals_total"] > 0),
         "no_degraded": figures["degraded"] == 0,
         "shutdown_drained": figures["shutdown_drained"],
+        # a feed the soak can see (its own exchange, a benchmark's): every trade it sent landed, once
+        "trades_landed_as_sent": server is None or (figures["feed_trades_missing"] == 0
+                                                    and figures["feed_trades_doubled"] == 0),
         # a latency that could not be measured is a failed check, not a pass
         "latency_measured": bool(latency.get("tick_to_signal_n")) and bool(latency.get("tick_to_durable_n")),
     }

@@ -306,24 +306,26 @@ class Supervisor:
         os.kill(pid, sig)
         return pid
 
-    def _terminate(self, child: Child) -> int | None:
+    def _terminate(self, child: Child, grace_s: float | None = None) -> int | None:
         if child.proc is None:
             return None
+        grace = self.stop_grace_s if grace_s is None else grace_s
         if child.proc.poll() is None:
             child.proc.send_signal(signal.SIGTERM)
             try:
-                child.proc.wait(timeout=self.stop_grace_s)
+                child.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                self.event("Kill", child.spec.name, pid=child.pid, after_s=self.stop_grace_s)
+                self.event("Kill", child.spec.name, pid=child.pid, after_s=grace)
                 child.proc.kill()
                 child.proc.wait()
         return child.proc.returncode
 
-    def stop_child(self, name: str) -> int | None:
-        """Stop one child now (SIGTERM, SIGKILL after the grace); it is not restarted."""
+    def stop_child(self, name: str, grace_s: float | None = None) -> int | None:
+        """Stop one child now (SIGTERM, SIGKILL after the grace: ``grace_s`` or the supervisor's);
+        it is not restarted."""
         child = self.children[name]
         self._sample(child)
-        code = self._terminate(child)
+        code = self._terminate(child, grace_s)
         child.state = "stopped"
         self.shutdown_order.append(name)
         self.event("Stop", name, pid=child.pid, returncode=code)

@@ -38,9 +38,8 @@ async def backfill_gap(client: MarketWsClient, http: httpx.AsyncClient, t: Trade
             while cursor <= hi and pages < cfg.max_backfill_pages:
                 pages += 1
                 counters.backfill_pages += 1
-                resp = await http.get(f"{cfg.backfill_base()}/fapi/v1/aggTrades", params={
+                resp = await _get_page(http, f"{cfg.backfill_base()}/fapi/v1/aggTrades", {
                     "symbol": t.symbol, "fromId": cursor, "limit": min(REST_PAGE_MAX, hi - cursor + 1)})
-                resp.raise_for_status()
                 top = _offer_page(client, t, gap, resp.content, cursor, hi)
                 if top is None:  # nothing at or above the cursor inside the hole: not served now
                     counters.backfill_unserved += 1
@@ -51,6 +50,17 @@ async def backfill_gap(client: MarketWsClient, http: httpx.AsyncClient, t: Trade
         client._dead(dead_letter("trades", "backfill_error", t.symbol, None, f"{gap.lo}-{gap.hi}",
                                  {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream=REST_STREAM,
                                  recv_time_ms=int(client.clock() * 1000)))
+
+
+async def _get_page(http: httpx.AsyncClient, url: str, params: dict[str, str | int]) -> httpx.Response:
+    """One page; a transport error (a pooled connection the server had closed, a reset) is retried
+    once at once: the GET is idempotent, and ending the attempt there would cost a back-off."""
+    try:
+        resp = await http.get(url, params=params)
+    except httpx.TransportError:
+        resp = await http.get(url, params=params)
+    resp.raise_for_status()
+    return resp
 
 
 def _offer_page(client: MarketWsClient, t: TradeTracker, gap: Gap, body: bytes, cursor: int, hi: int) -> int | None:

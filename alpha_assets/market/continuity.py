@@ -6,7 +6,8 @@ opens a gap — a range, never a set — that the client backfills over REST. A 
 believed on its own: the message is *held* until the next trade of the symbol decides.
 * the next trade continues the old sequence → the held one was bogus: dead letter `id_jump`;
 * the next trade continues from the held one → the exchange really moved on: a counted
-  resync; the skipped range is reported as one `id_gap` dead letter, not backfilled row by row;
+  resync; a skipped range of up to `max_backfill_gap` ids (a reconnect after a burst) is a gap
+  to backfill, a larger one is reported as one `id_gap` dead letter, not backfilled row by row;
 * nothing comes for `jump_confirm_s` → dead letter `id_jump` (unconfirmed).
 
 Books (`BookTracker`): partial books are self-contained, so a gap loses nothing but the books
@@ -41,6 +42,7 @@ class Bounds:
     backfill_attempts: int
     jump_confirm_s: float
     backfill_skew_ms: int  # how far a backfilled trade's time may be outside its gap's bracket
+    max_backfill_gap: int = 0  # a confirmed jump up to this many ids is a gap to backfill, not a resync
 
 
 @dataclass
@@ -109,7 +111,11 @@ class TradeTracker:
         if held is not None and held.id < tid <= held.id + self.b.max_id_jump:
             self.held = None
             self.c.resyncs += 1
-            self._give_up(Gap(head + 1, held.id - 1, now, self.last_e, held.row["event_time_ms"]), resync=True)
+            if held.id - 1 - head <= self.b.max_backfill_gap:
+                # a reconnect after a burst jumps far, and the exchange still serves what was missed
+                self._open_gap(head + 1, held.id - 1, held.row["event_time_ms"], now)
+            else:
+                self._give_up(Gap(head + 1, held.id - 1, now, self.last_e, held.row["event_time_ms"]), resync=True)
             if self._accept(held.row):
                 self.last_e = held.row["event_time_ms"]
             self.on_trade(row, raw, now)

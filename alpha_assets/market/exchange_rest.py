@@ -20,7 +20,10 @@ BACKFILL_LIMIT_MAX = 1000
 
 def json_response(status: HTTPStatus, body: Any) -> Response:
     data = orjson.dumps(body)
-    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    # the server closes an HTTP connection after its one response: say so, or a client reuses the
+    # closed connection for its next request and fails ("disconnected without sending a response")
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                       ("Connection", "close")])
     return Response(status.value, status.phrase, headers, data)
 
 

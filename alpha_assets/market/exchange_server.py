@@ -11,6 +11,7 @@ server's clock (the server stands for the exchange, outside our computation): ev
 ``tick_ms`` it advances the source to now and sends what happened.
 
 Fault knobs (thread-safe, callable while serving): ``drop_connections()``, ``stall(seconds)``,
+``burst(speed, seconds)`` (the market runs ``speed``× for a while: market_clock.py),
 ``send_malformed(n, kinds)``, ``reorder_next_trades(n)``, and the ``malformed`` plan (a rate per
 message over the catalogue of malformed.py; ``injected`` is the record of what was sent, to be
 compared with the dead letters: injection.match_deadletters). ``sent_trade_ids[symbol]`` logs
@@ -25,11 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -39,9 +40,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from alpha_assets.market.binance import combined, dumps, encode_agg_trade, encode_depth5
+from alpha_assets.market.exchange_conn import Conn as _Conn
+from alpha_assets.market.exchange_conn import ServerStats as ServerStats
 from alpha_assets.market.exchange_rest import BACKFILL_LIMIT_MAX as BACKFILL_LIMIT_MAX
 from alpha_assets.market.exchange_rest import agg_trades, json_response
 from alpha_assets.market.injection import Injector, MalformedPlan
+from alpha_assets.market.market_clock import MarketClock
 from alpha_assets.market.send_times import SendTimes
 from alpha_assets.market.sources import MarketSource as MarketSource
 from alpha_assets.market.sources import ReplaySource as ReplaySource
@@ -50,27 +54,6 @@ from alpha_assets.market.sources import simulator_sources as simulator_sources
 from alpha_assets.market.streams import stream_names
 
 _HISTORY_MAX = 2_000_000  # trades kept per symbol for REST backfill
-
-
-@dataclass
-class _Conn:
-    ws: ServerConnection
-    streams: set[str]
-    queue: asyncio.Queue[tuple[bytes, tuple[str, int] | None]]  # (frame, (symbol, trade id) of a trade)
-    id: int
-
-
-@dataclass
-class ServerStats:
-    connections: int = 0
-    drops: int = 0
-    malformed_sent: int = 0
-    reordered: int = 0
-    messages_sent: int = 0
-    backfill_requests: int = 0
-    stalled_ms: int = 0
-    queue_overflow: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class ExchangeServer:
@@ -106,6 +89,7 @@ class ExchangeServer:
         self.injector = Injector(malformed or MalformedPlan(), list(self.sources))
         self._reorder_pending = 0
         self._drop_pending = False
+        self.market_clock = MarketClock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: Server | None = None
@@ -143,6 +127,15 @@ class ExchangeServer:
         """Stop sending for ``seconds`` (the market goes on; what it produced is sent after)."""
         with self._lock:
             self._stall_until = max(self._stall_until, time.monotonic() + seconds)
+
+    def burst(self, speed: float, seconds: float) -> None:
+        """The market runs ``speed``× as fast for ``seconds`` (trades and books as often; ids as ever)."""
+        with self._lock:
+            self.market_clock.burst(self._now_ms(), speed, seconds)
+
+    def end_burst(self) -> None:  # the market runs at 1× from now
+        with self._lock:
+            self.market_clock.end_burst(self._now_ms())
 
     def resume(self) -> None:
         """End a stall now (what the market produced meanwhile is sent on the next tick)."""
@@ -249,14 +242,18 @@ class ExchangeServer:
 
     def _produce(self) -> list[tuple[str, str, dict[str, Any], int | None]]:
         """Advance every source to now: [(symbol, stream, payload, trade_id)] in event order."""
+        with self._lock:  # a burst moves the market ahead of the clock; its times are the clock's
+            clock = copy.deepcopy(self.market_clock) if self.market_clock.warped() else None
         now = self._now_ms()
         out: list[tuple[int, int, str, str, dict[str, Any], int | None]] = []
         for symbol, src in self.sources.items():
-            trades, book = src.advance_to(now)
+            trades, book = src.advance_to(clock.market(now) if clock else now)
             t_stream, b_stream = stream_names(symbol)
             hist = self._history[symbol]
             for row in trades.to_dicts():
                 row["symbol"] = symbol
+                if clock:
+                    clock.restamp(row, "event_time_ms", "trade_time_ms")
                 payload = encode_agg_trade(row)
                 tid = payload["a"]
                 hist[tid] = payload
@@ -264,6 +261,8 @@ class ExchangeServer:
                 out.append((payload["E"], 1, symbol, t_stream, payload, tid))
             for row in book.to_dicts():
                 row["symbol"] = symbol
+                if clock:
+                    clock.restamp(row, "event_time_ms")
                 out.append((int(row["event_time_ms"]), 0, symbol, b_stream, encode_depth5(row), None))
             if len(hist) > _HISTORY_MAX:
                 for k in sorted(hist)[: len(hist) - _HISTORY_MAX]:

@@ -18,6 +18,7 @@ from alpha_assets.market.schema import BOOK_SCHEMA, INGEST_SEQ, LEVELS, TRADE_SC
 # an exchange's rows: the arrival sequence is the harvester's to stamp
 EXCHANGE_TRADES = {k: v for k, v in TRADE_SCHEMA.items() if k != INGEST_SEQ}
 EXCHANGE_BOOK = {k: v for k, v in BOOK_SCHEMA.items() if k != INGEST_SEQ}
+CHUNK_MS = 250  # market made ahead per polars frame
 
 
 class RateSource:
@@ -32,6 +33,9 @@ class RateSource:
         self.price, self.tick = price, tick
         self.next_trade_id = 1_000_000
         self.next_update_id = 5_000_000
+        self._empty = pl.DataFrame(schema=EXCHANGE_TRADES), pl.DataFrame(schema=EXCHANGE_BOOK)
+        self._pending = list(self._empty)  # made, not yet served
+        self._made_to = self.start_ms
 
     def trades_before(self, t_ms: int) -> float:
         """Trades due in [start, t): the rate integrated over time, bursts included."""
@@ -42,13 +46,30 @@ class RateSource:
         return n
 
     def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Rows with event time in (previous t, t]. They are made CHUNK_MS at a time and sliced: building
+        two polars frames per call cost the exchange several ms per tick per symbol, which starved
+        its sending (and its REST side) at a 10 ms tick."""
         lo, hi = self.position_ms, int(t_ms)
         if hi <= lo:
-            return pl.DataFrame(schema=EXCHANGE_TRADES), pl.DataFrame(schema=EXCHANGE_BOOK)
+            return self._empty
         self.position_ms = hi
+        while self._made_to < hi:
+            end = max(hi, self._made_to + CHUNK_MS)
+            tr, bk = self._make(self._made_to, end)
+            self._made_to = end
+            self._pending = [pl.concat([a, b]) if a.height else b for a, b in zip(self._pending, (tr, bk), strict=True)]
+        out = []
+        for k, f in enumerate(self._pending):
+            cut = int(np.searchsorted(f["event_time_ms"].to_numpy(), hi, side="right"))
+            out.append(f.slice(0, cut))
+            self._pending[k] = f.slice(cut)
+        return out[0], out[1]
+
+    def _make(self, lo: int, hi: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         n = math.floor(self.trades_before(hi)) - math.floor(self.trades_before(lo))
         times = np.floor(np.linspace(lo, hi, n, endpoint=False)).astype(np.int64) + 1 if n else np.empty(0, np.int64)
         steps = self.rng.choice(np.array([-1.0, 0.0, 1.0]), size=n, p=[0.3, 0.4, 0.3]) * self.tick
+        start_price = self.price
         prices = np.round(self.price + np.cumsum(steps), 1)
         if n:
             self.price = float(prices[-1])
@@ -66,9 +87,12 @@ class RateSource:
         self.next_update_id += 10 * m
         cols: dict[str, object] = {"symbol": [self.symbol] * m, "event_time_ms": bt, "recv_time_ms": bt,
                                    "first_update_id": uid - 9, "last_update_id": uid, "prev_last_update_id": uid - 10}
+        # each snapshot quotes around the last trade before it (the price at the window's start if none)
+        at = np.searchsorted(times, bt, side="right") - 1
+        mid = np.where(at >= 0, prices[np.maximum(at, 0)] if n else start_price, start_price)
         for k in range(1, LEVELS + 1):
-            cols[f"bid_px_{k}"] = np.full(m, round(self.price - k * self.tick, 1))
-            cols[f"ask_px_{k}"] = np.full(m, round(self.price + (k - 1) * self.tick + self.tick, 1))
+            cols[f"bid_px_{k}"] = np.round(mid - k * self.tick, 1)
+            cols[f"ask_px_{k}"] = np.round(mid + k * self.tick, 1)
             cols[f"bid_qty_{k}"] = np.round(self.rng.uniform(0.1, 5.0, m), 3)
             cols[f"ask_qty_{k}"] = np.round(self.rng.uniform(0.1, 5.0, m), 3)
         return trades, pl.DataFrame(cols, schema=EXCHANGE_BOOK)

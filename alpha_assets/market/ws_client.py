@@ -11,8 +11,9 @@
   ``max_trade_id_jump`` is held until the next trade confirms it (a counted resync) or shows it
   bogus (dead letter ``id_jump``); what cannot be fetched is an ``id_gap`` dead letter;
 * REST backfill is bounded: ``max_backfill_pages`` pages per attempt, every page must advance,
-  ``backfill_attempts`` attempts with back-off; a gap still open at stop is an ``id_gap`` dead
-  letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
+  ``backfill_attempts`` attempts with back-off (one that filled holes does not count, the next goes
+  at once); at stop, gaps are backfilled while that makes progress, for up to ``stop_backfill_s``;
+  a gap still open then is an ``id_gap`` dead letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
 * ping/pong by the websockets library plus a read watchdog (``read_timeout_s``); reconnect with
   capped exponential back-off (at once after a long-lived connection);
 * every emitted item goes to a queue of ``queue_max``; a trade that finds it full is not
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -73,8 +73,12 @@ class WsClientConfig(BaseModel):
     backfill: bool = True
     backfill_attempts: int = Field(5, ge=1, le=100)
     max_backfill_pages: int = Field(20, ge=1, le=10_000, description="REST pages per backfill attempt")
+    stop_backfill_s: float = Field(10.0, ge=0, le=3600,
+                                   description="at stop: how long open gaps may still be backfilled before they are reported")
     max_trade_id_jump: int = Field(100_000, ge=1, le=10**12,
                                    description="a larger trade-id jump needs confirmation; confirmed, it is a resync")
+    max_backfill_gap: int = Field(500_000, ge=0, le=10**9,
+                                  description="a confirmed trade-id jump up to this size is backfilled; beyond, a resync")
     max_update_id_jump: int = Field(500_000, ge=1, le=10**15, description="the same for book update ids")
     max_open_gaps: int = Field(256, ge=1, le=100_000, description="open gaps per symbol (beyond: oldest given up)")
     max_ledger_fragments: int = Field(10_000, ge=1, le=10_000_000, description="id ranges held per symbol")
@@ -154,12 +158,11 @@ class MarketWsClient:
         self.validator = MessageValidator(streams or None, cfg.validation, combined=is_combined)
         self._trades: dict[str, TradeTracker] = {}
         self._books: dict[str, BookTracker] = {}
-        gap = Bounds(max_id_jump=cfg.max_trade_id_jump, max_open_gaps=cfg.max_open_gaps,
-                     max_fragments=cfg.max_ledger_fragments, gap_grace_s=cfg.gap_grace_s,
-                     backfill_attempts=cfg.backfill_attempts, jump_confirm_s=cfg.jump_confirm_s,
-                     backfill_skew_ms=cfg.validation.max_trade_skew_ms)
-        self._trade_bounds = gap
-        self._book_bounds = dataclasses.replace(gap, max_id_jump=cfg.max_update_id_jump)
+        gap: dict[str, Any] = dict(max_open_gaps=cfg.max_open_gaps, max_fragments=cfg.max_ledger_fragments,
+                   gap_grace_s=cfg.gap_grace_s, backfill_attempts=cfg.backfill_attempts,
+                   jump_confirm_s=cfg.jump_confirm_s, backfill_skew_ms=cfg.validation.max_trade_skew_ms)
+        self._trade_bounds = Bounds(max_id_jump=cfg.max_trade_id_jump, max_backfill_gap=cfg.max_backfill_gap, **gap)
+        self._book_bounds = Bounds(max_id_jump=cfg.max_update_id_jump, **gap)
         self._ws: Any = None
 
     @property
@@ -272,6 +275,18 @@ class MarketWsClient:
         for b in self._books.values():
             b.expire(now)
 
+    async def finish_backfill(self, http: httpx.AsyncClient) -> None:
+        """At stop: attempts on every open gap while they fill holes (a big gap takes many page-bounded
+        attempts), until none is left, a round fills nothing or ``stop_backfill_s`` is spent. What is
+        left is reported by ``close`` as open at stop (a restart tries it again), not given up."""
+        deadline = time.monotonic() + self.cfg.stop_backfill_s
+        while True:
+            filled = self.counters.gap_trades_filled
+            await self.backfill_due(http, force=True)
+            if (not any(t.gaps for t in self._trades.values()) or self.counters.gap_trades_filled == filled
+                    or time.monotonic() >= deadline):
+                return
+
     def close(self) -> None:
         """End of the run: held messages and gaps still open become dead letters."""
         for t in self._trades.values():
@@ -303,7 +318,7 @@ class MarketWsClient:
                 backfiller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await backfiller
-                await self.backfill_due(http, force=True)
+                await self.finish_backfill(http)
                 self.close()
 
     async def _backfill_loop(self, http: httpx.AsyncClient, stop: asyncio.Event) -> None:

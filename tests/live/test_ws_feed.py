@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,7 +25,9 @@ def server():
         srv.stop()
 
 
-def run_client(client: MarketWsClient, seconds: float, actions: list[tuple[float, object]]) -> list:
+def run_client(client: MarketWsClient, seconds: float, actions: list[tuple[float, object]],
+               until: Callable[[list], bool] | None = None, deadline_s: float = 60.0) -> list:
+    """Run the client for `seconds`, and beyond (up to `deadline_s`) until `until(items)` holds."""
     items: list = []
 
     async def main() -> None:
@@ -32,7 +35,8 @@ def run_client(client: MarketWsClient, seconds: float, actions: list[tuple[float
         task = asyncio.create_task(client.run(stop))
         t0 = time.monotonic()
         pending = list(actions)
-        while time.monotonic() - t0 < seconds:
+        while time.monotonic() - t0 < seconds or (
+                until is not None and not until(items) and time.monotonic() - t0 < deadline_s):
             while pending and time.monotonic() - t0 >= pending[0][0]:
                 pending.pop(0)[1]()
             items.extend(client.drain())
@@ -159,7 +163,8 @@ def test_replay_of_real_capture_is_served_in_order() -> None:
     srv = ExchangeServer(replay_sources(str(capture), ["BTCUSDT"], start, speed=20.0), tick_ms=50).start()
     try:
         client = MarketWsClient(WsClientConfig(url=srv.stream_url(), gap_grace_s=5.0))
-        items = run_client(client, 3.0, [])
+        # a loaded machine may take seconds to serve the first frames of a capture
+        items = run_client(client, 3.0, [], until=lambda got: len(trade_ids(got)) >= 100)
     finally:
         srv.stop()
     ids = trade_ids(items)

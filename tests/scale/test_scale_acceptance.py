@@ -322,7 +322,8 @@ def test_killed_worker_step_is_delivered_again_and_nothing_is_doubled(scenario: 
     assert executions[1] != sc.killed_node  # the surviving worker ran it again
     starts = step_events(sc, run.run_id, KILL_STEP, dg.DagsterEventType.STEP_START)
     [success] = step_events(sc, run.run_id, KILL_STEP, dg.DagsterEventType.STEP_SUCCESS)
-    assert len(starts) == 2 and success.timestamp > sc.killed_at
+    # the kill may land before the first attempt logged its start; the attempt that succeeded started after it
+    assert 1 <= len(starts) <= 2 and starts[-1].timestamp > sc.killed_at and success.timestamp > sc.killed_at
     # One materialisation of every asset of every partition: the dead attempt left none behind.
     for key, r in sc.runs.items():
         mats = [e.dagster_event.asset_key.path[-1] for e in sc.logs[r.run_id]  # type: ignore[union-attr]

@@ -92,6 +92,7 @@ class Harvester:
              "overflow_deadletters", "foreign_symbol", "unrouted_deadletters"), 0)
         self.lat_ms: list[int] = []
         self.latency_p99_ms = 0
+        self.rate_marks: list[tuple[float, int]] = []  # (monotonic s, messages) over the last second
 
     # ------------------------------------------------------------------ frames → entries
     def on_items(self, items: list[Item], ns: int) -> None:
@@ -223,11 +224,22 @@ class Harvester:
             self.latency_p99_ms = lat[min(len(lat) - 1, int(0.99 * len(lat)))]
             self.lat_ms.clear()
         return {**self.totals(), "open_gap_trades": self.client.open_gaps(), "bus_pending": len(self.producer),
+                "messages_per_s": self.message_rate(),
                 "latency_p99_ms": self.latency_p99_ms, "gap_reports": self.client.gap_reports[-20:],
                 "ingest_seq": {s: st.seq for s, st in self.states.items() if s != UNROUTED},
                 "deadletter_by_reason": dict(self.client.deadletter_reasons.most_common(50)),
                 "streamed_prefix": {s: self.states[s].ledger.prefix for s in self.cfg.symbols},
                 "bounds_in_use": self.client.bounds_in_use()}
+
+
+    def message_rate(self) -> float:
+        """Frames received per second over the last second or so (a burst of the feed shows here)."""
+        now, n = time.monotonic(), self.client.counters.messages
+        self.rate_marks.append((now, n))
+        while len(self.rate_marks) > 2 and now - self.rate_marks[1][0] >= 1.0:
+            del self.rate_marks[0]
+        t0, n0 = self.rate_marks[0]
+        return round((n - n0) / (now - t0), 1) if now > t0 else 0.0
 
 
 def client_config(cfg: WorkerConfig) -> WsClientConfig:
@@ -307,7 +319,8 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             next_totals = time.monotonic() + 1.0
             write_quick(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}).encode())
     astop.set()
-    await asyncio.wait_for(feed, 15)  # the client backfills its open gaps before it returns
+    # the client backfills its open gaps (for up to stop_backfill_s) before it returns
+    await asyncio.wait_for(feed, h.client.cfg.stop_backfill_s + 15)
     pstop.set()
     h.wake.set()
     try:
