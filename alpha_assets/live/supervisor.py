@@ -181,9 +181,8 @@ class Supervisor:
                 ok, detail = self._probe(child, child.spec.ready_probe)
                 if ok:
                     child.state = "ready"
-                    started_at = child.ctx.started_at if child.ctx is not None else time.time()
-                    self.event("Ready", name, pid=child.pid, detail=detail,
-                               ready_after_s=round(time.time() - started_at, 3))
+                    since = time.time() - (child.ctx.started_at if child.ctx is not None else time.time())
+                    self.event("Ready", name, pid=child.pid, detail=detail, ready_after_s=round(since, 3))
                 elif child.ready_deadline is not None and now > child.ready_deadline:
                     self.alert(name, "ready timeout", detail=detail)
                     self._terminate(child)
