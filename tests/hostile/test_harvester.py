@@ -4,12 +4,18 @@ connection dropped, gap open at stop, a crash between two writes, a write that f
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import polars as pl
 import pytest
 
@@ -26,6 +32,7 @@ from alpha_assets.market.landing import LandingWriter, load_deadletters, load_la
 from alpha_assets.market.malformed import IN_BAND, KINDS
 from alpha_assets.market.schema import UNROUTED
 from alpha_assets.market.streams import symbol_of_stream
+from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
 from tests.hostile.sut import HUGE_BYTES, LARGE_BYTES, HarvesterUnderTest, Outcome, quiesce, wait_until
 from tests.live.conftest import free_port
 
@@ -342,26 +349,21 @@ def test_landing_keeps_the_good_rows_of_a_minute_with_bad_ones(tmp_path: Path) -
     assert res.landed == 0 and len(res.failed) == 1 and res.failed[0][2] == good
 
 
-def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
-    """A protocol-faithful /fapi/v1/aggTrades that always answers ids above the one asked."""
-    import asyncio
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlsplit
+T_REST_MS = 1_723_161_256_000
 
-    import httpx
 
-    from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+def rest_trade(a: int) -> dict[str, Any]:
+    return {"a": a, "p": "1.0", "q": "1.0", "f": a, "l": a, "T": T_REST_MS, "m": False}
 
-    calls = []
 
-    class Above(BaseHTTPRequestHandler):
+@contextmanager
+def aggtrades_server(answer: Callable[[int, int], list[dict[str, Any]]]) -> Iterator[str]:
+    """A protocol-faithful /fapi/v1/aggTrades on 127.0.0.1 answering `answer(fromId, limit)`; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # http.server's name
             q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-            calls.append(int(q["fromId"]))
-            start = int(q["fromId"]) + 10_000
-            body = json.dumps([{"a": start + i, "p": "1.0", "q": "1.0", "f": 1, "l": 1, "T": 1_723_161_256_000,
-                                "m": False} for i in range(3)]).encode()
+            body = json.dumps(answer(int(q["fromId"]), int(q["limit"]))).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -370,25 +372,46 @@ def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Above)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
-        c = MarketWsClient(WsClientConfig(url=url, rest_url=f"http://127.0.0.1:{srv.server_port}", gap_grace_s=0,
-                                          backfill_attempts=3, max_backfill_pages=5))
-        for a in (1, 2, 500):
-            c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": 1_723_161_256_000, "a": a, "s": "BTCUSDT",
-                                                         "p": "1.0", "q": "1.0", "f": a, "l": a, "T": 1_723_161_256_000,
-                                                         "m": False})), 1_723_161_256_005)
-
-        async def fill() -> None:
-            async with httpx.AsyncClient() as http:
-                for _ in range(3):
-                    await c.backfill_due(http, force=True)
-
-        asyncio.run(asyncio.wait_for(fill(), 30))
+        yield f"http://127.0.0.1:{srv.server_port}"
     finally:
         srv.shutdown()
+
+
+def client_with_gap(rest_url: str, ids: tuple[int, ...], **cfg: Any) -> MarketWsClient:
+    """A feed client (no connection) that saw `ids` on the trade stream: the gaps between them are open."""
+    c = MarketWsClient(WsClientConfig(url="ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade", rest_url=rest_url,
+                                      gap_grace_s=0, **cfg))
+    for a in ids:
+        c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": T_REST_MS, "s": "BTCUSDT",
+                                                     **rest_trade(a)})), T_REST_MS + 5)
+    return c
+
+
+def backfill(c: MarketWsClient, rounds: int) -> None:
+    async def fill() -> None:
+        async with httpx.AsyncClient() as http:
+            for _ in range(rounds):
+                await c.backfill_due(http, force=True)
+                if not c.open_gaps():
+                    return
+
+    asyncio.run(asyncio.wait_for(fill(), 60))
+
+
+def test_rest_that_serves_only_higher_ids_cannot_loop() -> None:
+    """An exchange that always answers ids above the one asked."""
+    calls: list[int] = []
+
+    def above(from_id: int, limit: int) -> list[dict[str, Any]]:
+        calls.append(from_id)
+        return [rest_trade(from_id + 10_000 + i) for i in range(3)]
+
+    with aggtrades_server(above) as url:
+        c = client_with_gap(url, (1, 2, 500), backfill_attempts=3, max_backfill_pages=5)
+        backfill(c, 3)
     assert len(calls) == 3 and c.counters.backfill_unserved == 3  # one request per attempt, then it stops
     dead = [r for k, r in c.drain() if k == "deadletter"]
     assert [gap_range(d) for d in dead] == [(3, 499, True)] and c.open_gaps() == 0
@@ -397,54 +420,10 @@ def test_rest_that_serves_only_higher_ids_cannot_loop(tmp_path: Path) -> None:
 def test_a_gap_larger_than_one_attempt_keeps_being_filled_while_it_makes_progress() -> None:
     """A burst the connection could not carry leaves a gap of many REST pages: attempts that fill
     holes do not use up the give-up budget, so the whole gap is backfilled (nothing dead-lettered)."""
-    import asyncio
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from urllib.parse import parse_qs, urlsplit
-
-    import httpx
-
-    from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
-
-    t_ms = 1_723_161_256_000
-
-    def agg(a: int) -> dict[str, Any]:
-        return {"a": a, "p": "1.0", "q": "1.0", "f": a, "l": a, "T": t_ms, "m": False}
-
-    class Honest(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
-            q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
-            lo = int(q["fromId"])
-            body = json.dumps([agg(a) for a in range(lo, min(lo + int(q["limit"]), 30_000))]).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Honest)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        url = "ws://127.0.0.1:9/stream?streams=btcusdt@aggTrade"
+    with aggtrades_server(lambda lo, limit: [rest_trade(a) for a in range(lo, min(lo + limit, 30_000))]) as url:
         # 3 attempts × 2 pages × 1000 ids reach 6,000 of the 29,997 missing ids
-        c = MarketWsClient(WsClientConfig(url=url, rest_url=f"http://127.0.0.1:{srv.server_port}", gap_grace_s=0,
-                                          backfill_attempts=3, max_backfill_pages=2))
-        for a in (1, 2, 30_000):
-            c.handle(dumps(combined("btcusdt@aggTrade", {"e": "aggTrade", "E": t_ms, "s": "BTCUSDT", **agg(a)})),
-                     t_ms + 5)
-
-        async def fill() -> None:
-            async with httpx.AsyncClient() as http:
-                for _ in range(40):
-                    await c.backfill_due(http, force=True)
-                    if not c.open_gaps():
-                        return
-
-        asyncio.run(asyncio.wait_for(fill(), 60))
-    finally:
-        srv.shutdown()
+        c = client_with_gap(url, (1, 2, 30_000), backfill_attempts=3, max_backfill_pages=2)
+        backfill(c, 40)
     out = c.drain()
     ids = sorted(r["agg_trade_id"] for k, r in out if k == "trade")
     assert ids == list(range(1, 30_001))
