@@ -3,22 +3,16 @@ under its own run id, so their streams never meet."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from alpha_assets.live.redis_server import ManagedRedis
+from tests.live.conftest import start_redis
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    try:
-        server = ManagedRedis(tmp_path_factory.mktemp("redis")).start()
-    except FileNotFoundError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{exc} and CI=true: the real server is required")
-        pytest.skip(str(exc))
+    server = start_redis(tmp_path_factory.mktemp("redis"))
     try:
         yield server.url
     finally:

@@ -80,15 +80,21 @@ def dead_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-@pytest.fixture()
-def redis_server(tmp_path: Path) -> Iterator[ManagedRedis]:
-    """A real redis-server (AOF on) on a free loopback port, stopped after the test."""
+def start_redis(directory: Path) -> ManagedRedis:
+    """A real redis-server (AOF on) on a free loopback port; without the binary a failure in CI,
+    a skip that says how to install it elsewhere."""
     try:
-        server = ManagedRedis(tmp_path / "redis").start()
+        return ManagedRedis(directory).start()
     except FileNotFoundError as exc:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{exc} and CI=true: the real server is required")
-        pytest.skip(str(exc))
+        pytest.skip(f"redis-server is not installed (apt-get install redis-server, or make servers): {exc}")
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[ManagedRedis]:
+    """A real redis-server (AOF on) on a free loopback port, stopped after the test."""
+    server = start_redis(tmp_path / "redis")
     try:
         yield server
     finally:
