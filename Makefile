@@ -59,7 +59,7 @@ demo: setup servers
 test: setup servers
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # ruff, then mypy over alpha_assets/ and executors/ ([tool.mypy] in pyproject.toml)
 lint: setup
