@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -11,7 +12,9 @@ import httpx
 import pytest
 
 from alpha_assets.market.exchange_server import ExchangeServer, simulator_sources
+from alpha_assets.market.sources import ReplaySource
 from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
+from alpha_assets.processes import wait_until
 
 SYMS = ["BTCUSDT"]
 
@@ -159,11 +162,21 @@ def test_replay_of_real_capture_is_served_in_order() -> None:
     capture = shared_data_dir() / "binance_um_ws_capture_20240808" / "usdm_btcusdt_20240808.gz"
     if not capture.exists():
         pytest.skip(f"shared capture not found at {capture}")
-    start = int(time.time() * 1000)
-    srv = ExchangeServer(replay_sources(str(capture), ["BTCUSDT"], start, speed=20.0), tick_ms=50).start()
+    # The replay starts a day ahead, so nothing is served before the client is connected; then it
+    # restarts at now. On a loaded machine the client may connect after a 20x replay has served the
+    # whole head of the capture to nobody.
+    ahead = int(time.time() * 1000) + 86_400_000
+    srv = ExchangeServer(replay_sources(str(capture), ["BTCUSDT"], ahead, speed=20.0), tick_ms=50).start()
+    recording = srv.sources["BTCUSDT"]
+    assert isinstance(recording, ReplaySource)
+
+    def replay_once_connected() -> None:
+        wait_until(lambda: srv.connection_count() >= 1, 60, "the client's connection", interval_s=0.02)
+        srv.sources["BTCUSDT"] = ReplaySource(recording.trades, recording.book, int(time.time() * 1000), 20.0)
+
     try:
         client = MarketWsClient(WsClientConfig(url=srv.stream_url(), gap_grace_s=5.0))
-        # a loaded machine may take seconds to serve the first frames of a capture
+        threading.Thread(target=replay_once_connected, daemon=True).start()
         items = run_client(client, 3.0, [], until=lambda got: len(trade_ids(got)) >= 100)
     finally:
         srv.stop()
@@ -173,6 +186,7 @@ def test_replay_of_real_capture_is_served_in_order() -> None:
     assert len(produced) > 100 and produced == recorded[: len(produced)]
     # what the client read is an unbroken slice of what the exchange produced (it joined after the
     # first trades; the server may still have had frames in flight when the client stopped)
+    assert ids, "the client received no trade"
     k = produced.index(ids[0])
     assert ids == produced[k:k + len(ids)] and set(ids) <= set(srv.sent_trade_ids["BTCUSDT"])
     assert client.counters.deadletter == 0 and client.counters.duplicates == 0
