@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +16,7 @@ import polars as pl
 from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES, sqlite_type
 from alpha_assets.sinks.sqlite import TABLE
-from alpha_assets.sinks.sqlite_bulk import read_arrow
+from alpha_assets.sinks.sqlite_bulk import read_frame
 
 DAY_MS = 86_400_000
 FETCH_CHUNK = 100_000
@@ -130,9 +131,7 @@ def _raw_schema(fetched: list[str]) -> pl.Schema:
 
 def _fetch_bulk(path: Path, rows: str, args: list[str | int], fetched: list[str]) -> pl.DataFrame:
     """A big read: Arrow batches from the bulk process (C fetches; Python's sqlite3 makes an object per value)."""
-    table = read_arrow(path, TABLE, f"SELECT {_prime_row(fetched)} UNION ALL SELECT * FROM ({rows})", args)
-    df = pl.from_arrow(table, rechunk=False)
-    assert isinstance(df, pl.DataFrame)
+    df = read_frame(path, TABLE, f"SELECT {_prime_row(fetched)} UNION ALL SELECT * FROM ({rows})", args)
     if df.height == 0 or df.get_column("seq")[0] is not None:
         raise RuntimeError(f"{path}: the bulk read did not start with its typed first row")
     return df.slice(1).cast(_raw_schema(fetched))
@@ -197,3 +196,27 @@ def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, in
         con.close()
     frame = pl.DataFrame(per_min, schema={"minute_ms": pl.Int64, "n": pl.Int64, "strong": pl.Int64}, orient="row")
     return frame, by_type, int(confirm)
+
+
+def read_both_sinks(runtime_dir: Path, db_path: Path, run_id: str | None = None, symbol: str | None = None,
+                    date: str | dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(JSONL rows, SQLite rows) of the same filter, read at the same time: a big SQLite read is done by
+    the bulk process while this one parses the JSONL, so parity waits for the slower read, not both."""
+    box: dict[str, pl.DataFrame | BaseException] = {}
+
+    def sqlite_side() -> None:
+        try:
+            box["sqlite"] = read_sqlite_signals(db_path, run_id=run_id, symbol=symbol, date=date)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            box["sqlite"] = exc
+
+    worker = threading.Thread(target=sqlite_side, name="sqlite-sink-read")
+    worker.start()
+    try:
+        jsonl = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
+    finally:
+        worker.join()
+    sqlite = box["sqlite"]
+    if isinstance(sqlite, BaseException):
+        raise sqlite
+    return jsonl, sqlite

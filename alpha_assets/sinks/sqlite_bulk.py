@@ -17,10 +17,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import polars as pl
-import pyarrow as pa
+
+if TYPE_CHECKING:  # pyarrow loads on the first bulk request, not when the code location loads
+    import pyarrow as pa
 
 CHILD = Path(__file__).with_name("sqlite_bulk_child.py")
 READ_PRAGMAS = ("PRAGMA busy_timeout=30000",)
@@ -31,6 +33,8 @@ class BulkChildError(sqlite3.OperationalError):
 
 
 def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+    import pyarrow as pa
+
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -57,6 +61,8 @@ class BulkProcess:
         return self.proc.poll() is None
 
     def request(self, head: dict[str, Any], payload: pa.Buffer | None = None) -> tuple[dict[str, Any], bytes]:
+        """Send a request, wait for its reply; a reply that announces a stream leaves it on stdout (read it
+        before the next request)."""
         with self._lock:
             stdin, stdout = self._pipes()
             try:
@@ -129,11 +135,21 @@ class BulkWriter:
             self._proc = None
 
 
-def read_arrow(db: Path, table: str, sql: str, params: list[Any]) -> pa.Table:
-    """The rows of a query, read by a child process on a read-only connection."""
+def read_frame(db: Path, table: str, sql: str, params: list[Any]) -> pl.DataFrame:
+    """The rows of a query, read by a child process on a read-only connection and turned into polars one
+    fetched batch at a time (the Arrow copy of the whole result never exists)."""
+    import pyarrow as pa
+
     proc = BulkProcess(Path(f"file:{db}?mode=ro"), table, READ_PRAGMAS)
     try:
-        _, data = proc.request({"op": "read", "sql": sql, "params": params})
+        proc.request({"op": "read", "sql": sql, "params": params})
+        _, stdout = proc._pipes()
+        try:
+            reader = pa.ipc.open_stream(stdout)
+            parts = [pl.DataFrame(reader.schema.empty_table())]
+            parts += [pl.DataFrame(batch) for batch in reader]
+        except pa.ArrowException as exc:
+            raise BulkChildError(f"sqlite bulk read cut short (exit {proc.proc.wait()}): {proc._stderr()}") from exc
     finally:
         proc.close()
-    return pa.ipc.open_stream(data).read_all()
+    return pl.concat(parts, rechunk=False)

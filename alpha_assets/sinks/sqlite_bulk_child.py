@@ -9,10 +9,10 @@ every process opens it through one library. Started as a script (`python -P <thi
 no project code, only pyarrow and the driver, so it is up in a fraction of a second.
 
 Protocol on stdin/stdout, one request at a time; a request or reply is a JSON line, then `nbytes`
-bytes of Arrow IPC stream when it says so:
+bytes of Arrow IPC stream when it says so (or, for a read, the stream up to its end marker):
 
     {"op": "insert", "nbytes": N} + stream   ->  {"ok": true, "inserted": n}
-    {"op": "read", "sql": s, "params": [...]} ->  {"ok": true, "nbytes": N} + stream
+    {"op": "read", "sql": s, "params": [...]} ->  {"ok": true, "stream": true} + stream to its end
     any failure                                ->  {"ok": false, "error": "<SQLite's message>"}
 
 An insert is one transaction (BEGIN IMMEDIATE): the batch goes into an untyped temporary table and
@@ -85,14 +85,32 @@ class BulkDatabase:
                 pass
             raise
 
-    def read(self, sql: str, params: list[Any]) -> pa.Table:
+    def read(self, sql: str, params: list[Any], out: BinaryIO) -> None:
+        """Reply, then stream the rows as they are fetched (neither side holds the whole result as Arrow).
+        A failure after the reply ends the process: the parent sees the stream cut and the stderr."""
         with self._statement() as stmt:
             stmt.set_options(**{"adbc.sqlite.query.batch_rows": READ_BATCH_ROWS})
             stmt.set_sql_query(sql)
             if params:
                 stmt.bind(pa.record_batch([pa.array([v]) for v in params], names=[str(i) for i in range(len(params))]))
             handle, _ = stmt.execute_query()
-            return pa.RecordBatchReader._import_from_c(handle.address).read_all()
+            reader = pa.RecordBatchReader._import_from_c(handle.address)
+            try:
+                first: pa.RecordBatch | None = reader.read_next_batch()
+            except StopIteration:
+                first = None
+            _reply(out, {"ok": True, "stream": True})
+            try:
+                with pa.ipc.new_stream(out, reader.schema) as writer:
+                    if first is not None:
+                        writer.write_batch(first)
+                    for batch in reader:
+                        writer.write_batch(batch)
+                out.flush()
+            except BaseException as exc:
+                sys.stderr.write(f"read failed while streaming: {exc}\n")
+                sys.stderr.flush()
+                raise SystemExit(1) from exc
 
 
 def _reply(out: BinaryIO, head: dict[str, Any], payload: bytes | memoryview | None = None) -> None:
@@ -111,12 +129,7 @@ def serve(db: BulkDatabase, inp: BinaryIO, out: BinaryIO) -> None:
                 batch = pa.ipc.open_stream(payload).read_all()
                 _reply(out, {"ok": True, "inserted": db.insert(batch)})
             elif req["op"] == "read":
-                table = db.read(req["sql"], req.get("params") or [])
-                sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, table.schema) as writer:
-                    writer.write_table(table)
-                buf = sink.getvalue()
-                _reply(out, {"ok": True, "nbytes": buf.size}, memoryview(buf))
+                db.read(req["sql"], req.get("params") or [], out)
             else:
                 _reply(out, {"ok": False, "error": f"unknown op {req['op']!r}"})
         except Exception as exc:  # reported to the parent, which decides whether to retry
