@@ -105,7 +105,10 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         args.append(symbol)
     if date is not None:
         lo, hi = _day_bounds(date)
-        where += ["ts_ms >= ?", "ts_ms < ?"]
+        # with run and symbol known, `+ts_ms` keeps SQLite on the primary key, already in key order: on the
+        # (run_id, ts_ms) index it would look every row up by key and then sort them (4x slower for a day)
+        ts = "+ts_ms" if run_id is not None and symbol is not None else "ts_ms"
+        where += [f"{ts} >= ?", f"{ts} < ?"]
         args += [lo, hi]
     # a filtered key column holds one value: it is added once below instead of read for every row
     fixed = {k: v for k, v in (("run_id", run_id), ("symbol", symbol)) if v is not None}
