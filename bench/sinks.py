@@ -4,13 +4,14 @@ parity rate, the SQLite writer candidates, and the cost of one small (live-sized
 
     .venv/bin/python bench/sinks.py [--rows 2000000] [--chunk 50000] [--fsync rotate] [--seed 7]
 
-SQLite candidates (same rows, same table, one transaction per chunk): the baseline; the sink's
-writer (key order, multi-row VALUES with run_id and symbol bound once each, 16 KiB pages); and ADBC's SQLite driver (`executemany` bound to
-an Arrow batch) when `adbc-driver-sqlite` is installed. ADBC is faster but not used by the sink: it
-bundles its own SQLite library, and two SQLite libraries in one process do not see each other's
-POSIX locks (they are per process; each library keeps its own table), so a reader or lock holder on
-Python's sqlite3 in the same process would be invisible to it. DuckDB's sqlite extension is a
-download (none offline; the PyPI wheel duckdb-ext-sqlite is built for DuckDB 1.4, refused by 2.x).
+SQLite candidates (same rows, same table, one transaction per chunk): the baseline; the sink as it
+runs (a transaction of BULK_ROWS rows or more goes to the bulk process: ADBC's SQLite driver in a child
+process, fed Arrow IPC, ingesting into a temporary table and INSERT OR IGNORE ... SELECT from it); and
+the sink's own sqlite3 path (multi-row VALUES, run_id and symbol bound once) forced for every size.
+ADBC runs in a child because it bundles its own SQLite library: two libraries in one process do not
+see each other's POSIX locks, and this process also opens the file through Python's sqlite3.
+DuckDB's sqlite extension is a download (none offline; the PyPI wheel duckdb-ext-sqlite is built for
+DuckDB 1.4, refused by 2.x).
 
 Each sink gets the frame in `--chunk`-row writes (like a batch asset or a busy live worker;
 batch_n=500 so every write is flushed as one transaction). The baseline gets the same rows as
@@ -39,16 +40,14 @@ from alpha_assets.sinks import (  # noqa: E402
     SinkConfig,
     compare_sinks,
     make_sink,
-    read_jsonl_signals,
-    read_sqlite_signals,
 )
+from alpha_assets.sinks import sqlite as sqlite_module  # noqa: E402
+from alpha_assets.sinks.readers import read_both_sinks  # noqa: E402
 from alpha_assets.sinks.sqlite import (  # noqa: E402
-    PAGE_SIZE,
     SYNCHRONOUS,
     TABLE,
     create_table_sql,
     insert_sql,
-    key_sorted,
 )
 from alpha_assets.sinks.synthetic import synthetic_signals  # noqa: E402
 
@@ -73,35 +72,14 @@ def fresh_table(db: Path, fsync: str, page_size: int = 4096) -> sqlite3.Connecti
     return conn
 
 
-def run_adbc(frame, chunk: int, fsync: str, root: Path) -> float | None:  # type: ignore[no-untyped-def]
-    """ADBC's SQLite driver: INSERT OR IGNORE bound to each Arrow chunk (key order, 16 KiB pages)."""
+def run_sqlite3_path(frame, chunk: int, fsync: str, root: Path) -> float:  # type: ignore[no-untyped-def]
+    """The SQLite sink with its sqlite3 path for every transaction (the bulk process never used)."""
+    saved = sqlite_module.BULK_ROWS
+    sqlite_module.BULK_ROWS = frame.height + 1
     try:
-        import adbc_driver_sqlite.dbapi as adbc
-    except ImportError:
-        return None
-    import polars as pl
-
-    db = root / "adbc.db"
-    fresh_table(db, fsync, PAGE_SIZE).close()
-    conn = adbc.connect(str(db), autocommit=True)
-    cur, ctl = conn.cursor(), conn.cursor()
-    stmt = ctl.adbc_statement  # a cursor of its own: the insert's statement keeps its parameters
-
-    def run(sql: str) -> None:  # DB-API execute() defers the step of a statement without rows
-        stmt.set_sql_query(sql)
-        stmt.execute_update()
-
-    run(f"PRAGMA synchronous={SYNCHRONOUS[fsync]}")
-    t = time.perf_counter()
-    for part in frame.iter_slices(chunk):
-        run("BEGIN IMMEDIATE")
-        cur.executemany(insert_sql(), key_sorted(part).to_arrow(compat_level=pl.CompatLevel.oldest()))
-        run("COMMIT")
-    secs = time.perf_counter() - t
-    cur.close()
-    ctl.close()
-    conn.close()
-    return secs
+        return run_sink("sqlite", frame, chunk, fsync, root / "sqlite3_path")
+    finally:
+        sqlite_module.BULK_ROWS = saved
 
 
 def run_baseline(frame, chunk: int, fsync: str, root: Path) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -166,32 +144,30 @@ def main() -> None:
             rps = frame.height / secs
             print(f"{kind + ' sink':<24}{rps:>14,.0f} rows/s   {secs:6.2f}s   "
                   f"ratio to baseline insert {rps / base_rps:5.2f}  (incl. conversion {rps / base_all_rps:5.2f})")
-        adbc = run_adbc(frame, args.chunk, args.fsync, root)
-        if adbc is not None:
-            print(f"{'candidate: adbc sqlite':<24}{frame.height / adbc:>14,.0f} rows/s   {adbc:6.2f}s   "
-                  f"ratio to baseline insert {frame.height / adbc / base_rps:5.2f}  (not used: see the docstring)")
+        plain = run_sqlite3_path(frame, args.chunk, args.fsync, root)
+        print(f"{'sqlite sink, sqlite3 only':<24}{frame.height / plain:>14,.0f} rows/s   {plain:6.2f}s   "
+              f"ratio to baseline insert {frame.height / plain / base_rps:5.2f}  (its path for small transactions)")
         small_writes(frame, args.fsync, root)
         rows = frame.height
         keys = frame.select("run_id", "symbol").unique().sort("run_id", "symbol").rows()
         del frame  # read-back and parity hold two copies; keep peak memory down
-        tj = ts = tp = 0.0
+        tj = tp = 0.0
         matched, worst, passed = 0, 0.0, True
         for run_id, symbol in keys:  # parity_diff reads one run and symbol (and date) at a time
             t = time.perf_counter()
-            j = read_jsonl_signals(root / "dual", run_id=run_id, symbol=symbol)
+            j, s = read_both_sinks(root / "dual", RuntimeLayout(root / "dual").sqlite_file(), run_id=run_id,
+                                   symbol=symbol)
             tj += time.perf_counter() - t
-            t = time.perf_counter()
-            s = read_sqlite_signals(RuntimeLayout(root / "dual").sqlite_file(), run_id=run_id, symbol=symbol)
-            ts += time.perf_counter() - t
             t = time.perf_counter()
             res = compare_sinks(j, s)
             tp += time.perf_counter() - t
             del j, s
             matched, worst, passed = matched + res.matched, max(worst, res.max_rel_diff), passed and res.passed(0.0)
-        print(f"read back: jsonl {tj:.2f}s, sqlite {ts:.2f}s; parity {tp:.2f}s -> "
+        print(f"read back: both sinks {tj:.2f}s; parity {tp:.2f}s -> "
               f"max_rel_diff={worst} matched={matched:,} passed={passed} ({len(keys)} run/symbol reads)")
-        print(f"{'read-back + parity':<24}{rows / (tj + ts + tp):>14,.0f} rows/s   as parity_diff runs it: "
-              f"both sinks read one after the other per run and symbol, then compared ({tj + ts + tp:.2f}s)")
+        print(f"{'read-back + parity':<24}{rows / (tj + tp):>14,.0f} rows/s   as parity_diff runs it: "
+              f"both sinks read at once per run and symbol (SQLite by the bulk process), then compared "
+              f"({tj + tp:.2f}s)")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

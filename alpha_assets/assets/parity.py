@@ -44,10 +44,8 @@ def parity_diff(
     date, symbol = split_key(context)
     run_ids = signals["run_id"].unique().to_list() if signals.height else [context.run_id]
     run_id = run_ids[0]
-    # one after the other: reading both at once measured no faster (the SQLite side holds the GIL while it
-    # builds Python rows) and held both days in memory at the same time
-    jsonl = sinks.read_jsonl(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
-    sqlite = sinks.read_sqlite(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
+    # both at once: a day's SQLite rows come from the bulk process (no GIL held here) while the JSONL is parsed
+    jsonl, sqlite = sinks.read_both(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
     result = compare_sinks(jsonl, sqlite)
     worst = float(result.max_rel_diff)
     # two empty sinks agree with each other, but not with a signals asset that has rows

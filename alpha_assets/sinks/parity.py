@@ -33,7 +33,7 @@ from alpha_assets.signal_contract import (
     STRONG_TYPES,
     parity_passed,
 )
-from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
+from alpha_assets.sinks.readers import read_both_sinks
 
 SAMPLE = 20
 
@@ -226,9 +226,8 @@ def compare_runtime(runtime_dir: Path, run_id: str | None = None, *, db_file: st
     (batch runs) hold everything; for a live run pass `until_ms` (e.g. the start of the newest
     published minute) so the minute still in the spool is left out of both sides.
     """
-    a = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
-    b = read_sqlite_signals(RuntimeLayout(Path(runtime_dir)).sqlite_file(db_file), run_id=run_id, symbol=symbol,
-                            date=date)
+    a, b = read_both_sinks(runtime_dir, RuntimeLayout(Path(runtime_dir)).sqlite_file(db_file), run_id=run_id,
+                           symbol=symbol, date=date)
     if until_ms is not None:
         a = a.filter(pl.col("ts_ms") < until_ms)
         b = b.filter(pl.col("ts_ms") < until_ms)

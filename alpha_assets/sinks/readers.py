@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from pathlib import Path
 
 import polars as pl
 
 from alpha_assets.layout import RuntimeLayout
-from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES
+from alpha_assets.sinks.schema import KEY, SIGNAL_COLUMNS, SIGNAL_SCHEMA, STRONG_TYPES, sqlite_type
 from alpha_assets.sinks.sqlite import TABLE
+from alpha_assets.sinks.sqlite_bulk import read_frame
 
 DAY_MS = 86_400_000
 FETCH_CHUNK = 100_000
+BULK_READ_ROWS = 100_000  # from this many rows a read goes through the bulk process (its start-up pays off)
 
 
 def _day_bounds(date: str | dt.date) -> tuple[int, int]:
@@ -77,9 +80,18 @@ def read_jsonl_signals(runtime_dir: Path, run_id: str | None = None, symbol: str
     return key_ordered(_filter(lf, run_id, symbol, date).select(SIGNAL_COLUMNS).collect())
 
 
+def _prime_row(columns: list[str]) -> str:
+    """A first row with a value of each column's type: the bulk reader's driver infers a column's Arrow
+    type from the first batch, and a column that is null all through it would be guessed wrong. Its
+    seq is null, which no stored row's is (NOT NULL key), so it is told apart and dropped."""
+    literal = {"TEXT": "''", "REAL": "0.0", "INTEGER": "0"}
+    return ", ".join(f"{'NULL' if c == 'seq' else literal[sqlite_type(SIGNAL_SCHEMA[c])]} AS {c}" for c in columns)
+
+
 def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | None = None,
                         date: str | dt.date | None = None) -> pl.DataFrame:
-    """Rows of table `signals` (read-only connection; a missing file or table reads as empty)."""
+    """Rows of table `signals` (read-only; a missing file or table reads as empty). A big read comes as
+    Arrow from the bulk process, a small one through sqlite3."""
     path = Path(db_path)
     if not path.exists():
         return empty_signals()
@@ -93,36 +105,63 @@ def read_sqlite_signals(db_path: Path, run_id: str | None = None, symbol: str | 
         args.append(symbol)
     if date is not None:
         lo, hi = _day_bounds(date)
-        where += ["ts_ms >= ?", "ts_ms < ?"]
+        # with run and symbol known, `+ts_ms` keeps SQLite on the primary key, already in key order: on the
+        # (run_id, ts_ms) index it would look every row up by key and then sort them (4x slower for a day)
+        ts = "+ts_ms" if run_id is not None and symbol is not None else "ts_ms"
+        where += [f"{ts} >= ?", f"{ts} < ?"]
         args += [lo, hi]
-    # a filtered key column holds one value: it is added once below instead of fetched as a Python
-    # object per row (fetching is most of the read's cost)
+    # a filtered key column holds one value: it is added once below instead of read for every row
     fixed = {k: v for k, v in (("run_id", run_id), ("symbol", symbol)) if v is not None}
     fetched = [c for c in SIGNAL_COLUMNS if c not in fixed]
-    sql = f"SELECT {', '.join(fetched)} FROM {TABLE}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {', '.join(KEY)}"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-    try:
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone()
-        if not exists:
-            return empty_signals()
-        cur = conn.execute(sql, args)
-        # SQLite has no boolean: 0/1 integers are read as Int64, then cast; fetched in chunks to bound memory
-        raw_schema = {k: (pl.Int64 if SIGNAL_SCHEMA[k] == pl.Boolean else SIGNAL_SCHEMA[k]) for k in fetched}
-        parts = []
-        while rows := cur.fetchmany(FETCH_CHUNK):
-            parts.append(pl.DataFrame(rows, schema=raw_schema, orient="row"))
-    finally:
-        conn.close()
-    if not parts:
+    where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+    rows = f"SELECT {', '.join(fetched)} FROM {TABLE}{where_sql} ORDER BY {', '.join(KEY)}"
+    n = _count(path, where_sql, args)
+    if n is None:
         return empty_signals()
-    df = pl.concat(parts, rechunk=False)  # chunked is fine downstream; a rechunk would copy the day once more
-    del parts
+    if n < BULK_READ_ROWS:
+        df = _fetch_rows(path, rows, args, fetched)
+    else:
+        df = _fetch_bulk(path, rows, args, fetched)
+    # SQLite has no boolean: 0/1 integers are read as Int64, then cast
     df = df.with_columns(*(pl.col(k).cast(pl.Boolean) for k in fetched if SIGNAL_SCHEMA[k] == pl.Boolean),
                          *(pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in fixed.items())).select(SIGNAL_COLUMNS)
     return key_ordered(df)  # same collation as the JSONL reader, whatever SQLite's is
+
+
+def _raw_schema(fetched: list[str]) -> pl.Schema:
+    return pl.Schema({k: (pl.Int64() if SIGNAL_SCHEMA[k] == pl.Boolean else SIGNAL_SCHEMA[k]) for k in fetched})
+
+
+def _fetch_bulk(path: Path, rows: str, args: list[str | int], fetched: list[str]) -> pl.DataFrame:
+    """A big read: Arrow batches from the bulk process (C fetches; Python's sqlite3 makes an object per value)."""
+    df = read_frame(path, TABLE, f"SELECT {_prime_row(fetched)} UNION ALL SELECT * FROM ({rows})", args)
+    if df.height == 0 or df.get_column("seq")[0] is not None:
+        raise RuntimeError(f"{path}: the bulk read did not start with its typed first row")
+    return df.slice(1).cast(_raw_schema(fetched))
+
+
+def _fetch_rows(path: Path, rows: str, args: list[str | int], fetched: list[str]) -> pl.DataFrame:
+    """A small read through Python's sqlite3 (no process to start), fetched in chunks to bound memory."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        cur = conn.execute(rows, args)
+        parts = []
+        while chunk := cur.fetchmany(FETCH_CHUNK):
+            parts.append(pl.DataFrame(chunk, schema=_raw_schema(fetched), orient="row"))
+    finally:
+        conn.close()
+    return pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=_raw_schema(fetched))
+
+
+def _count(path: Path, where_sql: str, args: list[str | int]) -> int | None:
+    """Rows the read will return; None: no table yet."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)).fetchone():
+            return None
+        return int(conn.execute(f"SELECT COUNT(*) FROM {TABLE}{where_sql}", args).fetchone()[0])
+    finally:
+        conn.close()
 
 
 def count_sqlite_signals(db_path: Path, run_id: str | None = None) -> int:
@@ -160,3 +199,27 @@ def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, in
         con.close()
     frame = pl.DataFrame(per_min, schema={"minute_ms": pl.Int64, "n": pl.Int64, "strong": pl.Int64}, orient="row")
     return frame, by_type, int(confirm)
+
+
+def read_both_sinks(runtime_dir: Path, db_path: Path, run_id: str | None = None, symbol: str | None = None,
+                    date: str | dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(JSONL rows, SQLite rows) of the same filter, read at the same time: a big SQLite read is done by
+    the bulk process while this one parses the JSONL, so parity waits for the slower read, not both."""
+    box: dict[str, pl.DataFrame | BaseException] = {}
+
+    def sqlite_side() -> None:
+        try:
+            box["sqlite"] = read_sqlite_signals(db_path, run_id=run_id, symbol=symbol, date=date)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            box["sqlite"] = exc
+
+    worker = threading.Thread(target=sqlite_side, name="sqlite-sink-read")
+    worker.start()
+    try:
+        jsonl = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
+    finally:
+        worker.join()
+    sqlite = box["sqlite"]
+    if isinstance(sqlite, BaseException):
+        raise sqlite
+    return jsonl, sqlite
