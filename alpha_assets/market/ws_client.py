@@ -85,6 +85,9 @@ class WsClientConfig(BaseModel):
     jump_confirm_s: float = Field(5.0, gt=0, le=600, description="how long a jumped message waits for confirmation")
     ws_max_size_bytes: int = Field(16 << 20, ge=1024, le=1 << 31,
                                    description="frames above this close the connection (library limit)")
+    recv_queue_frames: int = Field(4_096, ge=16, le=1_000_000,
+                                   description="frames the WebSocket library holds; above, it stops reading the "
+                                               "socket, so a backlog waits in the kernel and at the sender, not here")
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @model_validator(mode="after")
@@ -327,35 +330,38 @@ class MarketWsClient:
             await self.backfill_due(http)
 
     async def _session(self, stop: asyncio.Event) -> tuple[bool, bool]:
-        """One connection: (delivered at least one message, closed for an oversize frame)."""
+        """One connection: (delivered at least one message, closed for an oversize frame).
+
+        Frames are read one after the other with no task per frame: a frame the library holds
+        already comes back without a loop turn, so whatever arrived together is handled together
+        (and published in one round trip by whoever waits on ``handle``'s output). The read
+        watchdog times only the wait for a frame that has not arrived: time spent handling a
+        backlog is not silence on the connection, so it never reconnects a busy client."""
         got = False
         try:
             async with connect(self.cfg.url, open_timeout=self.cfg.open_timeout_s,
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
-                               max_size=self.cfg.ws_max_size_bytes, max_queue=None) as ws:
+                               max_size=self.cfg.ws_max_size_bytes, max_queue=self.cfg.recv_queue_frames) as ws:
                 self._ws = ws
                 self.counters.connects += 1
                 if self.counters.connects > 1:
                     self.counters.reconnect_count += 1
-                stopper = asyncio.create_task(stop.wait())
+                stopper = asyncio.create_task(_close_on(stop, ws))
                 try:
                     while not stop.is_set():
-                        recv = asyncio.create_task(ws.recv(decode=False))
-                        done, _ = await asyncio.wait({recv, stopper}, timeout=self.cfg.read_timeout_s,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        if recv not in done:
-                            recv.cancel()
-                            with contextlib.suppress(asyncio.CancelledError, WebSocketException):
-                                await recv
+                        raw = await _recv_within(ws, self.cfg.read_timeout_s)
+                        if raw is None:
                             if not stop.is_set():
                                 self.counters.watchdog_timeouts += 1  # silent stall: reconnect
                             break
-                        self.handle(recv.result())
+                        self.handle(raw)
                         got = True
                 finally:
                     stopper.cancel()
                     self._ws = None
         except ConnectionClosed as exc:
+            if stop.is_set():
+                return got, False
             if exc.sent is not None and exc.sent.code == _MESSAGE_TOO_BIG:
                 self.counters.oversize_disconnects += 1
                 self._dead(dead_letter("ws", "frame_too_large", None, None, None,
@@ -368,3 +374,23 @@ class MarketWsClient:
             if not got:
                 self.counters.connect_failures += 1
         return got, False
+
+
+async def _close_on(stop: asyncio.Event, ws: Any) -> None:
+    """Close the connection once ``stop`` is set: the read in progress then ends."""
+    await stop.wait()
+    await ws.close()
+
+
+async def _recv_within(ws: Any, timeout_s: float) -> bytes | None:
+    """The next frame, or None after ``timeout_s`` of silence. A frame the library holds comes back
+    without a timer. A loop held up by other work (a long flush) can see a frame's arrival and the
+    timer in the same turn: a short second look then finds the frame, which is not silence."""
+    for limit in (timeout_s, min(0.2, timeout_s / 4)):
+        try:
+            async with asyncio.timeout(limit):
+                raw: bytes = await ws.recv(decode=False)
+                return raw
+        except TimeoutError:
+            continue
+    return None
