@@ -329,15 +329,36 @@ class MarketWsClient:
             await asyncio.sleep(max(0.05, self.cfg.gap_grace_s / 2))
             await self.backfill_due(http)
 
+    async def _watch(self, ws: Any, stop: asyncio.Event) -> None:
+        """Read watchdog: close the connection after ``read_timeout_s`` without a frame. It looks every
+        quarter of that; a look that comes late means the loop was held up by other work (frames
+        may be waiting to be read): that is not silence, so the count starts again."""
+        step = self.cfg.read_timeout_s / 4
+        seen, quiet = self.counters.messages, 0.0
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(step)
+            late = time.monotonic() - t0 - step
+            if self.counters.messages != seen or late > step / 2:
+                seen, quiet = self.counters.messages, 0.0
+                continue
+            quiet += step
+            if quiet >= self.cfg.read_timeout_s * 0.999:
+                if not stop.is_set():
+                    self.counters.watchdog_timeouts += 1  # silent stall: reconnect
+                await ws.close()
+                return
+
     async def _session(self, stop: asyncio.Event) -> tuple[bool, bool]:
         """One connection: (delivered at least one message, closed for an oversize frame).
 
-        Frames are read one after the other with no task per frame: a frame the library holds
-        already comes back without a loop turn, so whatever arrived together is handled together
-        (and published in one round trip by whoever waits on ``handle``'s output). The read
-        watchdog times only the wait for a frame that has not arrived: time spent handling a
-        backlog is not silence on the connection, so it never reconnects a busy client."""
+        Frames are read one after the other with no task and no timer per frame: a frame the
+        library holds already comes back without a loop turn, so whatever arrived together is
+        handled together (and published in one round trip by whoever waits on ``handle``'s output).
+        The read watchdog (``_watch``) reconnects after ``read_timeout_s`` of silence, never while
+        a backlog is being handled."""
         got = False
+        watchdog: asyncio.Task[None] | None = None
         try:
             async with connect(self.cfg.url, open_timeout=self.cfg.open_timeout_s,
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
@@ -347,20 +368,18 @@ class MarketWsClient:
                 if self.counters.connects > 1:
                     self.counters.reconnect_count += 1
                 stopper = asyncio.create_task(_close_on(stop, ws))
+                watchdog = asyncio.create_task(self._watch(ws, stop))
                 try:
                     while not stop.is_set():
-                        raw = await _recv_within(ws, self.cfg.read_timeout_s)
-                        if raw is None:
-                            if not stop.is_set():
-                                self.counters.watchdog_timeouts += 1  # silent stall: reconnect
-                            break
-                        self.handle(raw)
+                        self.handle(await ws.recv(decode=False))
                         got = True
                 finally:
                     stopper.cancel()
+                    watchdog.cancel()
                     self._ws = None
         except ConnectionClosed as exc:
-            if stop.is_set():
+            stalled = watchdog is not None and watchdog.done() and not watchdog.cancelled()
+            if stop.is_set() or stalled:  # closed by us: the run's end, or a silent stall
                 return got, False
             if exc.sent is not None and exc.sent.code == _MESSAGE_TOO_BIG:
                 self.counters.oversize_disconnects += 1
@@ -380,17 +399,3 @@ async def _close_on(stop: asyncio.Event, ws: Any) -> None:
     """Close the connection once ``stop`` is set: the read in progress then ends."""
     await stop.wait()
     await ws.close()
-
-
-async def _recv_within(ws: Any, timeout_s: float) -> bytes | None:
-    """The next frame, or None after ``timeout_s`` of silence. A frame the library holds comes back
-    without a timer. A loop held up by other work (a long flush) can see a frame's arrival and the
-    timer in the same turn: a short second look then finds the frame, which is not silence."""
-    for limit in (timeout_s, min(0.2, timeout_s / 4)):
-        try:
-            async with asyncio.timeout(limit):
-                raw: bytes = await ws.recv(decode=False)
-                return raw
-        except TimeoutError:
-            continue
-    return None
