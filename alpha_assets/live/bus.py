@@ -275,6 +275,9 @@ class Producer:
 
     max_pending: int = 200_000
     ring_s: float = 10.0
+    # ... and at most this many: Redis (AOF fsync every second) loses about the last second or two
+    # of writes when it dies; at a burst's rate ten seconds of entries would be hundreds of MB
+    ring_max: int = 50_000
     queue: deque[Pending] = field(default_factory=deque)
     ring: deque[tuple[float, Pending]] = field(default_factory=deque)
     resend_ring: bool = False
@@ -315,7 +318,7 @@ class Producer:
         now = time.monotonic()
         for _ in range(len(items) - n_ring):
             self.ring.append((now, self.queue.popleft()))
-        while self.ring and now - self.ring[0][0] > self.ring_s:
+        while self.ring and (now - self.ring[0][0] > self.ring_s or len(self.ring) > self.ring_max):
             self.ring.popleft()
         self.c["flushes"] += 1
 
