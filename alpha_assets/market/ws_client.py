@@ -330,24 +330,26 @@ class MarketWsClient:
             await self.backfill_due(http)
 
     async def _watch(self, ws: Any, stop: asyncio.Event) -> None:
-        """Read watchdog: close the connection after ``read_timeout_s`` without a frame. It looks every
-        quarter of that; a look that comes late means the loop was held up by other work (frames
-        may be waiting to be read): that is not silence, so the count starts again."""
+        """Close the connection at stop, or after ``read_timeout_s`` without a frame (the read
+        watchdog). It looks every quarter of that and counts looks, not time: a loop held up by
+        other work (a long flush) costs one look, and the frames waiting meanwhile are read before
+        the next. Before it fires, the reader gets its turns once more (frames may be queued)."""
         step = self.cfg.read_timeout_s / 4
-        seen, quiet = self.counters.messages, 0.0
-        while True:
-            t0 = time.monotonic()
-            await asyncio.sleep(step)
-            late = time.monotonic() - t0 - step
-            if self.counters.messages != seen or late > step / 2:
-                seen, quiet = self.counters.messages, 0.0
+        seen, quiet = self.counters.messages, 0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), step)
+            if quiet >= 3:
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            if self.counters.messages != seen:
+                seen, quiet = self.counters.messages, 0
                 continue
-            quiet += step
-            if quiet >= self.cfg.read_timeout_s * 0.999:
-                if not stop.is_set():
-                    self.counters.watchdog_timeouts += 1  # silent stall: reconnect
-                await ws.close()
-                return
+            quiet += 1
+            if quiet >= 4 and not stop.is_set():
+                self.counters.watchdog_timeouts += 1  # silent stall: reconnect
+                break
+        await ws.close()
 
     async def _session(self, stop: asyncio.Event) -> tuple[bool, bool]:
         """One connection: (delivered at least one message, closed for an oversize frame).
@@ -367,14 +369,12 @@ class MarketWsClient:
                 self.counters.connects += 1
                 if self.counters.connects > 1:
                     self.counters.reconnect_count += 1
-                stopper = asyncio.create_task(_close_on(stop, ws))
                 watchdog = asyncio.create_task(self._watch(ws, stop))
                 try:
                     while not stop.is_set():
                         self.handle(await ws.recv(decode=False))
                         got = True
                 finally:
-                    stopper.cancel()
                     watchdog.cancel()
                     self._ws = None
         except ConnectionClosed as exc:
@@ -393,9 +393,3 @@ class MarketWsClient:
             if not got:
                 self.counters.connect_failures += 1
         return got, False
-
-
-async def _close_on(stop: asyncio.Event, ws: Any) -> None:
-    """Close the connection once ``stop`` is set: the read in progress then ends."""
-    await stop.wait()
-    await ws.close()
