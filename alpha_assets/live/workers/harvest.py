@@ -1,4 +1,4 @@
-"""Harvest worker: WebSocket → validation/dedup/dead-letter (the feed client) → XADD, per message.
+"""Harvest worker: WebSocket → validation/dedup/dead-letter (the feed client) → XADD, as frames arrive.
 
 Each frame the client handles is published at once: its market events to ``md:<SYM>`` with the
 next ingest sequence number of the symbol (arrival order, shared by trades and book rows), its
@@ -6,8 +6,9 @@ dead letters to the dead-letter stream of the symbol of the stream they came on
 (``deadletter_bucket``: never a symbol a message merely claims), or ``dlq:_UNROUTED`` when that is
 no configured symbol. The feed client validates every frame by its stream, then its content
 (``market.validation``), keeps ids continuous (``market.continuity``) and is configured by
-``WorkerConfig.ws_client``. The entries of whatever arrived meanwhile go out in one pipelined
-round trip, followed by the symbol's resume state (``harvest_state``). Besides the canonical row
+``WorkerConfig.ws_client``. The frames the WebSocket library holds are handled in one loop turn
+(no task or timer per frame) and their entries go out in one pipelined round trip of the sync
+client, followed by the symbols' resume states (``harvest_state``). Besides the canonical row
 an entry carries ``ingest_seq``, ``rn`` (receive time, ns: data for the latency figures) and
 ``g`` (trade ids the client is still backfilling: the lander keeps a minute open while > 0).
 
