@@ -14,6 +14,8 @@
   ``backfill_attempts`` attempts with back-off (one that filled holes does not count, the next goes
   at once); at stop, gaps are backfilled while that makes progress, for up to ``stop_backfill_s``;
   a gap still open then is an ``id_gap`` dead letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
+* the library holds at most ``recv_queue_frames`` frames, then stops reading the socket: a backlog
+  waits in the kernel and at the sender, not in this process's memory;
 * ping/pong by the websockets library plus a read watchdog (``read_timeout_s``); reconnect with
   capped exponential back-off (at once after a long-lived connection);
 * every emitted item goes to a queue of ``queue_max``; a trade that finds it full is not
