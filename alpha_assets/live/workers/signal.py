@@ -43,7 +43,9 @@ from alpha_assets.sinks import SinkConfig, make_sink
 
 NAME = "signal"
 CKPT_VERSION = 2
-MAX_PENDING_ROWS = 50_000  # rows held for the sink writer; beyond, reading waits for it
+# rows held for the sink writer; beyond, reading waits for it (a backlog waits in the stream, not in
+# this process: 50k rows here and 50k in the writer's job took the worker past 600 MB in a burst)
+MAX_PENDING_ROWS = 10_000
 _ACK_CHUNK = 10_000  # ids per XACK
 
 
