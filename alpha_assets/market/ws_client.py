@@ -334,7 +334,7 @@ class MarketWsClient:
     async def _watch(self, ws: Any, stop: asyncio.Event) -> None:
         """Close the connection at stop, or after ``read_timeout_s`` without a frame (the read
         watchdog). It looks every quarter of that and counts looks, not time; a look that comes
-        over max(a quarter, 1 s) late means this process was held up (frames may be waiting):
+        over max(an eighth, 0.25 s) late means this process was held up (frames may be waiting):
         the count restarts. Before it fires, the reader gets its turns once more."""
         step = self.cfg.read_timeout_s / 4
         seen, quiet = self.counters.messages, 0
@@ -345,7 +345,7 @@ class MarketWsClient:
             if quiet >= 3:
                 for _ in range(3):
                     await asyncio.sleep(0)
-            if self.counters.messages != seen or time.monotonic() - t0 > step + max(step, 1.0):
+            if self.counters.messages != seen or time.monotonic() - t0 > step + max(step / 2, 0.25):
                 seen, quiet = self.counters.messages, 0
                 continue
             quiet += 1
