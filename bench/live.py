@@ -47,7 +47,7 @@ from alpha_assets.market.simulator import day_start_ms, simulate_day
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DATE = "2024-03-04"
 TICK_MS = 10
-HOPS = ("receive", "signal", "durable", "order")
+HOPS = ("receive", "read", "signal", "durable", "order")
 
 
 def busiest_hour(speed: float, start_ms: int) -> dict[str, MarketSource]:

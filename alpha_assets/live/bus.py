@@ -275,6 +275,9 @@ class Producer:
 
     max_pending: int = 200_000
     ring_s: float = 10.0
+    # ... and at most this many: Redis (AOF fsync every second) loses about the last second or two
+    # of writes when it dies; at a burst's rate ten seconds of entries would be hundreds of MB
+    ring_max: int = 50_000
     queue: deque[Pending] = field(default_factory=deque)
     ring: deque[tuple[float, Pending]] = field(default_factory=deque)
     resend_ring: bool = False
@@ -296,8 +299,9 @@ class Producer:
         return ring + list(self.queue), len(ring)
 
     def fill(self, pipe: Any, items: list[Pending]) -> None:
+        # the command as it is (what ``xadd`` builds from its options, per entry, on the hot path)
         for p in items:
-            pipe.xadd(p.stream, p.fields, id=p.entry_id)
+            pipe.execute_command("XADD", p.stream, p.entry_id, *[x for kv in p.fields.items() for x in kv])
 
     def done(self, items: list[Pending], n_ring: int, results: list[Any]) -> None:
         """Account the pipeline's results; the queue entries sent move to the ring."""
@@ -314,7 +318,7 @@ class Producer:
         now = time.monotonic()
         for _ in range(len(items) - n_ring):
             self.ring.append((now, self.queue.popleft()))
-        while self.ring and now - self.ring[0][0] > self.ring_s:
+        while self.ring and (now - self.ring[0][0] > self.ring_s or len(self.ring) > self.ring_max):
             self.ring.popleft()
         self.c["flushes"] += 1
 

@@ -3,9 +3,9 @@
 tick = the exchange's send time of the trade (``ExchangeServer.send_times``, ns; a real exchange
 does not tell it, so there the harvester's receive time stands in and ``tick_source`` says so).
 Then per trade: the harvester's receive (``rn`` in the market entry, carried on its signal row's
-entry), the signal row computed (``sn``), its SQLite/JSONL commit (``lat`` records of the signal
-worker) and the broker's order acknowledgement (``lat`` records of the broker, for orders the
-executor filled or accepted). The collector reads ``sig:<SYM>`` and ``lat`` as group ``latency``
+entry), the signal worker's read of that entry (``rd``), the signal row computed (``sn``), its
+SQLite/JSONL commit (``lat`` records of the signal worker) and the broker's order acknowledgement
+(``lat`` records of the broker, for orders the executor filled or accepted). The collector reads ``sig:<SYM>`` and ``lat`` as group ``latency``
 in the soak's process, observes Prometheus histograms (``metric_names``) for the Pushgateway and a
 fine histogram of every sample per hop (0.5 % wide bins from 1 µs: the report's p50/p95/p99 within
 0.5 %, max and count exact, memory bounded over an hour at any rate), keeps the worst tick→signal per
@@ -42,8 +42,9 @@ from alpha_assets.live.metric_names import (
 disable_created_metrics()
 
 SendTimes = Callable[[str, int], int | None]
-# the receive hop (exchange → harvester) is in the report, not exported: the feed's own network share
-HOPS = {"receive": None, "signal": TICK_TO_SIGNAL, "durable": TICK_TO_DURABLE, "order": TICK_TO_ORDER}
+# the receive hop (exchange → harvester) and the read hop (→ the signal worker's read of its entry: the
+# harvester's publish and the bus) are in the report, not exported: they split tick→signal into its parts
+HOPS = {"receive": None, "read": None, "signal": TICK_TO_SIGNAL, "durable": TICK_TO_DURABLE, "order": TICK_TO_ORDER}
 ACKED = ("filled", "accepted")
 ROUTABLE = frozenset({"buy", "strong_buy", "sell", "strong_sell"})
 _FORGET_S = 120.0  # a trade's tick is kept this long for its commit and order records
@@ -142,7 +143,7 @@ class LatencyCollector:
                     self.c["orphans"] += len(self.early.pop(key))
 
     def _signal(self, body: dict[str, Any], now: float) -> None:
-        row, rn, sn = body["r"], body.get("rn"), body.get("sn")
+        row, rn, rd, sn = body["r"], body.get("rn"), body.get("rd"), body.get("sn")
         sym, seq = row["symbol"], int(row["seq"])
         self.c["rows"] += 1
         tick = self._tick(sym, seq, rn)
@@ -150,6 +151,8 @@ class LatencyCollector:
             return
         if rn is not None and self.c["tick_exchange"] and tick != rn:
             self._observe("receive", sym, (rn - tick) / 1e9)
+        if rd is not None:
+            self._observe("read", sym, (rd - tick) / 1e9)
         self._observe("signal", sym, (sn - tick) / 1e9)
         lat = (sn - tick) / 1e9
         w = sn // 100_000_000

@@ -14,6 +14,8 @@
   ``backfill_attempts`` attempts with back-off (one that filled holes does not count, the next goes
   at once); at stop, gaps are backfilled while that makes progress, for up to ``stop_backfill_s``;
   a gap still open then is an ``id_gap`` dead letter (open_at_stop) and stays a hole of the ledger, so a restart tries it again;
+* the library holds at most ``recv_queue_frames`` frames, then stops reading the socket: a backlog
+  waits in the kernel and at the sender, not in this process's memory;
 * ping/pong by the websockets library plus a read watchdog (``read_timeout_s``); reconnect with
   capped exponential back-off (at once after a long-lived connection);
 * every emitted item goes to a queue of ``queue_max``; a trade that finds it full is not
@@ -85,6 +87,9 @@ class WsClientConfig(BaseModel):
     jump_confirm_s: float = Field(5.0, gt=0, le=600, description="how long a jumped message waits for confirmation")
     ws_max_size_bytes: int = Field(16 << 20, ge=1024, le=1 << 31,
                                    description="frames above this close the connection (library limit)")
+    recv_queue_frames: int = Field(4_096, ge=16, le=1_000_000,
+                                   description="frames the WebSocket library holds; above, it stops reading the "
+                                               "socket, so a backlog waits in the kernel and at the sender, not here")
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @model_validator(mode="after")
@@ -326,36 +331,59 @@ class MarketWsClient:
             await asyncio.sleep(max(0.05, self.cfg.gap_grace_s / 2))
             await self.backfill_due(http)
 
+    async def _watch(self, ws: Any, stop: asyncio.Event) -> None:
+        """Close the connection at stop, or after ``read_timeout_s`` without a frame (the read
+        watchdog). It looks every quarter of that and counts looks, not time; a look that comes
+        over max(an eighth, 0.25 s) late means this process was held up (frames may be waiting):
+        the count restarts. Before it fires, the reader gets its turns once more."""
+        step = self.cfg.read_timeout_s / 4
+        seen, quiet = self.counters.messages, 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), step)
+            if quiet >= 3:
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            if self.counters.messages != seen or time.monotonic() - t0 > step + max(step / 2, 0.25):
+                seen, quiet = self.counters.messages, 0
+                continue
+            quiet += 1
+            if quiet >= 4 and not stop.is_set():
+                self.counters.watchdog_timeouts += 1  # silent stall: reconnect
+                break
+        await ws.close()
+
     async def _session(self, stop: asyncio.Event) -> tuple[bool, bool]:
-        """One connection: (delivered at least one message, closed for an oversize frame)."""
+        """One connection: (delivered at least one message, closed for an oversize frame).
+
+        Frames are read one after the other with no task and no timer per frame: a frame the
+        library holds already comes back without a loop turn, so whatever arrived together is
+        handled together (and published in one round trip by whoever waits on ``handle``'s output).
+        The read watchdog (``_watch``) reconnects after ``read_timeout_s`` of silence, never while
+        a backlog is being handled."""
         got = False
+        watchdog: asyncio.Task[None] | None = None
         try:
             async with connect(self.cfg.url, open_timeout=self.cfg.open_timeout_s,
                                ping_interval=self.cfg.ping_interval_s, ping_timeout=self.cfg.ping_timeout_s,
-                               max_size=self.cfg.ws_max_size_bytes, max_queue=None) as ws:
+                               max_size=self.cfg.ws_max_size_bytes, max_queue=self.cfg.recv_queue_frames) as ws:
                 self._ws = ws
                 self.counters.connects += 1
                 if self.counters.connects > 1:
                     self.counters.reconnect_count += 1
-                stopper = asyncio.create_task(stop.wait())
+                watchdog = asyncio.create_task(self._watch(ws, stop))
                 try:
                     while not stop.is_set():
-                        recv = asyncio.create_task(ws.recv(decode=False))
-                        done, _ = await asyncio.wait({recv, stopper}, timeout=self.cfg.read_timeout_s,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        if recv not in done:
-                            recv.cancel()
-                            with contextlib.suppress(asyncio.CancelledError, WebSocketException):
-                                await recv
-                            if not stop.is_set():
-                                self.counters.watchdog_timeouts += 1  # silent stall: reconnect
-                            break
-                        self.handle(recv.result())
+                        self.handle(await ws.recv(decode=False))
                         got = True
                 finally:
-                    stopper.cancel()
+                    watchdog.cancel()
                     self._ws = None
         except ConnectionClosed as exc:
+            stalled = watchdog is not None and watchdog.done() and not watchdog.cancelled()
+            if stop.is_set() or stalled:  # closed by us: the run's end, or a silent stall
+                return got, False
             if exc.sent is not None and exc.sent.code == _MESSAGE_TOO_BIG:
                 self.counters.oversize_disconnects += 1
                 self._dead(dead_letter("ws", "frame_too_large", None, None, None,

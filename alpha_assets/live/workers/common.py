@@ -141,6 +141,10 @@ class Heartbeat:
         self._last = 0.0
         self.started = time.time()
 
+    def due(self) -> bool:
+        """Whether the next ``beat`` would write: a hot loop builds its counters only then."""
+        return time.time() - self._last >= self.interval_s
+
     def beat(self, counters: dict[str, Any], force: bool = False) -> None:
         now = time.time()
         if not force and now - self._last < self.interval_s:

@@ -1,4 +1,4 @@
-"""Harvest worker: WebSocket → validation/dedup/dead-letter (the feed client) → XADD, per message.
+"""Harvest worker: WebSocket → validation/dedup/dead-letter (the feed client) → XADD, as frames arrive.
 
 Each frame the client handles is published at once: its market events to ``md:<SYM>`` with the
 next ingest sequence number of the symbol (arrival order, shared by trades and book rows), its
@@ -6,8 +6,9 @@ dead letters to the dead-letter stream of the symbol of the stream they came on
 (``deadletter_bucket``: never a symbol a message merely claims), or ``dlq:_UNROUTED`` when that is
 no configured symbol. The feed client validates every frame by its stream, then its content
 (``market.validation``), keeps ids continuous (``market.continuity``) and is configured by
-``WorkerConfig.ws_client``. The entries of whatever arrived meanwhile go out in one pipelined
-round trip, followed by the symbol's resume state (``harvest_state``). Besides the canonical row
+``WorkerConfig.ws_client``. The frames the WebSocket library holds are handled in one loop turn
+(no task or timer per frame) and their entries go out in one pipelined round trip of the sync
+client, followed by the symbols' resume states (``harvest_state``). Besides the canonical row
 an entry carries ``ingest_seq``, ``rn`` (receive time, ns: data for the latency figures) and
 ``g`` (trade ids the client is still backfilling: the lander keeps a minute open while > 0).
 
@@ -33,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 
 from alpha_assets.live import bus
@@ -54,7 +56,6 @@ from alpha_assets.reports.atomic import write_text_atomic
 NAME = "harvest"
 _STATE_FIELD = b"state"
 INGEST_ORIGIN = 1_000_000
-_COALESCE_TURNS = 16
 _TAIL_PAGE = 10_000
 _KIND = {"trade": bus.KIND_TRADE, "book": bus.KIND_BOOK, "deadletter": bus.KIND_DEAD}
 
@@ -157,24 +158,26 @@ class Harvester:
         self.dirty.add(bucket)
 
     # ------------------------------------------------------------------ publishing
-    async def flush(self, r: aioredis.Redis) -> None:
-        items, n_ring = self.producer.batch()
+    def flush(self, r: redis.Redis) -> None:
+        """Everything queued, then the changed symbols' resume states, in one pipelined round trip.
+        A blocking call on the loop: the sync client packs commands in C (hiredis), several times
+        cheaper per entry than the asyncio client, and frames arriving meanwhile wait in the
+        library's queue, to go out together in the next round trip."""
         dirty, self.dirty = self.dirty, set()
-        if not items and not dirty:
+        if not len(self.producer) and not self.producer.resend_ring and not dirty:
             return
-        pipe = r.pipeline(transaction=False)
-        self.producer.fill(pipe, items)
-        for sym in sorted(dirty):
-            pipe.hset(self.keys.harvest_state(sym), _STATE_FIELD, self.states[sym].dumps())
+
+        def states(pipe: Any) -> None:
+            for sym in sorted(dirty):
+                pipe.hset(self.keys.harvest_state(sym), _STATE_FIELD, self.states[sym].dumps())
+
         try:
-            results = await pipe.execute(raise_on_error=False)
+            self.producer.flush(r, extra=states)
         except bus.BUS_ERRORS:
             self.dirty |= dirty
-            self.producer.failed()
             self.bus_down = True
             raise
         self.bus_down = False
-        self.producer.done(items, n_ring, results)
         if self.overflowed and not len(self.producer):
             # Redis took everything queued: the client starts again below the first trade id not
             # queued, so its next trade reveals (and backfills) what was left out; what the stream
@@ -183,9 +186,10 @@ class Harvester:
                 self._seed(sym)
             self.overflowed.clear()
 
-    async def publisher(self, r: aioredis.Redis, stop: asyncio.Event) -> None:
-        """Publish as frames arrive; drain the client's backfills; retry while Redis is away."""
-        backoff = 0.05
+    async def publisher(self, r: redis.Redis, stop: asyncio.Event) -> None:
+        """Publish what each loop turn brought (the frames the library held are handled in one turn);
+        drain the client's backfills; retry while Redis is away, with back-off."""
+        backoff, retry_at = 0.05, 0.0
         while True:
             if not stop.is_set():
                 try:
@@ -193,21 +197,17 @@ class Harvester:
                 except TimeoutError:
                     pass
             self.wake.clear()
-            # frames already read off the socket are handled first (each takes a loop turn): one
-            # round trip then carries them all, at no cost in latency (they are here already)
-            for _ in range(_COALESCE_TURNS):
-                n = len(self.producer)
-                await asyncio.sleep(0)
-                if len(self.producer) == n:
-                    break
             late = self.client.drain()  # backfilled trades arrive without a frame
             if late:
                 self.on_items(late, time.time_ns())
+            if self.bus_down and time.monotonic() < retry_at:
+                await asyncio.sleep(min(0.05, retry_at - time.monotonic()))
+                continue
             try:
-                await self.flush(r)
+                self.flush(r)
                 backoff = 0.05
             except bus.BUS_ERRORS:
-                await asyncio.sleep(backoff)
+                retry_at = time.monotonic() + backoff
                 backoff = min(1.0, backoff * 2)
                 continue
             if stop.is_set() and not len(self.producer) and not self.dirty and not self.client.pending():
@@ -298,7 +298,9 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
     astop, pstop = asyncio.Event(), asyncio.Event()
     feed = asyncio.create_task(h.client.run(astop))
-    pub = asyncio.create_task(h.publisher(r, pstop))
+    # publishing uses the sync client (see Harvester.flush); a short timeout: a hung Redis is retried
+    publish_bus = bus.connect(cfg.bus_url, timeout_s=2.0)
+    pub = asyncio.create_task(h.publisher(publish_bus, pstop))
     beat.beat(h.counters(), force=True)
     ready(NAME, cfg.ws_url)
     # Connection changes are beaten at once, and so is the first sign of data after one: the
@@ -329,6 +331,7 @@ async def run(cfg: WorkerConfig, stop: StopFlag) -> None:
         pub.cancel()
     write_text_atomic(totals_path, json.dumps({"totals": h.totals(), "ts": time.time()}))
     beat.beat(h.counters(), force=True)
+    publish_bus.close()
     await r.aclose()
 
 

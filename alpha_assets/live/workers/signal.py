@@ -43,7 +43,10 @@ from alpha_assets.sinks import SinkConfig, make_sink
 
 NAME = "signal"
 CKPT_VERSION = 2
-MAX_PENDING_ROWS = 50_000  # rows held for the sink writer; beyond, reading waits for it
+# rows held for the sink writer; beyond, reading waits for it (a backlog waits in the stream, not in
+# this process: 50k rows here and 50k in the writer's job took the worker past 600 MB in a burst)
+MAX_PENDING_ROWS = 10_000
+_ACK_CHUNK = 10_000  # ids per XACK
 
 
 @dataclass
@@ -53,7 +56,8 @@ class SymbolEngine:
     pos: bytes | None = None  # last md entry taken into the state
     n: int = 0  # rows emitted (the ordinal in signal ids)
     sig_ms: int = 0  # millisecond part of the last signal id
-    meta: dict[int, tuple[int, int | None]] = field(default_factory=dict)  # trade id → (md ms, recv ns)
+    # trade id → (md ms, harvester receive ns, read ns): latency data carried to the trade's signal row
+    meta: dict[int, tuple[int, int | None, int | None]] = field(default_factory=dict)
     event_wm: int = 0  # newest trade event time taken in
     undurable: list[int] = field(default_factory=list)  # seqs written since the last durable point
 
@@ -104,7 +108,8 @@ class SignalWorker:
         return {s: SymbolEngine(s, initial_state(s, overrides, run_id=self.cfg.run_id)) for s in self.cfg.symbols}
 
     # ------------------------------------------------------------------ the hot path
-    def take(self, batches: list[tuple[str, list[bus.Entry]]]) -> None:
+    def take(self, batches: list[tuple[str, list[bus.Entry]]], read_ns: int | None = None) -> None:
+        rd = time.time_ns() if read_ns is None else read_ns
         for stream, entries in batches:
             eng = self.engines[self.symbol_of[stream]]
             trades: list[dict[str, Any]] = []
@@ -113,7 +118,7 @@ class SignalWorker:
                 kind, body = bus.decode(fields)
                 if kind == bus.KIND_TRADE:
                     trades.append(body)
-                    eng.meta[int(body["agg_trade_id"])] = (bus.id_ms(entry_id), body.get("rn"))
+                    eng.meta[int(body["agg_trade_id"])] = (bus.id_ms(entry_id), body.get("rn"), rd)
                     eng.event_wm = max(eng.event_wm, int(body.get("event_time_ms") or 0))
                 elif kind == bus.KIND_BOOK:
                     books.append(body)
@@ -136,11 +141,11 @@ class SignalWorker:
         stream = self.keys.sig(eng.symbol)
         for d in rows:
             seq = int(d["seq"])
-            md_ms, rn = eng.meta.pop(seq, (eng.sig_ms, None))
+            md_ms, rn, *rd = eng.meta.pop(seq, (eng.sig_ms, None, None))  # (a v2 checkpoint has no rd)
             eng.n += 1
             eng.sig_ms = max(eng.sig_ms, md_ms)
-            self.producer.add(stream, bus.make_id(eng.sig_ms, eng.n), bus.encode(bus.KIND_SIGNAL,
-                                                                               {"r": d, "rn": rn, "sn": sn}))
+            body = {"r": d, "rn": rn, "rd": rd[0] if rd else None, "sn": sn}
+            self.producer.add(stream, bus.make_id(eng.sig_ms, eng.n), bus.encode(bus.KIND_SIGNAL, body))
             eng.undurable.append(seq)
         self.pending.extend(rows)
         self.c["rows_written"] += len(rows)
@@ -179,20 +184,26 @@ class SignalWorker:
         self.writer.submit(job)
 
     def durable(self, r: redis.Redis, done: Done) -> None:
+        """The rows of ``done`` are durable: their latency records, the acks of their entries and
+        the checkpoint's holds go out in one round trip (with any signal rows still queued)."""
         job = done.job
         for sym, seqs in job.seqs.items():
             if seqs:
                 self.producer.add(self.keys.lat, "*", bus.encode(bus.KIND_LATENCY,
                                                                  {"k": "d", "s": sym, "q": seqs, "n": done.durable_ns}))
-        if len(self.producer):
-            self.producer.flush(r)
-        for stream, ids in job.acks.items():
-            bus.ack(r, stream, bus.GROUP_SIGNAL, ids)
+
+        def acks_and_holds(pipe: Any) -> None:
+            for stream, ids in job.acks.items():
+                for k in range(0, len(ids), _ACK_CHUNK):
+                    pipe.xack(stream, bus.GROUP_SIGNAL, *ids[k:k + _ACK_CHUNK])
+            if job.checkpoint is not None:
+                for sym, pos in job.positions.items():
+                    bus_admin.hold(pipe, self.keys, bus.GROUP_SIGNAL, self.stream_of[sym], pos or b"0-0")
+
+        self.producer.flush(r, extra=acks_and_holds)
         self.c["durable_points"] += 1
         if job.checkpoint is not None:
             self.c["checkpoints"] += 1
-            for sym, pos in job.positions.items():
-                bus_admin.hold(r, self.keys, bus.GROUP_SIGNAL, self.stream_of[sym], pos or b"0-0")
 
     def snapshot(self) -> bytes:
         blob = {"version": CKPT_VERSION, "run_id": self.cfg.run_id, "written_at": time.time(),
@@ -283,7 +294,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             if w.writer.busy and len(w.pending) >= MAX_PENDING_ROWS:
                 w.sync(r)  # the sinks are behind: the stream keeps the rest until they catch up
             fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
-            w.take(fresh)
+            w.take(fresh, time.time_ns())
             for stream, entry_id in skipped:  # taken in before: its effect is in the state already
                 w.unacked[stream].append(entry_id)
             w.settle(r)
@@ -295,7 +306,8 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             w.c["bus_errors"] += 1
             w.reader.reset()
             r = bus.reconnect(cfg.bus_url, w.stream_of.values(), bus.GROUP_SIGNAL) or r
-        beat.beat(w.counters())
+        if beat.due():  # the counters (the sinks' included) are built once a beat, not per read
+            beat.beat(w.counters())
     try:
         w.checkpoint(r)
     except bus.BUS_ERRORS:
