@@ -9,6 +9,7 @@ and its time lies between the trades around the gap.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
     from alpha_assets.market.ws_client import MarketWsClient
 
 REST_PAGE_MAX = 1000
+
+
+async def backfill_tracker(client: MarketWsClient, http: httpx.AsyncClient, t: TradeTracker, now: float,
+                           force: bool = False) -> None:
+    """What is due for one symbol's trades: a held jump's expiry, a tail probe, gap attempts."""
+    t.expire(now)
+    if t.tail_probe is not None and (force or t.tail_probe <= now):
+        await probe_tail(client, http, t, now)
+    for gap in t.due(now, force):
+        await backfill_gap(client, http, t, gap)
+        t.after_attempt(gap, time.monotonic())
 
 
 async def backfill_gap(client: MarketWsClient, http: httpx.AsyncClient, t: TradeTracker, gap: Gap) -> None:
@@ -50,6 +62,35 @@ async def backfill_gap(client: MarketWsClient, http: httpx.AsyncClient, t: Trade
         client._dead(dead_letter("trades", "backfill_error", t.symbol, None, f"{gap.lo}-{gap.hi}",
                                  {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream=REST_STREAM,
                                  recv_time_ms=int(client.clock() * 1000)))
+
+
+async def probe_tail(client: MarketWsClient, http: httpx.AsyncClient, t: TradeTracker, now: float) -> None:
+    """After a reconnect that no live trade has followed: one page of what came after the last trade.
+    What it serves becomes a gap filled from that page; a full page asks again at once."""
+    head, t.tail_probe = t.ledger.head, None
+    if head is None or not client.cfg.backfill:
+        return
+    client.counters.tail_probes += 1
+    try:
+        resp = await _get_page(http, f"{client.cfg.backfill_base()}/fapi/v1/aggTrades",
+                               {"symbol": t.symbol, "fromId": head + 1, "limit": REST_PAGE_MAX})
+        items = loads(resp.content)
+    except (httpx.HTTPError, ParseError) as exc:
+        client.counters.backfill_errors += 1
+        client._dead(dead_letter("trades", "backfill_error", t.symbol, None, f"{head + 1}-",
+                                 {"error": type(exc).__name__, "detail": str(exc)[:200]}, stream=REST_STREAM,
+                                 recv_time_ms=int(client.clock() * 1000)))
+        return
+    after = [(i["a"], i["T"]) for i in items[:REST_PAGE_MAX] if isinstance(i, dict)
+             and type(i.get("a")) is int and i["a"] > head and type(i.get("T")) is int] if isinstance(items, list) else []
+    if not after:
+        return
+    top, t_top = max(after)
+    gap = t.open_tail_gap(top, t_top, now)
+    _offer_page(client, t, gap, resp.content, head + 1, top)
+    t.after_attempt(gap, now)
+    if len(items) >= REST_PAGE_MAX:
+        t.tail_probe = now
 
 
 async def _get_page(http: httpx.AsyncClient, url: str, params: dict[str, str | int]) -> httpx.Response:

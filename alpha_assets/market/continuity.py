@@ -86,9 +86,14 @@ class TradeTracker:
         self.gaps: list[Gap] = []
         self.held: Held | None = None
         self.last_e: int | None = None
+        # After a reconnect: when to ask REST what came after the last trade, unless a live trade
+        # comes first (it reveals any gap itself). Trades sent while the connection was down with
+        # nothing after them (the market went quiet, the run ends) would otherwise go unnoticed.
+        self.tail_probe: float | None = None
 
     # ------------------------------------------------------------------ live trades
     def on_trade(self, row: dict[str, Any], raw: Any, now: float) -> None:
+        self.tail_probe = None
         tid = row["agg_trade_id"]
         if tid in self.ledger or (self.held is not None and tid == self.held.id):
             self.c.duplicates += 1
@@ -147,6 +152,16 @@ class TradeTracker:
             self._drop_held("id_jump")
 
     # ------------------------------------------------------------------ gaps
+    def arm_tail_probe(self, now: float) -> None:
+        if self.ledger.head is not None:
+            self.tail_probe = now + self.b.gap_grace_s
+
+    def open_tail_gap(self, hi: int, t_hi: int, now: float) -> Gap:
+        """The ids after the last trade up to `hi`, which REST served and the stream never did."""
+        assert self.ledger.head is not None
+        self._open_gap(self.ledger.head + 1, hi, t_hi, now)
+        return self.gaps[-1]
+
     def _open_gap(self, lo: int, hi: int, t_hi: int | None, now: float) -> None:
         self.c.trade_gaps += 1
         self.c.gap_trades_missing += hi - lo + 1
@@ -229,7 +244,8 @@ class TradeTracker:
             self._give_up(gap, open_at_stop=True)
 
     def open_ids(self) -> int:
-        return sum(b - a + 1 for g in self.gaps for a, b in self.ledger.holes(g.lo, g.hi)) + (self.held is not None)
+        return (sum(b - a + 1 for g in self.gaps for a, b in self.ledger.holes(g.lo, g.hi))
+                + (self.held is not None) + (self.tail_probe is not None))
 
     def seed(self, ledger: IdLedger, now: float) -> None:
         """Resume from a ledger of what is durable: its holes become gaps to backfill now."""

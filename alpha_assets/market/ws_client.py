@@ -4,7 +4,7 @@
   dropped connection; a frame over ``validation.max_frame_bytes`` is dead-lettered with its head;
   one over ``ws_max_size_bytes`` makes the library close the connection — counted
   (``oversize_disconnects``), dead-lettered, and followed by an immediate reconnect whose gap is
-  backfilled like any other;
+  backfilled like any other (a reconnect no live trade follows asks REST for the tail: ``tail_probes``);
 * every frame is validated by its stream, then its content (validation.py); ids are kept
   continuous per symbol (continuity.py): duplicates are dead letters, gaps (ranges) are fetched
   from REST ``/fapi/v1/aggTrades?fromId=`` after ``gap_grace_s``, a jump beyond
@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 
-from alpha_assets.market.backfill import backfill_gap
+from alpha_assets.market.backfill import backfill_tracker
 from alpha_assets.market.continuity import BookTracker, Bounds, Emit, TrackerLog, TradeTracker
 from alpha_assets.market.id_ledger import IdLedger
 from alpha_assets.market.schema import dead_letter
@@ -146,6 +146,7 @@ class ClientCounters:
     backfill_errors: int = 0
     backfill_pages: int = 0
     backfill_unserved: int = 0
+    tail_probes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -273,10 +274,7 @@ class MarketWsClient:
     async def backfill_due(self, http: httpx.AsyncClient, force: bool = False) -> None:
         now = time.monotonic()
         for t in list(self._trades.values()):
-            t.expire(now)
-            for gap in t.due(now, force):
-                await backfill_gap(self, http, t, gap)
-                t.after_attempt(gap, time.monotonic())
+            await backfill_tracker(self, http, t, now, force)
         for b in self._books.values():
             b.expire(now)
 
@@ -372,6 +370,8 @@ class MarketWsClient:
                 self.counters.connects += 1
                 if self.counters.connects > 1:
                     self.counters.reconnect_count += 1
+                    for t in self._trades.values():
+                        t.arm_tail_probe(time.monotonic())
                 watchdog = asyncio.create_task(self._watch(ws, stop))
                 try:
                     while not stop.is_set():

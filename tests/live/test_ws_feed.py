@@ -9,9 +9,11 @@ import time
 from collections.abc import Callable
 
 import httpx
+import polars as pl
 import pytest
 
 from alpha_assets.market.exchange_server import ExchangeServer, simulator_sources
+from alpha_assets.market.schema import BOOK_SCHEMA, TRADE_SCHEMA, empty
 from alpha_assets.market.sources import ReplaySource
 from alpha_assets.market.ws_client import MarketWsClient, WsClientConfig
 from alpha_assets.processes import wait_until
@@ -77,6 +79,38 @@ def test_two_drops_reconnect_and_lose_no_trades(server: ExchangeServer) -> None:
     assert all(r["filled"] for r in client.gap_reports if r.get("kind") != "book")
     books = [row for kind, row in items if kind == "book"]
     assert len(books) > 30 and all(b["bid_px_1"] < b["ask_px_1"] for b in books)
+
+
+class Quiet:
+    """A market that has gone quiet: nothing more to send."""
+
+    def advance_to(self, t_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return empty(TRADE_SCHEMA), empty(BOOK_SCHEMA)
+
+
+def test_trades_sent_while_disconnected_with_none_after_them_come_by_rest(server: ExchangeServer) -> None:
+    """A drop, then the market goes quiet before the client is back: no live trade follows to reveal
+    the gap, so the reconnect's tail probe asks REST what came after the last trade."""
+    cfg = WsClientConfig(url=server.stream_url(), backoff_initial_s=1.0, immediate_reconnect_after_s=3600,
+                         gap_grace_s=0.2, read_timeout_s=30)
+    client = MarketWsClient(cfg)
+
+    def go_quiet() -> None:
+        server.sources["BTCUSDT"] = Quiet()
+
+    def caught_up(got: list) -> bool:
+        ids = trade_ids(got)
+        return bool(ids) and sorted(ids) == produced[produced.index(ids[0]):]
+
+    produced = server.produced_trade_ids["BTCUSDT"]
+    items = run_client(client, 4.0, [(1.5, server.drop_connections), (2.0, go_quiet)], until=caught_up)
+    c = client.counters
+    ids = trade_ids(items)
+    assert server.stats.drops == 1 and c.reconnect_count == 1 and c.tail_probes >= 1
+    assert sorted(ids) == produced[produced.index(ids[0]):] and len(ids) == len(set(ids))
+    tail = set(ids) - set(server.sent_trade_ids["BTCUSDT"])  # produced while the client was away
+    assert tail and max(tail) == max(ids), "the last trades came by REST, not on the socket"
+    assert c.gap_trades_filled >= len(tail) and c.deadletter == 0 and c.gap_trades_unfilled == 0
 
 
 def test_a_long_lived_connection_reconnects_at_once_a_short_one_backs_off(server: ExchangeServer) -> None:
