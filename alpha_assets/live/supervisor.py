@@ -176,10 +176,10 @@ class Supervisor:
         self._refill_spares()
 
     def _refill_spares(self) -> None:
-        """A spare for every ready child that has none, while no child is starting: a spare's start
-        (its imports and warm-up) must not slow down a start or restart for the CPU."""
+        """A spare for every ready child that has none, while no child is recovering from a restart:
+        a spare's start (its imports and warm-up) must not take the CPU from a restart."""
         kids = self.children.values()
-        if self.stop_event.is_set() or any(c.state in ("starting", "restarting") or c.awaiting_green for c in kids):
+        if self.stop_event.is_set() or any(c.state == "restarting" or c.awaiting_green for c in kids):
             return
         for child in kids:
             spec = child.spec
