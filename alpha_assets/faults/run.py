@@ -181,6 +181,7 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
 
     def delay(now: float) -> float:
         box["start_delay_s"] = wait = align_wait_s(plan, now)
+        box["run_at"] = now + wait
         return wait
 
     def target() -> None:
@@ -194,10 +195,11 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
     injector.prepare()  # before any worker opens a file where a disk fault will strike
     started = time.time()
     thread.start()
-    # the deadline counts from the run's start: after the wait (up to a minute) that aligns it
-    while thread.is_alive() and time.time() - started < deadline_s + box.get("start_delay_s", 0.0):
+    # the deadline counts from the run's start: once the feed serves (a simulator warms its day first,
+    # for a minute on a loaded machine) and the wait that aligns the run is over
+    while thread.is_alive() and time.time() - box.get("run_at", started) < deadline_s:
         thread.join(0.2)
-    deadline_s += box.get("start_delay_s", 0.0)
+    deadline_s += box.get("run_at", started) - started
     timed_out = thread.is_alive()
     if timed_out and injector.ctx is not None:
         injector.ctx.supervisor.event("Alert", "", reason="fault-injection deadline reached", deadline_s=deadline_s)
