@@ -35,6 +35,7 @@ _SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 BURST_SEEN = 3.0  # the harvester's frame rate this many times its rate at injection: the burst reached it
 SPOOL_FS_KB = 64 * 1024  # the spool's own tmpfs (spool_full): minutes of parts fit many times over
 TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
+BITE_GRACE_S = 10.0  # a minute-close fault holds until it bit, at most this much past its duration
 # Where each timed or network fault leaves its trace: (heartbeat, counter path).
 TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "feed_drop": ("harvest", ("reconnect_count",)),
@@ -59,6 +60,7 @@ class _Watch:
     recovered: Callable[[], bool]  # the fault's own part works again (flow is checked besides)
     mark: dict[str, int]  # trades sent up to here do not count as flowing again
     clear_at: float | None = None  # monotonic time to undo a timed fault
+    hold_s: float | None = None  # lasts this long from the moment it bit (then clear_at is a cap)
     undo: Callable[[], None] | None = None
     begin_at: float | None = None  # wall time a delayed fault (landing_disk_full) takes effect
     begin: Callable[[], None] | None = None
@@ -283,7 +285,8 @@ class Injector:
     def _disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, disk: FullDisk, target: str,
                     offset_s: float | None, landed: Callable[[int], bool] | None) -> _Watch:
         """``disk`` full for duration_s: from now (``offset_s`` None), or armed now and filled 1 s before
-        the next minute boundary + ``offset_s`` (so the fault spans the moment the worker writes there)."""
+        the next minute boundary + ``offset_s`` (so the fault spans the moment the worker writes there),
+        then held until it bit plus duration_s (at most BITE_GRACE_S more)."""
         now = time.time()
         due = (math.floor(now / 60) + 1) * 60 + (offset_s or 0.0)
         if due - now < 1.5:
@@ -300,6 +303,8 @@ class Injector:
             self._undo_all.append(disk.undo)
             w.mark = self._mark()
             w.clear_at = time.monotonic() + float(spec.duration_s or 0)
+            if offset_s is not None:  # the minute close may come late on a loaded machine: hold until it bit
+                w.hold_s, w.clear_at = float(spec.duration_s or 0), w.clear_at + BITE_GRACE_S
 
         def undo() -> None:
             disk.undo()
@@ -333,6 +338,8 @@ class Injector:
                 begin()
             if not w.detected and w.detect():
                 w.detected = True
+                if w.hold_s is not None and w.clear_at is not None:
+                    w.clear_at = min(w.clear_at, time.monotonic() + w.hold_s)
                 self._event("FaultDetected", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
                             by=" ".join(TRACES.get(w.spec.kind, ("exporter", ("error_count",)))[1]))
             if w.clear_at is not None and w.cleared_at_wall is None and time.monotonic() >= w.clear_at:
