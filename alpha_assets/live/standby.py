@@ -31,6 +31,7 @@ from alpha_assets.processes import spawn
 
 GO = b"go\n"
 STANDBY_MODULE = "alpha_assets.live.standby"
+RESPAWN_S = 10.0  # at most one spare of a worker this often: a spare that dies at once is not respawned in a loop
 
 
 def standby_cmd(worker_module: str) -> list[str]:
@@ -49,10 +50,14 @@ class Spares:
 
     def __init__(self) -> None:
         self.spares: dict[str, Spare] = {}
+        self._spawned: dict[str, float] = {}  # monotonic time of the last spawn per name
 
-    def has(self, name: str) -> bool:
+    def wanted(self, name: str) -> bool:
+        """No live spare of ``name``, and none was started in the last RESPAWN_S."""
         spare = self.spares.get(name)
-        return spare is not None and spare.proc.poll() is None
+        if spare is not None and spare.proc.poll() is None:
+            return False
+        return time.monotonic() - self._spawned.get(name, -RESPAWN_S) >= RESPAWN_S
 
     def spawn(self, name: str, cmd: Sequence[str], env: Mapping[str, str], stdout_path: Path, stderr_path: Path,
               cwd: Path | None = None) -> int:
@@ -60,6 +65,7 @@ class Spares:
         with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
             proc = spawn(cmd, env=dict(env), stdout=out, stderr=err, stdin=subprocess.PIPE, cwd=cwd)
         self.spares[name] = Spare(proc, time.monotonic())
+        self._spawned[name] = time.monotonic()
         return proc.pid
 
     def take(self, name: str) -> tuple[subprocess.Popen, float] | None:

@@ -183,7 +183,7 @@ class Supervisor:
             return
         for child in kids:
             spec = child.spec
-            if spec.standby_cmd and child.state == "ready" and not self.spares.has(spec.name):
+            if spec.standby_cmd and child.state == "ready" and self.spares.wanted(spec.name):
                 pid = self.spares.spawn(spec.name, spec.standby_cmd, child_environment(spec.env),
                                         *self._logs(spec.name), cwd=spec.cwd)
                 self.event("StandbyStart", spec.name, pid=pid)
