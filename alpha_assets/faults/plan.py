@@ -110,14 +110,14 @@ _SECOND_HIT_S = 45.0  # the signal process is hit a second time only this long a
 # The every-kind plan of the shortest run: (offset from _FIRST_S, kind). Faults on different parts run
 # side by side; those on one part (the signal worker's, the feed's, the lander's) follow each other at
 # least 4 s apart, so each restart or recovery is attributed to its own fault. landing_disk_full is
-# armed at its offset and bites at the minute close the run is aligned to (ALIGN_LEAD_S later), after
-# kill_lander, while the feed flows (a stalled feed closes no minute). terminate_signal, last, hits
+# armed at its offset and bites at the minute close the run is aligned to (ALIGN_LEAD_S later, not
+# stretched), after kill_lander and after the feed stall (a stalled feed closes no minute), at any stretch. terminate_signal, last, hits
 # the signal process a second time: only in a run long enough to put it _SECOND_HIT_S after
 # kill_signal, beyond the crash-loop window (30 s) and a slow restart, so both hits meet a ready
 # worker (restarted at once) as in production.
 _EVERY_KIND: tuple[tuple[float, FaultKind], ...] = (
-    (0.0, "kill_signal"), (0.0, "landing_disk_full"), (1.0, "feed_stall"), (1.0, "kill_broker"),
-    (4.0, "kill_lander"), (6.0, "spool_full"), (6.0, "pushgateway_outage"), (7.0, "feed_drop"),
+    (0.0, "kill_signal"), (0.0, "kill_lander"), (1.0, "feed_stall"), (1.0, "kill_broker"),
+    (2.0, "landing_disk_full"), (6.0, "spool_full"), (6.0, "pushgateway_outage"), (7.0, "feed_drop"),
     (14.0, "kill_redis"), (16.0, "kill_harvest"), (17.0, "sqlite_locked"), (19.0, "feed_burst"),
     (29.0, "terminate_signal"),
 )

@@ -92,5 +92,9 @@ def test_every_kind_plan_fits_every_run_length_from_a_minute(run_s: float) -> No
         wait = align_wait_s(plan, now)
         phase = (now + wait + landing.at_s + ALIGN_LEAD_S) % 60
         assert 0 <= wait < 60 and min(phase, 60 - phase) < 1e-6
+        # its minute close meets the lander restarted and the feed flowing again (not stalled)
+        bite = landing.at_s + ALIGN_LEAD_S
+        by_kind = {f.kind: f for f in plan.faults}
+        assert by_kind["kill_lander"].at_s + 5 <= bite and by_kind["feed_stall"].ends_at_s + 3 <= bite
     with pytest.raises(ValueError, match="shortest run"):
         every_kind_plan(59.0)
