@@ -9,7 +9,7 @@ from pydantic import Field
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, tags
 from alpha_assets.assets.soak import progress_events, run_config_model
 from alpha_assets.contracts import FaultTimeline, column_schema
-from alpha_assets.faults.plan import FaultPlan, FaultSpec, every_kind_plan
+from alpha_assets.faults.plan import EVERY_KIND_RUN_S, FaultPlan, FaultSpec, every_kind_plan
 from alpha_assets.figures import rounded
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.markdown import markdown_table
@@ -43,7 +43,7 @@ else:
 
 
 def _default_faults() -> list:
-    return [_FaultConfig(**f.model_dump(exclude_none=True)) for f in every_kind_plan().faults]
+    return [_FaultConfig(**f.model_dump(exclude_none=True)) for f in every_kind_plan(EVERY_KIND_RUN_S).faults]
 
 
 def _plan_s(plan: FaultPlan) -> float:

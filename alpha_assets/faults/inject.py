@@ -35,6 +35,7 @@ _SIGNALS = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 BURST_SEEN = 3.0  # the harvester's frame rate this many times its rate at injection: the burst reached it
 SPOOL_FS_KB = 64 * 1024  # the spool's own tmpfs (spool_full): minutes of parts fit many times over
 TRACE_GRACE_S = 3.0  # a counter reaches the heartbeat within a beat or two of the recovery
+BITE_GRACE_S = 10.0  # a minute-close fault holds until it bit, at most this much past its duration
 # Where each timed or network fault leaves its trace: (heartbeat, counter path).
 TRACES: dict[str, tuple[str, tuple[str, ...]]] = {
     "feed_drop": ("harvest", ("reconnect_count",)),
@@ -59,6 +60,7 @@ class _Watch:
     recovered: Callable[[], bool]  # the fault's own part works again (flow is checked besides)
     mark: dict[str, int]  # trades sent up to here do not count as flowing again
     clear_at: float | None = None  # monotonic time to undo a timed fault
+    hold_s: float | None = None  # lasts this long from the moment it bit (then clear_at is a cap)
     undo: Callable[[], None] | None = None
     begin_at: float | None = None  # wall time a delayed fault (landing_disk_full) takes effect
     begin: Callable[[], None] | None = None
@@ -260,14 +262,14 @@ class Injector:
         return FullDisk(directory)
 
     def _start_spool_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
-        """The spool's own file system (set up by ``prepare``) full across the next minute rollover:
-        the open parts' writes fail as well as the new minute's."""
+        """The spool's own file system (set up by ``prepare``) full from now on: the signal worker
+        appends to its open parts at every flush, and those writes fail as a new part's would."""
         if ctx.cfg.sink not in ("jsonl", "dual"):
             raise RuntimeError(f"spool_full needs sink jsonl or dual, the soak runs sink={ctx.cfg.sink}")
         if self._spool_disk is None:
             raise RuntimeError("spool_full needs root and mount(8) for the spool's own tmpfs, set up before the "
                                "soak (Injector.prepare); not available here")
-        return self._aligned_disk_fault(ctx, fid, spec, self._spool_disk, "signal", 0.0, None)
+        return self._disk_fault(ctx, fid, spec, self._spool_disk, "signal", None, None)
 
     def _start_landing_disk_full(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec) -> _Watch:
         """The landing zone full across the next minute close (the lander writes once a minute, so a
@@ -278,27 +280,31 @@ class Injector:
             return all((adapters.watermark(self.data_root, ctx.run_id, s) or 0) >= due_ms for s in ctx.cfg.symbols)
 
         disk = self._full_disk(Layout(self.data_root).landing_zone("raw"), spec.kind)
-        return self._aligned_disk_fault(ctx, fid, spec, disk, "lander", lateness_s, landed)
+        return self._disk_fault(ctx, fid, spec, disk, "lander", lateness_s, landed)
 
-    def _aligned_disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, disk: FullDisk, target: str,
-                            offset_s: float, landed: Callable[[int], bool] | None) -> _Watch:
-        """``disk`` full, armed at at_s and filled 1 s before the next minute boundary + ``offset_s``
-        (so the fault spans the moment the worker rolls over to new files there), for duration_s."""
+    def _disk_fault(self, ctx: adapters.SoakContext, fid: str, spec: FaultSpec, disk: FullDisk, target: str,
+                    offset_s: float | None, landed: Callable[[int], bool] | None) -> _Watch:
+        """``disk`` full for duration_s: from now (``offset_s`` None), or armed now and filled 1 s before
+        the next minute boundary + ``offset_s`` (so the fault spans the moment the worker writes there),
+        then held until it bit plus duration_s (at most BITE_GRACE_S more)."""
         now = time.time()
-        due = (math.floor(now / 60) + 1) * 60 + offset_s
+        due = (math.floor(now / 60) + 1) * 60 + (offset_s or 0.0)
         if due - now < 1.5:
             due += 60
-        due_minute_ms = int((due - offset_s) * 1000)
-        w = _Watch(fid, spec, target, lambda: False, lambda: True, {}, begin_at=due - 1.0)
+        due_minute_ms = int((due - (offset_s or 0.0)) * 1000)
+        w = _Watch(fid, spec, target, lambda: False, lambda: True, {}, begin_at=now if offset_s is None else due - 1.0)
 
         def begin() -> None:
             w.detect = self._traced(spec.kind)
             self._event("FaultInjected", target, fault_id=fid, fault_kind=spec.kind, at_s=spec.at_s,
-                        duration_s=spec.duration_s, dir=str(disk.dir), minute_boundary=due)
+                        duration_s=spec.duration_s, dir=str(disk.dir),
+                        minute_boundary=None if offset_s is None else due)
             disk.fill()
             self._undo_all.append(disk.undo)
             w.mark = self._mark()
             w.clear_at = time.monotonic() + float(spec.duration_s or 0)
+            if offset_s is not None:  # the minute close may come late on a loaded machine: hold until it bit
+                w.hold_s, w.clear_at = float(spec.duration_s or 0), w.clear_at + BITE_GRACE_S
 
         def undo() -> None:
             disk.undo()
@@ -332,6 +338,8 @@ class Injector:
                 begin()
             if not w.detected and w.detect():
                 w.detected = True
+                if w.hold_s is not None and w.clear_at is not None:
+                    w.clear_at = min(w.clear_at, time.monotonic() + w.hold_s)
                 self._event("FaultDetected", w.target, fault_id=w.fid, fault_kind=w.spec.kind,
                             by=" ".join(TRACES.get(w.spec.kind, ("exporter", ("error_count",)))[1]))
             if w.clear_at is not None and w.cleared_at_wall is None and time.monotonic() >= w.clear_at:

@@ -29,8 +29,13 @@ TIMED_FAULTS = frozenset({"feed_stall", "feed_burst", "pushgateway_outage", "sql
                           "landing_disk_full"})
 # feed_burst: the exchange's market runs this many times as fast for duration_s (every event 10× as often)
 BURST_SPEED = 10.0
-# Faults that take effect at the next minute boundary after at_s (when the workers open new files).
-ALIGNED_FAULTS = frozenset({"landing_disk_full", "spool_full"})
+# Faults that take effect at the next minute close after at_s: the lander writes once a minute, when
+# a minute closes, so a full landing disk can only bite then. (spool_full fills the spool's own file
+# system, which the signal worker writes at every flush: it bites whenever it starts.)
+ALIGNED_FAULTS = frozenset({"landing_disk_full"})
+# A fault run whose plan holds an aligned fault starts at a moment chosen so that a minute close falls
+# this long after that fault's at_s (faults.run): room for a slow start-up, and the fault inside the run.
+ALIGN_LEAD_S = 9.0
 # The part of the system a non-process fault hits (whose counters must show it).
 AFFECTED: dict[str, str] = {
     "feed_drop": "harvest", "feed_stall": "harvest", "feed_burst": "harvest", "pushgateway_outage": "pushgateway",
@@ -79,8 +84,8 @@ class FaultPlan(BaseModel):
         times = [f.at_s for f in self.faults]
         if times != sorted(times):
             raise ValueError(f"faults must be sorted by at_s, got at_s={times}")
-        for a, b in zip(self.faults, self.faults[1:], strict=False):
-            if b.at_s - a.ends_at_s < self.min_gap_s:
+        for a, b in zip(self.faults, self.faults[1:], strict=False):  # 0: faults may overlap
+            if self.min_gap_s > 0 and b.at_s - a.ends_at_s < self.min_gap_s:
                 raise ValueError(f"faults at_s={a.at_s} and at_s={b.at_s} are closer than min_gap_s={self.min_gap_s}")
         if self.recovery_target_s > self.recovery_limit_s:
             raise ValueError(f"recovery_target_s={self.recovery_target_s} exceeds recovery_limit_s={self.recovery_limit_s}")
@@ -97,25 +102,50 @@ TIMED_S = 4.0
 BURST_S = 10.0  # the exchange burst of issue 13: 10× for 10 s
 
 
-def every_kind_plan(skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
-    """Each fault kind once: the plan CI runs under the production restart policy.
+SHORTEST_RUN_S = 60.0  # the every-kind plan fits a run this long (start-up included)
+EVERY_KIND_RUN_S = 90.0  # ... and holds every kind (terminate_signal too) from this long: CI's and the job's default
+_FIRST_S = 15.0  # the first faults: the workers are up by then (start-up takes 5-14 s on a loaded machine)
+_TAIL_S = 4.0  # after the last fault's recovery limit: the run's end
+_SECOND_HIT_S = 45.0  # the signal process is hit a second time only this long after the first
+# The every-kind plan of the shortest run: (offset from _FIRST_S, kind). Faults on different parts run
+# side by side; those on one part (the signal worker's, the feed's, the lander's) follow each other at
+# least 4 s apart, so each restart or recovery is attributed to its own fault. landing_disk_full is
+# armed at its offset and bites at the minute close the run is aligned to (ALIGN_LEAD_S later, not
+# stretched), after kill_lander and after the feed stall (a stalled feed closes no minute), at any stretch. terminate_signal, last, hits
+# the signal process a second time: only in a run long enough to put it _SECOND_HIT_S after
+# kill_signal, beyond the crash-loop window (30 s) and a slow restart, so both hits meet a ready
+# worker (restarted at once) as in production.
+_EVERY_KIND: tuple[tuple[float, FaultKind], ...] = (
+    (0.0, "kill_signal"), (0.0, "kill_lander"), (1.0, "feed_stall"), (1.0, "kill_broker"),
+    (2.0, "landing_disk_full"), (6.0, "spool_full"), (6.0, "pushgateway_outage"), (7.0, "feed_drop"),
+    (14.0, "kill_redis"), (16.0, "kill_harvest"), (17.0, "sqlite_locked"), (19.0, "feed_burst"),
+    (29.0, "terminate_signal"),
+)
 
-    The disk-full faults come first: each waits for the next minute boundary (at most a minute), when
-    the workers open new files. The others follow once those are over (from 75 s), 5 s apart (timed
-    ones last TIMED_S), so no fault's recovery is held up by another's. No process is hit twice
-    within the crash-loop window (30 s): every kill meets a ready worker (restarted at once)."""
-    faults = [f for f in (FaultSpec(kind="landing_disk_full", at_s=5.0, duration_s=TIMED_S),
-                          FaultSpec(kind="spool_full", at_s=9.0, duration_s=TIMED_S)) if f.kind not in skip]
-    kinds: list[FaultKind] = ["terminate_signal", "kill_harvest", "kill_lander", "kill_broker", "kill_redis",
-                              "feed_drop", "feed_stall", "kill_signal", "pushgateway_outage", "sqlite_locked",
-                              "feed_burst"]
-    at = 75.0
-    for kind in kinds:
-        timed = kind in TIMED_FAULTS
-        duration = BURST_S if kind == "feed_burst" else TIMED_S
+
+def every_kind_plan(run_s: float = SHORTEST_RUN_S, skip: tuple[FaultKind, ...] = ()) -> FaultPlan:
+    """Each fault kind once, fitted into a run of ``run_s`` seconds (at least SHORTEST_RUN_S): the plan
+    CI runs under the production restart policy, and the benchmark at every run length.
+
+    At the shortest run the faults come as dense as ``_EVERY_KIND`` lays them out; a longer run spreads
+    the same sequence over its length (the gaps between starts grow in proportion, durations stay), so
+    the last fault still leaves its recovery limit before the end. A run too short for a second hit on
+    the signal process (under about 80 s) holds every kind but terminate_signal. Timed faults last
+    TIMED_S (the burst BURST_S), longer than the sinks' flush and the exporter's push interval of the
+    fault soak, so each overlaps live writes and pushes."""
+    if run_s < SHORTEST_RUN_S:
+        raise ValueError(f"every_kind_plan: run_s={run_s} is below the shortest run the plan fits, {SHORTEST_RUN_S} s")
+    limit = FaultPlan.model_fields["recovery_limit_s"].default
+    span = max(off + (BURST_S if k == "feed_burst" else 0.0) for off, k in _EVERY_KIND)
+    stretch = (run_s - _FIRST_S - limit - _TAIL_S) / span
+    first = {k: off for off, k in _EVERY_KIND}
+    if (first["terminate_signal"] - first["kill_signal"]) * stretch < _SECOND_HIT_S:
+        skip = (*skip, "terminate_signal")
+    faults = []
+    for off, kind in _EVERY_KIND:
         if kind not in skip:
-            faults.append(FaultSpec(kind=kind, at_s=at, duration_s=duration if timed else None))
-        at += 5.0 + (duration if timed else 0.0)
+            duration = BURST_S if kind == "feed_burst" else TIMED_S if kind in TIMED_FAULTS else None
+            faults.append(FaultSpec(kind=kind, at_s=round(_FIRST_S + off * stretch, 3), duration_s=duration))
     return FaultPlan(faults=faults)
 
 

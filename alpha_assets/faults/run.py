@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from alpha_assets.faults import adapters
 from alpha_assets.faults.accounting import Accounting, account, write_feed_log
 from alpha_assets.faults.inject import Injector
-from alpha_assets.faults.plan import FaultPlan
+from alpha_assets.faults.plan import ALIGN_LEAD_S, ALIGNED_FAULTS, FaultPlan
 from alpha_assets.faults.timeline import FaultTimeline, fault_timelines
 from alpha_assets.layout import Layout
 from alpha_assets.live.gateway import local_gateway
@@ -59,6 +59,7 @@ class FaultReport(BaseModel):
     soak_checks: dict[str, bool]
     soak_figures: dict[str, Any]
     restart_policy: str = ""
+    start_delay_s: float = 0.0  # waited before the soak so its minute close falls where the plan wants it
     artifact: str = ""
 
     def checks(self) -> list[Check]:
@@ -132,6 +133,8 @@ class FaultReport(BaseModel):
     def table(self) -> str:
         """The recovery table: one line per fault (ms from the injection; heal from its end if timed)."""
         lines = [f"restart policy: {self.restart_policy}",
+                 f"run: {self.soak_config.get('minutes', 0):g} min (start-up included), started after "
+                 f"{self.start_delay_s:.1f} s to align its minute close",
                  f"{'fault':28s} {'detected_ms':>11s} {'restart_ms':>10s} {'recovery_ms':>11s} {'heal_ms':>8s}"]
         for t in self.timelines:
             lines.append(f"{t.fault_id:28s} {t.detected_ms!s:>11s} {t.restart_ms!s:>10s} {t.recovery_ms!s:>11s} "
@@ -139,19 +142,26 @@ class FaultReport(BaseModel):
         return "\n".join(lines)
 
 
-# The disk-full faults wait for the next minute boundary (up to a minute) before they take effect.
-_ALIGN_S = {"landing_disk_full": 61.0, "spool_full": 61.0}
+_TAIL_S = 4.0  # the run goes on this long after the last fault's recovery limit
 
 
 def default_soak(plan: FaultPlan, overrides: dict[str, Any]) -> adapters.SoakConfig:
     """Soak settings for a fault run (probes, pushes and reports every few seconds; the restart policy
-    is the soak's own), then the caller's overrides (validated)."""
-    end = max(f.ends_at_s + _ALIGN_S.get(f.kind, 0.0) for f in plan.faults)
+    is the soak's own), then the caller's overrides (validated). The run lasts until the last fault's
+    recovery limit has passed (an aligned fault takes effect ALIGN_LEAD_S after its at_s), at least a minute."""
+    end = max(f.ends_at_s + (ALIGN_LEAD_S if f.kind in ALIGNED_FAULTS else 0.0) for f in plan.faults)
     base: dict[str, Any] = {
-        "minutes": max(1.5, (end + plan.recovery_limit_s + 15) / 60),
+        "minutes": max(1.0, (end + plan.recovery_limit_s + _TAIL_S) / 60),
         "health_interval_s": 1.0, "export_interval_s": 1.0, "report_interval_s": 5.0, "stop_grace_s": 5.0,
     }
     return adapters.SoakConfig.model_validate(base | dict(overrides))
+
+
+def align_wait_s(plan: FaultPlan, now: float) -> float:
+    """How long to wait before starting the soak so that a minute close (when the lander writes) falls
+    ALIGN_LEAD_S after the first minute-aligned fault's at_s: inside the run, whatever its length."""
+    aligned = [f.at_s for f in plan.faults if f.kind in ALIGNED_FAULTS]
+    return (-(now + aligned[0] + ALIGN_LEAD_S)) % 60 if aligned else 0.0
 
 
 def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
@@ -167,20 +177,29 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
     cfg = cfg.model_copy(update={"pushgateway_url": url})
     injector = Injector(plan, data_root, gateway)
     deadline_s = cfg.minutes * 60 + grace_s
-    started = time.time()
     box: dict[str, Any] = {}
+
+    def delay(now: float) -> float:
+        box["start_delay_s"] = wait = align_wait_s(plan, now)
+        box["run_at"] = now + wait
+        return wait
 
     def target() -> None:
         try:
             box["result"] = adapters.run_soak(cfg, data_root, run_id, extra_hooks=injector.hooks(),
-                                              on_progress=on_progress, stop=stop)
+                                              on_progress=on_progress, stop=stop, start_delay=delay)
         except BaseException as exc:  # reported as a failed check, never re-raised into the caller's thread
             box["error"] = f"{type(exc).__name__}: {exc}"
 
     thread = threading.Thread(target=target, name=f"fault-soak-{run_id}", daemon=True)
     injector.prepare()  # before any worker opens a file where a disk fault will strike
+    started = time.time()
     thread.start()
-    thread.join(deadline_s)
+    # the deadline counts from the run's start: once the feed serves (a simulator warms its day first,
+    # for a minute on a loaded machine) and the wait that aligns the run is over
+    while thread.is_alive() and time.time() - box.get("run_at", started) < deadline_s:
+        thread.join(0.2)
+    deadline_s += box.get("run_at", started) - started
     timed_out = thread.is_alive()
     if timed_out and injector.ctx is not None:
         injector.ctx.supervisor.event("Alert", "", reason="fault-injection deadline reached", deadline_s=deadline_s)
@@ -211,7 +230,8 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
         duration_s=ended - started, deadline_s=deadline_s, timed_out=timed_out, aborted=aborted,
         timelines=fault_timelines(events), accounting=accounting, injector_errors=injector.errors,
         soak_checks=dict(result.checks) if result is not None else {},
-        soak_figures=result.figures() if result is not None else {}, restart_policy=cfg.restart_policy().describe())
+        soak_figures=result.figures() if result is not None else {}, restart_policy=cfg.restart_policy().describe(),
+        start_delay_s=round(float(box.get("start_delay_s", 0.0)), 3))
     path = Layout(data_root).fault_report(run_id)
     report.artifact = str(path)
     body = report.model_dump(mode="json") | {"checks": [c._asdict() for c in report.checks()],
@@ -223,6 +243,7 @@ def run_fault_injection(plan: FaultPlan, data_root: Path, run_id: str,
 def _kill_children(injector: Injector) -> None:
     if injector.ctx is None:
         return
+    injector.ctx.supervisor.spares.drop_all()
     for child in injector.ctx.supervisor.children.values():
         if child.alive() and child.pid is not None:
             try:

@@ -43,6 +43,17 @@ class RestartPolicy(BaseModel):
         """Restarts of one crash loop before the child is degraded."""
         return len(self.backoff_s)
 
+    def next_step(self, was_ready: bool, since_restart_s: float | None, loop_step: int
+                  ) -> tuple[bool, tuple[int, float] | None]:
+        """After a death: (crash loop?, (loop step after this restart, delay before it)); the step is
+        None when the crash loop has used every back-off (the child is then degraded)."""
+        looping = not was_ready or (since_restart_s is not None and since_restart_s < self.crash_loop_window_s)
+        if not looping:
+            return False, (0, 0.0)
+        if loop_step >= self.max_restarts:
+            return True, None
+        return True, (loop_step + 1, self.backoff_s[loop_step])
+
     def describe(self) -> str:
         """The policy in one line (fault reports print it)."""
         steps = ", ".join(f"{b:g} s" for b in self.backoff_s)
@@ -59,6 +70,8 @@ class ProcessSpec:
     health_probe: Probe | None = None
     restart_policy: RestartPolicy = field(default_factory=RestartPolicy)
     cwd: Path | None = None
+    # a warm spare's command (live/standby.py): a restart hands over to it instead of starting cmd cold
+    standby_cmd: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").isalnum():

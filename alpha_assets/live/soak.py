@@ -105,16 +105,20 @@ def _progress(sup: Supervisor, data_root: Path, exporter: PushgatewayExporter, l
 def run_soak(cfg: SoakConfig, data_root: Path, run_id: str, *, extra_hooks: list[Hook] | None = None,
              on_progress: ProgressHook | None = None, progress_interval_s: float = PROGRESS_INTERVAL_S,
              stop: threading.Event | None = None, send_times: SendTimes | None = None,
-             feed_server: Any | None = None) -> SoakResult:
+             feed_server: Any | None = None, start_delay: Callable[[float], float] | None = None) -> SoakResult:
     """``on_progress`` gets the figures so far once the workers are ready and every
     ``progress_interval_s`` after; ``stop``, when set (from any thread), ends the run early (drained,
     in order). ``send_times(symbol, trade_id) -> ns``: the exchange's send times when the feed is
     external but observable (a benchmark's own loopback exchange); the soak's own exchange supplies them.
     ``feed_server``: that loopback exchange itself (feed=external), so the soak treats it as its own: the
-    drain stops it first and waits for every trade it sent, and the landed trades are accounted against it."""
+    drain stops it first and waits for every trade it sent, and the landed trades are accounted against it.
+    ``start_delay(now) -> s``: wait that long once the feed serves, before the run starts (a fault run
+    aligns its minute close with its plan this way)."""
     data_root = Path(data_root).resolve()
     server, ws_url, rest_url = start_feed(cfg)
     server = server if server is not None else feed_server
+    if start_delay is not None:
+        (stop or threading.Event()).wait(start_delay(time.time()))
     started = time.time()  # the run starts once its feed serves (a simulator warms its day first)
     if server is not None:
         send_times = lambda sym, tid: server.send_times[sym].get(tid)  # noqa: E731

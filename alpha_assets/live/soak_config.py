@@ -48,6 +48,8 @@ class SoakConfig(BaseModel):
     crash_loop_window_s: float = Field(30.0, ge=0, le=24 * 3600,
                                        description="a worker dying again this soon after its restart is in a crash loop")
     ready_timeout_s: float = Field(120.0, gt=0, le=3600)
+    warm_standby: bool = Field(True, description="keep one imported, warmed-up spare per worker that a restart "
+                               "hands over to (a restart then skips the interpreter start, imports and warm-up)")
     stop_grace_s: float = Field(10.0, ge=0, le=600)
     drain_timeout_s: float = Field(120.0, gt=0, le=3600, description="end of run: how long each worker may drain")
     lateness_ms: int = Field(3000, ge=0, le=120_000, description="lander: how long a minute stays open")

@@ -14,6 +14,7 @@ from alpha_assets.live.process import ProcessSpec, python_module_cmd
 from alpha_assets.live.redis_server import redis_spec
 from alpha_assets.live.soak_config import SoakConfig
 from alpha_assets.live.soak_figures import WORKERS
+from alpha_assets.live.standby import standby_cmd
 from alpha_assets.live.workers.common import READY_KEYWORD, WorkerConfig, heartbeat_path
 
 if TYPE_CHECKING:
@@ -56,9 +57,11 @@ def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, 
                          FilesRecent(layout.report_dir, "summary_*.json", 3 * cfg.report_interval_s + 5))),
     }
     specs = [redis_spec(data_root, run_id, redis_port, policy)] if redis_port is not None else []
-    return specs + [ProcessSpec(name, python_module_cmd(f"alpha_assets.live.workers.{name}"), env=env,
-                                ready_probe=LogKeyword(READY_KEYWORD), health_probe=health[name],
-                                restart_policy=policy) for name in WORKERS]
+    module = "alpha_assets.live.workers.{}".format
+    return specs + [ProcessSpec(name, python_module_cmd(module(name)), env=env, ready_probe=LogKeyword(READY_KEYWORD),
+                                health_probe=health[name], restart_policy=policy,
+                                standby_cmd=standby_cmd(module(name)) if cfg.warm_standby else None)
+                    for name in WORKERS]
 
 
 def start_feed(cfg: SoakConfig) -> tuple[ExchangeServer | None, str, str]:

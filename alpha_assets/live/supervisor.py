@@ -1,6 +1,7 @@
 """Supervisor: start ProcessSpecs in order, wait for readiness in parallel, tick health, restart
 by the policy (``RestartPolicy``: at once after a ready child died, backing off in a crash loop),
 stop in reverse order. Every child dies with the thread that started it (``die_with_parent``).
+A spec with a ``standby_cmd`` has a warm spare (``live/standby.py``) that a restart hands over to.
 
 Events (Start, Ready, Health, Exit, Restart, Degraded, HealthGreen, Fault, Alert, Stop) go to
 ``<data_root>/logs/orchestrator/orchestrator.log`` as JSON lines and to ``timeline`` in memory;
@@ -17,51 +18,22 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psutil
 
 from alpha_assets.layout import Layout
+from alpha_assets.live.child import Child
 from alpha_assets.live.probes import ProbeContext
-from alpha_assets.live.recoveries import recoveries
-
-__all__ = ["Child", "Supervisor", "recoveries"]
 from alpha_assets.live.process import ProcessSpec, child_environment
+from alpha_assets.live.recoveries import recoveries
+from alpha_assets.live.standby import Spares
 from alpha_assets.processes import spawn
 
-State = Literal["pending", "starting", "ready", "restarting", "degraded", "stopped"]
+__all__ = ["Child", "Supervisor", "recoveries"]
+
 _POLL_S = 0.1
-
-
-@dataclass
-class Child:
-    spec: ProcessSpec
-    state: State = "pending"
-    proc: subprocess.Popen | None = None
-    ctx: ProbeContext | None = None
-    restarts: int = 0  # every restart of the run (the figure reported)
-    loop_step: int = 0  # back-offs taken in the current crash loop
-    restarted_at: float | None = None  # monotonic time of the last restart
-    spawn_count: int = 0
-    restart_due: float | None = None  # monotonic time of a scheduled restart
-    ready_deadline: float | None = None
-    awaiting_green: bool = False  # after a restart: probe health every poll until green once
-    healthy: bool | None = None
-    health_history: list[dict[str, Any]] = field(default_factory=list)
-    max_rss_bytes: int = 0
-    max_open_files: int = 0
-    cpu_done_s: float = 0.0  # CPU time of earlier incarnations
-    cpu_s: float = 0.0  # CPU time of the current one, as last sampled
-    exit_codes: list[int] = field(default_factory=list)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 class Supervisor:
@@ -96,6 +68,7 @@ class Supervisor:
         self.log_path = Layout(self.data_root).log_dir("orchestrator") / "orchestrator.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._next_health = 0.0
+        self.spares = Spares()
 
     # ---------------------------------------------------------------- events
     def event(self, kind: str, name: str = "", **detail: Any) -> dict[str, Any]:
@@ -112,23 +85,32 @@ class Supervisor:
         self.alerts.append(rec)
 
     # ---------------------------------------------------------------- lifecycle
-    def _spawn(self, child: Child) -> None:
-        spec = child.spec
-        log_dir = Layout(self.data_root).log_dir(spec.name)
+    def _logs(self, name: str) -> tuple[Path, Path]:
+        log_dir = Layout(self.data_root).log_dir(name)
         log_dir.mkdir(parents=True, exist_ok=True)
-        out_path, err_path = log_dir / "stdout.log", log_dir / "stderr.log"
+        return log_dir / "stdout.log", log_dir / "stderr.log"
+
+    def _spawn(self, child: Child) -> dict[str, Any]:
+        """Start ``child``: its warm spare takes over when it has one, else a new process."""
+        spec = child.spec
+        out_path, err_path = self._logs(spec.name)
         offset = out_path.stat().st_size if out_path.exists() else 0
-        with open(out_path, "ab") as out, open(err_path, "ab") as err:
-            # Own session: a terminal Ctrl-C reaches the supervisor only, which stops children in order;
-            # the parent-death signal takes them down if this process dies without stopping them.
-            child.proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=out, stderr=err,
-                               stdin=subprocess.DEVNULL, cwd=spec.cwd)
+        taken = self.spares.take(spec.name) if spec.standby_cmd else None
+        if taken is not None:
+            child.proc = taken[0]
+        else:
+            with open(out_path, "ab") as out, open(err_path, "ab") as err:
+                # Own session: a terminal Ctrl-C reaches the supervisor only, which stops children in
+                # order; the parent-death signal takes them down if this process dies without stopping them.
+                child.proc = spawn(spec.cmd, env=child_environment(spec.env), stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL, cwd=spec.cwd)
         child.spawn_count += 1
         child.cpu_done_s, child.cpu_s = child.cpu_done_s + child.cpu_s, 0.0
         child.ctx = ProbeContext(spec.name, out_path, offset, time.time())
         child.state = "starting"
         child.ready_deadline = time.monotonic() + spec.restart_policy.ready_timeout_s
         self._sample(child)
+        return {"standby": True, "standby_age_s": round(taken[1], 3)} if taken is not None else {"standby": False}
 
     def start_all(self, only: Sequence[str] | None = None) -> None:
         """Start every spec (or those in ``only``) in the given order."""
@@ -163,9 +145,9 @@ class Supervisor:
                     child.restart_due = None
                     child.restarts += 1
                     child.restarted_at = now
-                    self._spawn(child)
+                    how = self._spawn(child)
                     child.awaiting_green = True
-                    self.event("Restart", name, pid=child.pid, attempt=child.loop_step, total=child.restarts)
+                    self.event("Restart", name, pid=child.pid, attempt=child.loop_step, total=child.restarts, **how)
                 continue
             code = child.proc.poll() if child.proc is not None else None
             if code is not None:
@@ -191,33 +173,42 @@ class Supervisor:
                 ok, detail = self._probe(child, child.spec.health_probe)
                 if ok:
                     self._mark_green(child, detail)
+        self._refill_spares()
 
+    def _refill_spares(self) -> None:
+        """A spare for every ready child that has none, while no child is recovering from a restart:
+        a spare's start (its imports and warm-up) must not take the CPU from a restart."""
+        kids = self.children.values()
+        if self.stop_event.is_set() or any(c.state == "restarting" or c.awaiting_green for c in kids):
+            return
+        for child in kids:
+            spec = child.spec
+            if spec.standby_cmd and child.state == "ready" and self.spares.wanted(spec.name):
+                pid = self.spares.spawn(spec.name, spec.standby_cmd, child_environment(spec.env),
+                                        *self._logs(spec.name), cwd=spec.cwd)
+                self.event("StandbyStart", spec.name, pid=pid)
+                return  # one per poll: spares start one after another
     def _mark_green(self, child: Child, detail: str) -> None:
         """First green health after a (re)start: the process side of the recovery is complete."""
         child.awaiting_green = False
         self.event("HealthGreen", child.spec.name, pid=child.pid, detail=detail)
 
     def _schedule_restart(self, child: Child, reason: str, was_ready: bool) -> None:
-        """The restart policy: a ready child that died is restarted at once; one that never got
-        ready, or died within crash_loop_window_s of its restart, backs off step by step, then is degraded."""
-        policy = child.spec.restart_policy
+        """Restart ``child`` when its policy says (``RestartPolicy.next_step``), or mark it degraded."""
         if self.stop_event.is_set():
             child.state = "stopped"
             return
         now = time.monotonic()
-        looping = not was_ready or (child.restarted_at is not None
-                                    and now - child.restarted_at < policy.crash_loop_window_s)
-        if not looping:
-            child.loop_step, delay = 0, 0.0
-        elif child.loop_step >= policy.max_restarts:
+        since = None if child.restarted_at is None else now - child.restarted_at
+        looping, step = child.spec.restart_policy.next_step(was_ready, since, child.loop_step)
+        if step is None:
             child.state = "degraded"
             child.proc = None
+            self.spares.drop(child.spec.name)
             self.alert(child.spec.name, "degraded", cause=reason, restarts=child.restarts)
             self.event("Degraded", child.spec.name, cause=reason)
             return
-        else:
-            delay = policy.backoff_s[child.loop_step]
-            child.loop_step += 1
+        child.loop_step, delay = step
         child.state = "restarting"
         child.restart_due = now + delay
         self.event("RestartScheduled", child.spec.name, cause=reason, backoff_s=delay, crash_loop=looping,
@@ -323,6 +314,7 @@ class Supervisor:
         """Stop one child now (SIGTERM, SIGKILL after the grace: ``grace_s`` or the supervisor's);
         it is not restarted."""
         child = self.children[name]
+        self.spares.drop(name)
         self._sample(child)
         code = self._terminate(child, grace_s)
         child.state = "stopped"
@@ -334,6 +326,7 @@ class Supervisor:
         """Wait for a child told to finish by other means (the end-of-run drain) to exit by itself;
         returns its exit code, None when it is not running or did not finish in time (then killed)."""
         child = self.children[name]
+        self.spares.drop(name)
         if not child.alive():
             return None
         deadline = time.monotonic() + timeout_s
@@ -354,15 +347,12 @@ class Supervisor:
     def graceful_shutdown(self) -> list[str]:
         """Stop every child in reverse start order: SIGTERM, wait, SIGKILL after the grace."""
         self.stop_event.set()
+        self.spares.drop_all()
         for name in reversed(self.order):
             child = self.children[name]
             if child.state == "stopped" and not child.alive():
                 continue
-            self._sample(child)
-            code = self._terminate(child)
-            child.state = "stopped"
-            self.shutdown_order.append(name)
-            self.event("Stop", name, pid=child.pid, returncode=code)
+            self.stop_child(name)
         return self.shutdown_order
 
     def install_signal_handlers(self) -> bool:

@@ -1,6 +1,6 @@
 """End-to-end fault runs: real workers, exchange server on 127.0.0.1, real Pushgateway, SQLite, tmpfs.
 
-Short form of the `fault_injection` job (CI), under the soak's own restart policy: one ~2 min run with
+Short form of the `fault_injection` job (CI), under the soak's own restart policy: one 1.5 min run with
 every fault kind, one ~1.5 min chaos run with seeded SIGKILLs across the workers and redis-server. The
 unsurvivable plan runs through the Dagster job (tests/dagster/test_fault_job.py).
 """
@@ -19,6 +19,7 @@ import pytest
 from alpha_assets.faults import adapters
 from alpha_assets.faults.plan import (
     CHAOS_KINDS,
+    EVERY_KIND_RUN_S,
     PROCESS_FAULTS,
     SHORT_RUN,
     FaultPlan,
@@ -42,7 +43,7 @@ def failed(report: Any) -> list[str]:
 @pytest.mark.slow
 @needs_gateway
 def test_every_fault_kind_recovers_without_loss_under_the_production_policy(tmp_path: Path) -> None:
-    plan = every_kind_plan()
+    plan = every_kind_plan(EVERY_KIND_RUN_S)
     rep = run_fault_injection(plan, tmp_path / "var", "fi_all_kinds", SHORT_RUN)
     print(rep.table())  # the recovery table, in the test log
     assert not failed(rep), failed(rep)

@@ -68,5 +68,33 @@ def test_every_kind_plan_reaches_each_kind_once_and_can_leave_some_out() -> None
     from alpha_assets.faults.plan import FaultKind
 
     kinds = set(FaultKind.__args__) - {"kill_report"}  # the report worker holds no data path
-    assert {f.kind for f in every_kind_plan().faults} == kinds
+    assert {f.kind for f in every_kind_plan(120).faults} == kinds
+    # a minute has no room for a second hit on the signal process beyond the crash-loop window
+    assert {f.kind for f in every_kind_plan(60).faults} == kinds - {"terminate_signal"}
     assert "spool_full" not in {f.kind for f in every_kind_plan(skip=("spool_full",)).faults}
+
+
+@pytest.mark.parametrize("run_s", [60.0, 120.0, 300.0, 3600.0])
+def test_every_kind_plan_fits_every_run_length_from_a_minute(run_s: float) -> None:
+    from alpha_assets.faults.plan import ALIGN_LEAD_S, SHORT_RUN
+    from alpha_assets.faults.run import align_wait_s, default_soak
+
+    plan = every_kind_plan(run_s)
+    # the fault run it makes lasts run_s: the last fault still has its recovery limit before the end
+    assert default_soak(plan, SHORT_RUN).minutes * 60 == pytest.approx(run_s)
+    assert plan.last_end_s + plan.recovery_limit_s <= run_s
+    # the signal process is hit twice only further apart than the crash-loop window: both restarts at once
+    hits = [f.at_s for f in plan.faults if f.target == "signal" and f.kind in ("terminate_signal", "kill_signal")]
+    assert len(hits) == (1 if run_s < 80 else 2) and (len(hits) == 1 or hits[1] - hits[0] > 30 + 10)
+    # the run starts so that a minute close falls ALIGN_LEAD_S after the landing fault is armed
+    landing = next(f for f in plan.faults if f.kind == "landing_disk_full")
+    for now in (1_700_000_000.0, 1_700_000_017.3, 1_700_000_059.9):
+        wait = align_wait_s(plan, now)
+        phase = (now + wait + landing.at_s + ALIGN_LEAD_S) % 60
+        assert 0 <= wait < 60 and min(phase, 60 - phase) < 1e-6
+        # its minute close meets the lander restarted and the feed flowing again (not stalled)
+        bite = landing.at_s + ALIGN_LEAD_S
+        by_kind = {f.kind: f for f in plan.faults}
+        assert by_kind["kill_lander"].at_s + 5 <= bite and by_kind["feed_stall"].ends_at_s + 3 <= bite
+    with pytest.raises(ValueError, match="shortest run"):
+        every_kind_plan(59.0)

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from alpha_assets.live.probes import FileAppears, LogKeyword, SqliteOpenable
@@ -217,3 +218,77 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+FAKE_WORKER = ("import os,sys,time\n"
+               "def main():\n"
+               "    print('Server started', os.getpid(), sys.argv, flush=True)\n"
+               "    while True: time.sleep(0.05)\n")
+
+
+def test_restart_hands_over_to_the_warm_spare_under_the_same_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:
+    from alpha_assets.live.standby import standby_cmd
+
+    (tmp_path / "fake_worker.py").write_text(FAKE_WORKER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    # a crash-loop window longer than a spare's respawn interval (10 s): the second kill is inside it
+    policy = RestartPolicy(backoff_s=(0.3, 0.8), ready_timeout_s=10, crash_loop_window_s=40)
+    spec = ProcessSpec("signal", py("import fake_worker; fake_worker.main()"), ready_probe=LogKeyword("Server started"),
+                       restart_policy=policy, standby_cmd=standby_cmd("fake_worker"))
+    sup = Supervisor([spec], tmp_path, health_interval_s=5, stop_grace_s=2)
+
+    def until(cond: object, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not cond() and time.monotonic() < deadline:  # type: ignore[operator]
+            sup.run(0.1)
+        assert cond(), what  # type: ignore[operator]
+
+    try:
+        sup.start_all()
+        assert sup.wait_ready(timeout_s=30) == {"signal": True}
+        until(lambda: len(sup.events("StandbyStart")) == 1, "no spare was started once the worker was ready")
+        spare = sup.events("StandbyStart")[0]["pid"]
+        assert psutil.pid_exists(spare) and spare != sup.children["signal"].pid
+        sup.signal_child("signal", signal.SIGKILL)
+        until(lambda: sup.children["signal"].state == "ready" and sup.events("Restart"), "no restart")
+        first = sup.events("Restart")[0]
+        # the spare became the worker: same process, ready by its own keyword, restarted at once
+        assert first["standby"] is True and first["pid"] == spare == sup.children["signal"].pid
+        assert sup.events("RestartScheduled")[0]["backoff_s"] == 0.0
+        until(lambda: len(sup.events("StandbyStart")) == 2, "no new spare after the handover")
+        # dying again within the crash-loop window backs off as without a spare
+        sup.signal_child("signal", signal.SIGKILL)
+        until(lambda: len(sup.events("Restart")) == 2 and sup.children["signal"].state == "ready", "no 2nd restart")
+        second, scheduled = sup.events("Restart")[1], sup.events("RestartScheduled")[1]
+        assert scheduled["crash_loop"] is True and scheduled["backoff_s"] == policy.backoff_s[0]
+        assert second["t_rel_s"] - sup.events("Exit")[1]["t_rel_s"] >= policy.backoff_s[0] - 0.05
+        assert second["standby"] is True and second["pid"] == sup.events("StandbyStart")[1]["pid"]
+        until(lambda: len(sup.events("StandbyStart")) == 3, "no spare after the second handover")
+        last_spare = sup.events("StandbyStart")[2]["pid"]
+    finally:
+        sup.graceful_shutdown()
+    log = (tmp_path / "logs/signal/stdout.log").read_text()
+    assert log.count("Server started") == 3 and "['fake_worker']" in log  # argv as under `python -m`
+    # stopping takes the spare too
+    assert not psutil.pid_exists(last_spare) or psutil.Process(last_spare).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_spare_that_dies_at_once_is_not_respawned_in_a_loop(tmp_path: Path) -> None:
+    spec = ProcessSpec("signal", py(LOOP), ready_probe=LogKeyword("Server started"), restart_policy=FAST,
+                       standby_cmd=py("import sys; sys.exit(1)"))
+    sup = Supervisor([spec], tmp_path, health_interval_s=5, stop_grace_s=2)
+    try:
+        sup.start_all()
+        assert sup.wait_ready(timeout_s=30) == {"signal": True}
+        sup.run(3.0)
+        assert len(sup.events("StandbyStart")) == 1  # one per RESPAWN_S (10 s), not one per poll
+        sup.signal_child("signal", signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not sup.events("Restart") and time.monotonic() < deadline:
+            sup.run(0.2)
+        # the dead spare is not handed over: the restart starts the worker cold
+        assert sup.events("Restart")[0]["standby"] is False
+        assert sup.wait_ready(timeout_s=30) == {"signal": True}
+    finally:
+        sup.graceful_shutdown()
