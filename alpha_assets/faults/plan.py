@@ -109,16 +109,17 @@ _TAIL_S = 4.0  # after the last fault's recovery limit: the run's end
 _SECOND_HIT_S = 45.0  # the signal process is hit a second time only this long after the first
 # The every-kind plan of the shortest run: (offset from _FIRST_S, kind). Faults on different parts run
 # side by side; those on one part (the signal worker's, the feed's, the lander's) follow each other at
-# least 4 s apart, so each restart or recovery is attributed to its own fault. landing_disk_full is
+# least 4 s apart, so each restart or recovery is attributed to its own fault. kill_broker comes when no
+# fault holds the flow its recovery waits for (a stalled or dropped feed, a full spool). landing_disk_full is
 # armed at its offset and bites at the minute close the run is aligned to (ALIGN_LEAD_S later, not
 # stretched), after kill_lander and after the feed stall (a stalled feed closes no minute), at any stretch. terminate_signal, last, hits
 # the signal process a second time: only in a run long enough to put it _SECOND_HIT_S after
 # kill_signal, beyond the crash-loop window (30 s) and a slow restart, so both hits meet a ready
 # worker (restarted at once) as in production.
 _EVERY_KIND: tuple[tuple[float, FaultKind], ...] = (
-    (0.0, "kill_signal"), (0.0, "kill_lander"), (1.0, "feed_stall"), (1.0, "kill_broker"),
+    (0.0, "kill_signal"), (0.0, "kill_lander"), (1.0, "feed_stall"),
     (2.0, "landing_disk_full"), (6.0, "spool_full"), (6.0, "pushgateway_outage"), (7.0, "feed_drop"),
-    (14.0, "kill_redis"), (16.0, "kill_harvest"), (17.0, "sqlite_locked"), (19.0, "feed_burst"),
+    (11.0, "kill_broker"), (14.0, "kill_redis"), (16.0, "kill_harvest"), (17.0, "sqlite_locked"), (19.0, "feed_burst"),
     (29.0, "terminate_signal"),
 )
 
