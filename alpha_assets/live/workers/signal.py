@@ -38,6 +38,7 @@ from alpha_assets.engine import initial_state
 from alpha_assets.engine.step import EngineState, step_rows
 from alpha_assets.live import bus, bus_admin
 from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
+from alpha_assets.live.workers.memtrace import MemTrace
 from alpha_assets.live.workers.sink_writer import Done, Job, SinkWriter
 from alpha_assets.sinks import SinkConfig, make_sink
 
@@ -275,6 +276,7 @@ class SignalWorker:
 def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     w = SignalWorker(cfg)
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
+    trace = MemTrace.from_env(NAME)  # None unless a run is made to find where memory goes
     r = bus.wait_ready(cfg.bus_url, timeout_s=3600)
     bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
     w.hold(r)
@@ -308,6 +310,8 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             r = bus.reconnect(cfg.bus_url, w.stream_of.values(), bus.GROUP_SIGNAL) or r
         if beat.due():  # the counters (the sinks' included) are built once a beat, not per read
             beat.beat(w.counters())
+            if trace is not None:
+                trace.beat(f"pending={len(w.pending)} entries={w.c['entries']}")
     try:
         w.checkpoint(r)
     except bus.BUS_ERRORS:
