@@ -47,6 +47,12 @@ CKPT_VERSION = 2
 # rows held for the sink writer; beyond, reading waits for it (a backlog waits in the stream, not in
 # this process: 50k rows here and 50k in the writer's job took the worker past 600 MB in a burst)
 MAX_PENDING_ROWS = 10_000
+# entries per stream and read: a backlog (a burst, a restart) is taken in chunks of this size, each
+# decoded, stepped and handed on before the next, instead of tens of thousands materialised at once
+READ_COUNT = 1_000
+# the writer connection's page cache: the worker only appends (two right edges of the key and of the
+# time index), and a cache that fills as signals.db grows would be 64 MiB of the worker's RSS
+SQLITE_CACHE_KIB = 4_096
 _ACK_CHUNK = 10_000  # ids per XACK
 
 
@@ -86,7 +92,7 @@ class SignalWorker:
             self.reader.pos[self.stream_of[sym]] = eng.pos
         runtime = cfg.runtime_dir
         sink_cfg = SinkConfig.from_env(kind=cfg.sink, output_dir=runtime, batch_n=cfg.sink_batch_n,
-                                       flush_ms=cfg.sink_flush_ms)
+                                       flush_ms=cfg.sink_flush_ms, sqlite_cache_kib=SQLITE_CACHE_KIB)
         self.flush_s, self.batch_n = sink_cfg.flush_ms / 1000, sink_cfg.batch_n
         # the writer thread applies the batch policy's writes; the worker decides when (wall clock)
         self.writer = SinkWriter(make_sink(sink_cfg, runtime, clock=lambda: time.time() * 1000), self.ckpt_path)
@@ -239,7 +245,7 @@ class SignalWorker:
             last = groups[bus.GROUP_SIGNAL]["last-delivered-id"]
             lo = b"(" + eng.pos if eng.pos else b"-"
             while last not in (b"0-0",) and (eng.pos is None or bus.id_parts(eng.pos) < bus.id_parts(last)):
-                got = r.xrange(stream, min=lo, max=last, count=5_000)
+                got = r.xrange(stream, min=lo, max=last, count=READ_COUNT)
                 if not got:
                     break
                 self.take([(stream, got)])
@@ -295,7 +301,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
                 block = max(1, min(100, int((w.first_pending + w.flush_s - time.monotonic()) * 1000) + 1))
             if w.writer.busy and len(w.pending) >= MAX_PENDING_ROWS:
                 w.sync(r)  # the sinks are behind: the stream keeps the rest until they catch up
-            fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
+            fresh, skipped = w.reader.read(r, count=READ_COUNT, block_ms=block, producer=w.producer)
             w.take(fresh, time.time_ns())
             for stream, entry_id in skipped:  # taken in before: its effect is in the state already
                 w.unacked[stream].append(entry_id)
