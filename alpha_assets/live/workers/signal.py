@@ -21,6 +21,10 @@ End of run (``bus_admin.mark_end``): consume up to the marked ends, flush the en
 for a later book are evaluated), make everything durable, checkpoint, exit: the sinks then hold
 exactly the rows of a batch run over the landed partition in the same book-join mode.
 
+Memory stays bounded in a backlog: at most ``READ_COUNT`` entries per stream are read at a time,
+``MAX_PENDING_ROWS`` rows wait for the writer, the producer's re-add ring is capped (``bus.Producer``).
+``ALPHA_MEMTRACE=<file>`` (``memtrace``) reports where Python memory goes, for a run made to look.
+
     python -m alpha_assets.live.workers.signal
 """
 
