@@ -13,7 +13,7 @@ Scenarios (each sustained over --minutes, default 5; two symbols):
   burst   2,000 events/s with 20,000 events/s for 10 s: how long until tick→signal is under 10 ms again
   outside soak_60m through the Dagster CLI, watched from outside: SQLite polled every 1 ms (flush_ms=50)
 
-Printed per scenario and book-join mode: events/s, p50/p95/p99/max of each hop, CPU % per process,
+Printed per scenario and book-join mode: events/s, p50/p95/p99/max of each hop, CPU % and peak RSS per process,
 events dropped (queue/overflow counters and trades missing from the landing zone).
 
     .venv/bin/python bench/live.py [--modes arrival,event_time] [--scenarios 1x,10x,steady,burst,outside]
@@ -130,6 +130,7 @@ def run_scenario(scenario: str, mode: str, minutes: float, flush_ms: int, gatewa
         "cpu_pct": {n: round(100 * p["cpu_s"] / wall, 1) for n, p in m["processes"].items()}
         | {"bench (exchange+collector+supervisor)": round(100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system))
                                                          / wall, 1)},
+        "max_rss_mb": {n: p["max_rss_mb"] for n, p in m["processes"].items()},
         "dropped": dropped(root, server, res.figures()), "passed": res.passed,
         "failed_checks": sorted(k for k, ok in res.checks.items() if not ok),
     }
@@ -231,6 +232,7 @@ def report(r: dict[str, Any]) -> str:
         p = r["hops"][h]
         lines.append(f"   tick→{h:<8} n={p['n']:<8} p50/p95/p99/max {p['p50_ms']}/{p['p95_ms']}/{p['p99_ms']}/{p['max_ms']} ms")
     lines.append("   CPU %: " + ", ".join(f"{k} {v}" for k, v in r["cpu_pct"].items()))
+    lines.append("   max RSS MB (sampled at each health check): " + ", ".join(f"{k} {v}" for k, v in r["max_rss_mb"].items()))
     lines.append(f"   dropped: {r['dropped']}" + (f"  · failed checks: {r['failed_checks']}" if r["failed_checks"] else ""))
     if "burst" in r:
         lines.append(f"   burst: peak tick→signal {r['burst']['peak_ms']} ms, back under 10 ms "

@@ -118,7 +118,9 @@ def id_ms(entry_id: bytes | str) -> int:
 
 # ---------------------------------------------------------------------------------------- codec
 def encode(kind: bytes, body: Any) -> dict[bytes, bytes]:
-    return {kind: orjson.dumps(body)}
+    # orjson returns its whole output buffer (8 KiB for a 500-byte signal row) as the bytes object;
+    # an entry is held until Redis has it and then in the re-add ring, so it is copied to its size
+    return {kind: bytes(memoryview(orjson.dumps(body)))}
 
 
 def decode(fields: dict[bytes, bytes]) -> tuple[bytes, Any]:

@@ -15,7 +15,7 @@ from alpha_assets.live.probes import Probe
 # Only these names reach a child (plus PATH/PYTHONPATH basics): no global pollution, no secrets.
 CHILD_ENV_WHITELIST = (
     "V13_SINK", "V13_OUTPUT_DIR", "V13_INPUT_MODE", "PAPER_ENABLE", "RUN_ID",
-    "ALPHA_DATA_ROOT", "ALPHA_SHARED_DIR", "ALPHA_CONFIG", "ALPHA_WORKER_CONFIG",
+    "ALPHA_DATA_ROOT", "ALPHA_SHARED_DIR", "ALPHA_CONFIG", "ALPHA_WORKER_CONFIG", "ALPHA_MEMTRACE",
 )
 _BASICS = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NUMBA_CACHE_DIR",
            "VIRTUAL_ENV")

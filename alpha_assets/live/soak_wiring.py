@@ -36,7 +36,7 @@ def worker_config(cfg: SoakConfig, data_root: Path, run_id: str, started: float,
 def worker_specs(cfg: SoakConfig, data_root: Path, run_id: str, cfg_file: Path, redis_port: int | None
                  ) -> list[ProcessSpec]:
     env = {"ALPHA_WORKER_CONFIG": str(cfg_file)}
-    for name in ("ALPHA_SHARED_DIR", "ALPHA_CONFIG"):
+    for name in ("ALPHA_SHARED_DIR", "ALPHA_CONFIG", "ALPHA_MEMTRACE"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     policy = cfg.restart_policy()

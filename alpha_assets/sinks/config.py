@@ -45,6 +45,9 @@ class SinkConfig(BaseModel):
         None, description="runtime directory (spool/, ready/, signals.db); None = the caller's runtime dir")
     sqlite_file: str = Field(SQLITE_FILE, min_length=1, pattern=r"^[^/\\]+$")
     busy_timeout_ms: int = Field(1000, ge=0, le=60_000, description="SQLite busy_timeout per attempt")
+    sqlite_cache_kib: int = Field(65_536, ge=256, le=4_194_304,
+                                  description="SQLite page cache of the writing connection, KiB (it fills as the "
+                                  "file grows: a long-lived writer that only appends needs little)")
     retry_max: int = Field(8, ge=0, le=50, description="retries of a locked/full database before raising")
     retry_backoff_ms: int = Field(50, ge=1, le=10_000, description="first backoff; doubles per retry")
     retry_backoff_max_ms: int = Field(5_000, ge=1, le=60_000)

@@ -36,7 +36,6 @@ SHARED = ("run_id", "symbol")  # the key prefix every batch write has one value 
 UNSHARED = tuple(c for c in SIGNAL_COLUMNS if c not in SHARED)
 ROWS_PER_STATEMENT = 50  # multi-row VALUES: one statement step per 50 rows (950 parameters, limit 32766)
 PAGE_SIZE = 16_384  # new databases: fewer, larger B-tree pages make bulk inserts ~1.5x cheaper
-CACHE_KIB = 65_536  # page cache of the writer connection
 BULK_ROWS = 20_000  # a transaction of at least this many rows goes through the bulk process (sqlite_bulk)
 
 
@@ -137,7 +136,7 @@ class SqliteSignalSink:
         self._with_retry(self._init_db)
         # big transactions: Arrow batches bound in C by a child process (on the other core, too)
         self._bulk = BulkWriter(self.db_path, TABLE, (
-            f"PRAGMA busy_timeout={self.cfg.busy_timeout_ms}", f"PRAGMA cache_size=-{CACHE_KIB}",
+            f"PRAGMA busy_timeout={self.cfg.busy_timeout_ms}", f"PRAGMA cache_size=-{self.cfg.sqlite_cache_kib}",
             f"PRAGMA synchronous={SYNCHRONOUS[self.cfg.fsync]}", "PRAGMA temp_store=MEMORY"))
 
     # ------------------------------------------------------------------ setup
@@ -145,7 +144,7 @@ class SqliteSignalSink:
         self.conn.execute(f"PRAGMA busy_timeout={self.cfg.busy_timeout_ms}")
         if self.conn.execute("PRAGMA page_count").fetchone()[0] == 0:
             self.conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only a new, empty file takes it
-        self.conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self.conn.execute(f"PRAGMA cache_size=-{self.cfg.sqlite_cache_kib}")
         mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise SqliteSchemaError(f"{self.db_path}: cannot switch to WAL (journal_mode={mode})")

@@ -21,6 +21,10 @@ End of run (``bus_admin.mark_end``): consume up to the marked ends, flush the en
 for a later book are evaluated), make everything durable, checkpoint, exit: the sinks then hold
 exactly the rows of a batch run over the landed partition in the same book-join mode.
 
+Memory stays bounded in a backlog: at most ``READ_COUNT`` entries per stream are read at a time,
+``MAX_PENDING_ROWS`` rows wait for the writer, the producer's re-add ring is capped (``bus.Producer``).
+``ALPHA_MEMTRACE=<file>`` (``memtrace``) reports where Python memory goes, for a run made to look.
+
     python -m alpha_assets.live.workers.signal
 """
 
@@ -38,6 +42,7 @@ from alpha_assets.engine import initial_state
 from alpha_assets.engine.step import EngineState, step_rows
 from alpha_assets.live import bus, bus_admin
 from alpha_assets.live.workers.common import Heartbeat, StopFlag, WorkerConfig, load_config, ready
+from alpha_assets.live.workers.memtrace import MemTrace
 from alpha_assets.live.workers.sink_writer import Done, Job, SinkWriter
 from alpha_assets.sinks import SinkConfig, make_sink
 
@@ -46,6 +51,12 @@ CKPT_VERSION = 2
 # rows held for the sink writer; beyond, reading waits for it (a backlog waits in the stream, not in
 # this process: 50k rows here and 50k in the writer's job took the worker past 600 MB in a burst)
 MAX_PENDING_ROWS = 10_000
+# entries per stream and read: a backlog (a burst, a restart) is taken in chunks of this size, each
+# decoded, stepped and handed on before the next, instead of tens of thousands materialised at once
+READ_COUNT = 1_000
+# the writer connection's page cache: the worker only appends (two right edges of the key and of the
+# time index), and a cache that fills as signals.db grows would be 64 MiB of the worker's RSS
+SQLITE_CACHE_KIB = 4_096
 _ACK_CHUNK = 10_000  # ids per XACK
 
 
@@ -85,7 +96,7 @@ class SignalWorker:
             self.reader.pos[self.stream_of[sym]] = eng.pos
         runtime = cfg.runtime_dir
         sink_cfg = SinkConfig.from_env(kind=cfg.sink, output_dir=runtime, batch_n=cfg.sink_batch_n,
-                                       flush_ms=cfg.sink_flush_ms)
+                                       flush_ms=cfg.sink_flush_ms, sqlite_cache_kib=SQLITE_CACHE_KIB)
         self.flush_s, self.batch_n = sink_cfg.flush_ms / 1000, sink_cfg.batch_n
         # the writer thread applies the batch policy's writes; the worker decides when (wall clock)
         self.writer = SinkWriter(make_sink(sink_cfg, runtime, clock=lambda: time.time() * 1000), self.ckpt_path)
@@ -238,7 +249,7 @@ class SignalWorker:
             last = groups[bus.GROUP_SIGNAL]["last-delivered-id"]
             lo = b"(" + eng.pos if eng.pos else b"-"
             while last not in (b"0-0",) and (eng.pos is None or bus.id_parts(eng.pos) < bus.id_parts(last)):
-                got = r.xrange(stream, min=lo, max=last, count=5_000)
+                got = r.xrange(stream, min=lo, max=last, count=READ_COUNT)
                 if not got:
                     break
                 self.take([(stream, got)])
@@ -275,6 +286,7 @@ class SignalWorker:
 def run(cfg: WorkerConfig, stop: StopFlag) -> None:
     w = SignalWorker(cfg)
     beat = Heartbeat(cfg.heartbeat_path(NAME), NAME, cfg.heartbeat_s)
+    trace = MemTrace.from_env(NAME)  # None unless a run is made to find where memory goes
     r = bus.wait_ready(cfg.bus_url, timeout_s=3600)
     bus.ensure_groups(r, w.stream_of.values(), bus.GROUP_SIGNAL)
     w.hold(r)
@@ -293,7 +305,7 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
                 block = max(1, min(100, int((w.first_pending + w.flush_s - time.monotonic()) * 1000) + 1))
             if w.writer.busy and len(w.pending) >= MAX_PENDING_ROWS:
                 w.sync(r)  # the sinks are behind: the stream keeps the rest until they catch up
-            fresh, skipped = w.reader.read(r, count=5_000, block_ms=block, producer=w.producer)
+            fresh, skipped = w.reader.read(r, count=READ_COUNT, block_ms=block, producer=w.producer)
             w.take(fresh, time.time_ns())
             for stream, entry_id in skipped:  # taken in before: its effect is in the state already
                 w.unacked[stream].append(entry_id)
@@ -308,6 +320,8 @@ def run(cfg: WorkerConfig, stop: StopFlag) -> None:
             r = bus.reconnect(cfg.bus_url, w.stream_of.values(), bus.GROUP_SIGNAL) or r
         if beat.due():  # the counters (the sinks' included) are built once a beat, not per read
             beat.beat(w.counters())
+            if trace is not None:
+                trace.beat(f"pending={len(w.pending)} entries={w.c['entries']}")
     try:
         w.checkpoint(r)
     except bus.BUS_ERRORS:
