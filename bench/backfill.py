@@ -4,9 +4,11 @@
                                        [--profile inprocess|multiprocess] [--workers 2] [--select SELECTION]
                                        [--keep-outputs]
 
-Each partition is a Dagster run (`dg.materialize` of the selection, the code location's resources,
+Each partition is a Dagster run (`dg.execute_job` of the code location's asset job for the selection,
 a real instance with SQLite storage under a fresh data root), the way a backfill launches one run
-per partition. Profiles say how runs are spread over processes:
+per partition: no step output is kept in memory once the next step has read it from the IO manager.
+(`dg.materialize` is not used: it is `execute_in_process`, which keeps every step's output for its
+result, a day's frames held until the run ends and, in a loop, until the next run's result replaces it.) Profiles say how runs are spread over processes:
 
 * `inprocess`: one worker process runs every partition in turn (imports the code once).
 * `multiprocess`: `--workers` processes in parallel. Partitions of one symbol never run at once:
@@ -70,22 +72,30 @@ def worker(partitions: list[Partition], select: str, keep: bool) -> None:
     import dagster as dg
     import psutil
 
-    from alpha_assets.definitions import ASSETS, default_resources
+    from alpha_assets.definitions import defs
     from alpha_assets.partitions import partition_key
 
     instance = dg.DagsterInstance.get()
-    resources = default_resources()
+    job = defs.resolve_implicit_global_asset_job_def()
+    keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
+    # the code location's asset job, reconstructable from its module as `dagster asset materialize -m` builds it
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    recon = ReconstructableRepository.for_module("alpha_assets.definitions", "defs", str(REPO)).get_reconstructable_job(
+        job.name)
     root = Path(os.environ["ALPHA_DATA_ROOT"])
     print(json.dumps({"event": "ready", "seconds": time.perf_counter() - t0}), flush=True)
     for date, symbol in partitions:
         t = time.perf_counter()
-        result = dg.materialize(ASSETS, selection=select, partition_key=partition_key(date, symbol),
-                                resources=resources, instance=instance, raise_on_error=False)
+        key = partition_key(date, symbol)
+        with dg.execute_job(recon, instance, tags=job.get_tags_for_partition_key(key, selected_asset_keys=keys),
+                            asset_selection=list(keys), raise_on_error=False) as result:
+            ok, run_id = result.success, result.run_id
         seconds = time.perf_counter() - t
         t = time.perf_counter()
         if not keep:
-            prune(root, date, symbol, result.run_id)
-        print(json.dumps({"event": "partition", "date": date, "symbol": symbol, "ok": result.success,
+            prune(root, date, symbol, run_id)
+        print(json.dumps({"event": "partition", "date": date, "symbol": symbol, "ok": ok,
                           "seconds": seconds, "prune_seconds": time.perf_counter() - t,
                           "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                           "rss_after": psutil.Process().memory_info().rss}), flush=True)

@@ -16,7 +16,6 @@ from alpha_assets.resources.data_root import DataRoot
 from alpha_assets.resources.parquet_io import read_only
 from alpha_assets.resources.sinks import SignalSinks
 from alpha_assets.signal_contract import PARITY_LIMIT
-from alpha_assets.sinks.parity import compare_sinks
 from alpha_assets.version import source_version
 
 
@@ -44,12 +43,11 @@ def parity_diff(
     date, symbol = split_key(context)
     run_ids = signals["run_id"].unique().to_list() if signals.height else [context.run_id]
     run_id = run_ids[0]
-    # both at once: a day's SQLite rows come from the bulk process (no GIL held here) while the JSONL is parsed
-    jsonl, sqlite = sinks.read_both(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
-    result = compare_sinks(jsonl, sqlite)
+    # the SQLite day comes from the bulk process while the JSONL is parsed and compared an hour at a time
+    result = sinks.parity(data_root.runtime, run_id=run_id, symbol=symbol, date=date)
     worst = float(result.max_rel_diff)
     # two empty sinks agree with each other, but not with a signals asset that has rows
-    unwritten = signals.height > 0 and jsonl.height == 0 and sqlite.height == 0
+    unwritten = signals.height > 0 and result.total_a == 0 and result.total_b == 0
     passed = result.passed(PARITY_LIMIT) and not unwritten
     reason = (f"both sinks are empty for run {run_id} while signals has {signals.height} rows" if unwritten
               else "" if passed else f"max_rel_diff {worst} ≥ {PARITY_LIMIT} ({result.worst_figure})")
@@ -64,8 +62,8 @@ def parity_diff(
         metadata={
             "run_id": run_id,
             "max_rel_diff": worst,
-            "rows_jsonl": jsonl.height,
-            "rows_sqlite": sqlite.height,
+            "rows_jsonl": result.total_a,
+            "rows_sqlite": result.total_b,
             "rows_only_jsonl": result.only_in_a,
             "rows_only_sqlite": result.only_in_b,
             "rows_mismatched": result.mismatched_rows,
@@ -78,8 +76,8 @@ def parity_diff(
     yield dg.AssetCheckResult(
         asset_key="parity_diff", check_name="sink_parity", passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"max_rel_diff": worst, "threshold": PARITY_LIMIT, "rows_jsonl": jsonl.height,
-                  "rows_sqlite": sqlite.height, "rows_signals": signals.height, "reason": reason or "ok"},
+        metadata={"max_rel_diff": worst, "threshold": PARITY_LIMIT, "rows_jsonl": result.total_a,
+                  "rows_sqlite": result.total_b, "rows_signals": signals.height, "reason": reason or "ok"},
     )
     yield contract_result("parity_diff", ParityDiff, table)
 

@@ -10,6 +10,7 @@ from alpha_assets.assets.background import contract_result_soon
 from alpha_assets.assets.common import OWNERS, ROW_COUNT, data_version, event_span, tags, versioned_output
 from alpha_assets.contracts import Features, Signals, column_schema, contract_check_spec
 from alpha_assets.engine.config import EngineConfig
+from alpha_assets.engine.signal_inputs import SIGNAL_INPUTS
 from alpha_assets.figures import num, rounded
 from alpha_assets.markdown import markdown_kv, markdown_table
 from alpha_assets.partitions import date_symbol_partitions, split_key
@@ -86,6 +87,7 @@ def features(
     metadata=column_schema(Signals),
     check_specs=[contract_check_spec("signals", Signals, date_symbol_partitions)],
     pool=SIGNAL_SINKS_POOL,
+    ins={"features": dg.AssetIn(metadata=read_only(columns=SIGNAL_INPUTS))},  # 16 of the 45 columns
     description="Fusion score, signal type, guards and confirm per evaluation; written to the JSONL and "
     "SQLite sinks under run_id = the Dagster run id.",
 )

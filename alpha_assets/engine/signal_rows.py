@@ -66,7 +66,7 @@ def _barr(frame: pl.DataFrame, name: str) -> np.ndarray:
 
 def signals_step(st: dict[str, Any], feats: pl.DataFrame, cfg: EngineConfig, run_id: str,
                  detail: bool = False) -> pl.DataFrame:
-    """Run dedup/regime/fusion/guards over feature rows of one symbol."""
+    """Run dedup/regime/fusion/guards over feature rows of one symbol (reads only `SIGNAL_INPUTS`)."""
     n = feats.height
     ts = feats.get_column("event_time_ms").cast(pl.Int64, strict=False)
     ts_null = ts.is_null().to_numpy()

@@ -11,7 +11,9 @@ from pydantic import Field, model_validator
 
 from alpha_assets.layout import RuntimeLayout
 from alpha_assets.sinks import SinkConfig, SinkConfigError, make_sink
-from alpha_assets.sinks.readers import read_both_sinks, read_jsonl_signals, read_sqlite_signals
+from alpha_assets.sinks.parity import ParityResult
+from alpha_assets.sinks.parity_slices import compare_day
+from alpha_assets.sinks.readers import read_jsonl_signals, read_sqlite_signals
 
 # The JSONL spool of a symbol takes one writer at a time (an advisory lock; a second writer fails),
 # and a soak's live signal worker holds every configured symbol's spool for the soak. Every asset
@@ -74,9 +76,10 @@ class SignalSinks(dg.ConfigurableResource):
         """The SQLite sink's rows (`run_id`, `symbol`, `date` narrow them)."""
         return read_sqlite_signals(self.sqlite_file(default_runtime), **where)
 
-    def read_both(self, default_runtime: Path, **where: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(JSONL rows, SQLite rows) of one filter, both sinks read at the same time (for parity)."""
-        return read_both_sinks(self.runtime_dir(default_runtime), self.sqlite_file(default_runtime), **where)
+    def parity(self, default_runtime: Path, *, run_id: str, symbol: str, date: str) -> ParityResult:
+        """Both sinks' rows of one run, symbol and day compared (`sinks.parity_slices.compare_day`)."""
+        return compare_day(self.runtime_dir(default_runtime), self.sqlite_file(default_runtime), run_id=run_id,
+                           symbol=symbol, date=date)
 
     def write(self, frame: pl.DataFrame, default_runtime: Path) -> dict[str, Any]:
         runtime = self.runtime_dir(default_runtime)

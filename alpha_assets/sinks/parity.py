@@ -103,10 +103,11 @@ def _counts(df: pl.DataFrame) -> dict[str, int]:
     return {str(t): int(n) for t, n in df.group_by("signal_type").len().sort("signal_type").iter_rows()}
 
 
-def _strong_ratio(df: pl.DataFrame) -> float:
+def _strong(df: pl.DataFrame) -> int:
+    """Rows whose signal type is strong_buy or strong_sell."""
     if df.height == 0:
-        return 0.0
-    return float(df.select(pl.col("signal_type").is_in(STRONG_TYPES).sum()).item()) / df.height
+        return 0
+    return int(df.select(pl.col("signal_type").is_in(STRONG_TYPES).sum()).item())
 
 
 def _same(col: str, dtype: pl.DataType, tol: float) -> pl.Expr:
@@ -118,9 +119,40 @@ def _same(col: str, dtype: pl.DataType, tol: float) -> pl.Expr:
     return same
 
 
+class Tally(BaseModel):
+    """The additive part of a comparison of one key range: tallies of several disjoint key ranges,
+    taken in key order, add up to the tally of their union (`compare_tallies`)."""
+
+    total_a: int
+    total_b: int
+    by_type_a: dict[str, int]
+    by_type_b: dict[str, int]
+    confirm_a: int
+    confirm_b: int
+    strong_a: int
+    strong_b: int
+    matched: int
+    only_in_a: int
+    only_in_b: int
+    only_in_a_sample: list[dict[str, Any]]
+    only_in_b_sample: list[dict[str, Any]]
+    duplicate_keys_a: int
+    duplicate_keys_b: int
+    mismatched_rows: int
+    field_mismatches: dict[str, int]
+    mismatch_sample: list[dict[str, Any]]
+
+
 def compare_sinks(a: pl.DataFrame, b: pl.DataFrame, *, label_a: str = "jsonl", label_b: str = "sqlite",
                   float_rel_tol: float = 0.0) -> ParityResult:
     """Compare two Signals frames; see the module docstring for every figure."""
+    tally = tally_sinks(a, b, label_a=label_a, label_b=label_b, float_rel_tol=float_rel_tol)
+    return compare_tallies([tally], label_a=label_a, label_b=label_b, float_rel_tol=float_rel_tol)
+
+
+def tally_sinks(a: pl.DataFrame, b: pl.DataFrame, *, label_a: str = "jsonl", label_b: str = "sqlite",
+                float_rel_tol: float = 0.0) -> Tally:
+    """The tallies of comparing `a` with `b` (all of them, or one key range of both)."""
     if float_rel_tol < 0:
         raise ValueError(f"float_rel_tol must be >= 0, got {float_rel_tol}")
     for name, df in ((label_a, a), (label_b, b)):
@@ -162,38 +194,76 @@ def compare_sinks(a: pl.DataFrame, b: pl.DataFrame, *, label_a: str = "jsonl", l
                         break
             if len(sample) >= SAMPLE:
                 break
+    return Tally(
+        total_a=a.height, total_b=b.height, by_type_a=_counts(a), by_type_b=_counts(b),
+        confirm_a=int(a.get_column("confirm").sum()) if a.height else 0,
+        confirm_b=int(b.get_column("confirm").sum()) if b.height else 0,
+        strong_a=_strong(a), strong_b=_strong(b), matched=joined.height,
+        only_in_a=only_a.height, only_in_b=only_b.height,
+        only_in_a_sample=only_a.select(KEY).head(SAMPLE).to_dicts(),
+        only_in_b_sample=only_b.select(KEY).head(SAMPLE).to_dicts(),
+        duplicate_keys_a=dup_a, duplicate_keys_b=dup_b, mismatched_rows=mismatched_rows,
+        field_mismatches=field_mismatches, mismatch_sample=sample,
+    )
 
-    by_a, by_b = _counts(a), _counts(b)
-    conf_a = int(a.get_column("confirm").sum()) if a.height else 0
-    conf_b = int(b.get_column("confirm").sum()) if b.height else 0
-    sr_a, sr_b = _strong_ratio(a), _strong_ratio(b)
-    total_scale = max(a.height, b.height)
+
+def compare_tallies(tallies: list[Tally], *, label_a: str = "jsonl", label_b: str = "sqlite",
+                    float_rel_tol: float = 0.0) -> ParityResult:
+    """The comparison of the union of disjoint key ranges, from their tallies given in key order."""
+    def total(field: str) -> int:
+        return sum(int(getattr(t, field)) for t in tallies)
+
+    def merged(field: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in tallies:
+            for k, n in getattr(t, field).items():
+                out[k] = out.get(k, 0) + n
+        return out
+
+    def first(field: str) -> list[dict[str, Any]]:
+        return [row for t in tallies for row in getattr(t, field)][:SAMPLE]
+
+    n_a, n_b = total("total_a"), total("total_b")
+    # one tally keeps its order (polars' sort: a null type, read as "None", first); several are sorted alike
+    by_a, by_b = (merged(f) if len(tallies) == 1 else dict(sorted(merged(f).items(), key=_type_order))
+                  for f in ("by_type_a", "by_type_b"))
+    conf_a, conf_b = total("confirm_a"), total("confirm_b")
+    sr_a = float(total("strong_a")) / n_a if n_a else 0.0
+    sr_b = float(total("strong_b")) / n_b if n_b else 0.0
+    only_a, only_b, mismatched_rows = total("only_in_a"), total("only_in_b"), total("mismatched_rows")
+    dup_a, dup_b = total("duplicate_keys_a"), total("duplicate_keys_b")
+    fields = merged("field_mismatches")
+    field_mismatches = {c: fields[c] for c in SIGNAL_COLUMNS if fields.get(c)}
+    total_scale = max(n_a, n_b)
 
     def row_fig(name: str, n: int) -> Figure:
         return Figure(figure=name, a=float(n), b=0.0, rel_diff=(n / total_scale) if total_scale else 0.0)
 
     figures = [
-        Figure(figure="total", a=a.height, b=b.height, rel_diff=rel_diff(a.height, b.height)),
+        Figure(figure="total", a=n_a, b=n_b, rel_diff=rel_diff(n_a, n_b)),
         Figure(figure="confirm", a=conf_a, b=conf_b, rel_diff=rel_diff(conf_a, conf_b)),
         Figure(figure="strong_ratio", a=sr_a, b=sr_b, rel_diff=rel_diff(sr_a, sr_b)),
     ]
     for t in sorted(set(by_a) | set(by_b)):
         na, nb = by_a.get(t, 0), by_b.get(t, 0)
         figures.append(Figure(figure=f"count[{t}]", a=na, b=nb, rel_diff=rel_diff(na, nb)))
-    figures += [row_fig("rows_only_in_a", only_a.height), row_fig("rows_only_in_b", only_b.height),
+    figures += [row_fig("rows_only_in_a", only_a), row_fig("rows_only_in_b", only_b),
                 row_fig("rows_mismatched", mismatched_rows), row_fig("duplicate_keys_a", dup_a),
                 row_fig("duplicate_keys_b", dup_b)]
     worst = max(figures, key=lambda f: f.rel_diff)
     return ParityResult(
-        label_a=label_a, label_b=label_b, total_a=a.height, total_b=b.height, by_type_a=by_a, by_type_b=by_b,
-        confirm_a=conf_a, confirm_b=conf_b, strong_ratio_a=sr_a, strong_ratio_b=sr_b, matched=joined.height,
-        only_in_a=only_a.height, only_in_b=only_b.height,
-        only_in_a_sample=only_a.select(KEY).head(SAMPLE).to_dicts(),
-        only_in_b_sample=only_b.select(KEY).head(SAMPLE).to_dicts(),
-        duplicate_keys_a=dup_a, duplicate_keys_b=dup_b, mismatched_rows=mismatched_rows,
-        field_mismatches=field_mismatches, mismatch_sample=sample, float_rel_tol=float_rel_tol,
+        label_a=label_a, label_b=label_b, total_a=n_a, total_b=n_b, by_type_a=by_a, by_type_b=by_b,
+        confirm_a=conf_a, confirm_b=conf_b, strong_ratio_a=sr_a, strong_ratio_b=sr_b, matched=total("matched"),
+        only_in_a=only_a, only_in_b=only_b, only_in_a_sample=first("only_in_a_sample"),
+        only_in_b_sample=first("only_in_b_sample"), duplicate_keys_a=dup_a, duplicate_keys_b=dup_b,
+        mismatched_rows=mismatched_rows, field_mismatches=field_mismatches,
+        mismatch_sample=first("mismatch_sample"), float_rel_tol=float_rel_tol,
         figures=figures, max_rel_diff=worst.rel_diff, worst_figure=worst.figure if worst.rel_diff > 0 else None,
     )
+
+
+def _type_order(item: tuple[str, int]) -> tuple[bool, str]:
+    return item[0] != "None", item[0]
 
 
 def _aligned(a: pl.DataFrame, b: pl.DataFrame) -> bool:

@@ -73,7 +73,12 @@ def _day_label(date: str | dt.date) -> str:
 def read_jsonl_signals(runtime_dir: Path, run_id: str | None = None, symbol: str | None = None,
                        date: str | dt.date | None = None) -> pl.DataFrame:
     """Every published line under `<runtime>/ready/signal/` (partial `.part` files are not data yet)."""
-    files = jsonl_files(runtime_dir, symbol, date)
+    return read_jsonl_files(jsonl_files(runtime_dir, symbol, date), run_id, symbol, date)
+
+
+def read_jsonl_files(files: list[Path], run_id: str | None = None, symbol: str | None = None,
+                     date: str | dt.date | None = None) -> pl.DataFrame:
+    """The rows of these JSONL files that pass the filter, sorted by key."""
     if not files:
         return empty_signals()
     lf = pl.scan_ndjson(files, schema=SIGNAL_SCHEMA)
