@@ -15,14 +15,13 @@ when they do not, the whole day is compared at once, as before.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 
 from alpha_assets.sinks.parity import ParityResult, Tally, compare_sinks, compare_tallies, tally_sinks
-from alpha_assets.sinks.readers import empty_signals, jsonl_files, read_jsonl_files, read_sqlite_signals
+from alpha_assets.sinks.readers import SqliteReadBeside, empty_signals, jsonl_files, read_jsonl_files
 
 FILES_PER_SLICE = 60  # the JSONL sink publishes a file per minute: an hour per slice
 
@@ -30,27 +29,16 @@ FILES_PER_SLICE = 60  # the JSONL sink publishes a file per minute: an hour per 
 def compare_day(runtime_dir: Path, db_path: Path, *, run_id: str, symbol: str, date: str | dt.date,
                 files_per_slice: int = FILES_PER_SLICE) -> ParityResult:
     """`compare_sinks` of both sinks' rows of `run_id`, `symbol` and `date`, slice by slice."""
-    box: dict[str, pl.DataFrame | BaseException] = {}
-
-    def sqlite_side() -> None:
-        try:
-            box["sqlite"] = read_sqlite_signals(db_path, run_id=run_id, symbol=symbol, date=date)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            box["sqlite"] = exc
-
-    # the bulk process reads the SQLite day (no GIL held here) while the first JSONL slices are parsed
-    worker = threading.Thread(target=sqlite_side, name="sqlite-sink-read")
-    worker.start()
+    # the bulk process reads the SQLite day while the first JSONL slices are parsed
+    pending = SqliteReadBeside(db_path, run_id, symbol, date)
     files = jsonl_files(runtime_dir, symbol, date)
     groups = [files[i:i + files_per_slice] for i in range(0, len(files), files_per_slice)]
     try:
         slices = _jsonl_slices(groups, run_id, symbol, date)
         first = next(slices, None)
     finally:
-        worker.join()
-    sqlite = box["sqlite"]
-    if isinstance(sqlite, BaseException):
-        raise sqlite
+        pending.join()
+    sqlite = pending.rows()
     tallies = _tally_slices(first, slices, sqlite)
     if tallies is None:  # the JSONL slices are not in seq order: the whole day at once
         return compare_sinks(read_jsonl_files(files, run_id, symbol, date), sqlite)

@@ -206,25 +206,41 @@ def sqlite_aggregates(db: Path, run_id: str) -> tuple[pl.DataFrame, dict[str, in
     return frame, by_type, int(confirm)
 
 
+class SqliteReadBeside:
+    """`read_sqlite_signals` on a thread of its own: a big read is done by the bulk process (no GIL
+    held here) while this one parses the JSONL side. `join()` in a finally, then `rows()`."""
+
+    def __init__(self, db_path: Path, run_id: str | None = None, symbol: str | None = None,
+                 date: str | dt.date | None = None) -> None:
+        self._out: pl.DataFrame | BaseException | None = None
+
+        def read() -> None:
+            try:
+                self._out = read_sqlite_signals(db_path, run_id=run_id, symbol=symbol, date=date)
+            except BaseException as exc:  # re-raised in the caller's thread by rows()
+                self._out = exc
+
+        self._thread = threading.Thread(target=read, name="sqlite-sink-read")
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def rows(self) -> pl.DataFrame:
+        self.join()
+        if isinstance(self._out, BaseException):
+            raise self._out
+        assert self._out is not None
+        return self._out
+
+
 def read_both_sinks(runtime_dir: Path, db_path: Path, run_id: str | None = None, symbol: str | None = None,
                     date: str | dt.date | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(JSONL rows, SQLite rows) of the same filter, read at the same time: a big SQLite read is done by
-    the bulk process while this one parses the JSONL, so parity waits for the slower read, not both."""
-    box: dict[str, pl.DataFrame | BaseException] = {}
-
-    def sqlite_side() -> None:
-        try:
-            box["sqlite"] = read_sqlite_signals(db_path, run_id=run_id, symbol=symbol, date=date)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            box["sqlite"] = exc
-
-    worker = threading.Thread(target=sqlite_side, name="sqlite-sink-read")
-    worker.start()
+    """(JSONL rows, SQLite rows) of the same filter, read at the same time: parity waits for the
+    slower read, not both."""
+    sqlite = SqliteReadBeside(db_path, run_id, symbol, date)
     try:
         jsonl = read_jsonl_signals(runtime_dir, run_id=run_id, symbol=symbol, date=date)
     finally:
-        worker.join()
-    sqlite = box["sqlite"]
-    if isinstance(sqlite, BaseException):
-        raise sqlite
-    return jsonl, sqlite
+        sqlite.join()
+    return jsonl, sqlite.rows()
