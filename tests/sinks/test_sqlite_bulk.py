@@ -19,6 +19,7 @@ from alpha_assets.sinks import sqlite as sqlite_sink
 from alpha_assets.sinks.sqlite_bulk import BulkChildError
 from alpha_assets.sinks.synthetic import synthetic_signals
 from tests.golden.digests import sqlite_digest
+from tests.sinks.test_sqlite_commits import write_row_by_row
 
 
 @pytest.fixture
@@ -43,11 +44,7 @@ def test_bulk_flush_stores_what_one_insert_per_row_stores(tmp_path: Path, small_
         sink.write(part)
     assert sink._bulk._proc is not None, "the bulk process was not used"
     sink.close()
-    plain = sqlite3.connect(tmp_path / "plain.db")
-    plain.execute(sqlite_sink.create_table_sql())
-    plain.executemany(sqlite_sink.insert_sql(), sqlite_sink.key_sorted(frame).rows())
-    plain.commit()
-    plain.close()
+    write_row_by_row(tmp_path / "plain.db", frame)
     assert sqlite_digest(tmp_path / "bulk.db") == sqlite_digest(tmp_path / "plain.db")
     assert sink.counters()["rows_written"] == 7_500 and sink.counters()["duplicates_skipped"] == 1_200
 

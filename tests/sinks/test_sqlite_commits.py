@@ -6,12 +6,22 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from alpha_assets.sinks import SinkConfig, SinkWriteError, SqliteSignalSink, read_sqlite_signals
 from alpha_assets.sinks import sqlite as sqlite_sink
 from alpha_assets.sinks.synthetic import synthetic_signals
 from tests.golden.digests import sqlite_digest
+
+
+def write_row_by_row(db: Path, frame: pl.DataFrame) -> None:
+    """What one INSERT OR IGNORE per row, in key order, stores: the reference of the bulk writers."""
+    plain = sqlite3.connect(db)
+    plain.execute(sqlite_sink.create_table_sql())
+    plain.executemany(sqlite_sink.insert_sql(), sqlite_sink.key_sorted(frame).rows())
+    plain.commit()
+    plain.close()
 
 
 def test_sliced_flush_stores_what_one_transaction_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,10 +73,6 @@ def test_bulk_statements_store_what_one_insert_per_row_stores(tmp_path: Path) ->
     for part in frame.iter_slices(1_500):
         sink.write(part)
     sink.close()
-    plain = sqlite3.connect(tmp_path / "plain.db")
-    plain.execute(sqlite_sink.create_table_sql())
-    plain.executemany(sqlite_sink.insert_sql(), sqlite_sink.key_sorted(frame).rows())
-    plain.commit()
-    plain.close()
+    write_row_by_row(tmp_path / "plain.db", frame)
     assert sqlite_digest(tmp_path / "bulk.db") == sqlite_digest(tmp_path / "plain.db")
     assert sink.counters()["rows_written"] == 4_700 and sink.counters()["duplicates_skipped"] == 300
