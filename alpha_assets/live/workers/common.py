@@ -178,8 +178,9 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def ready(name: str, detail: str = "") -> None:
     """Start-up is done. What it made (modules, compiled kernels, restored state) lives as long as
-    the process, so it is frozen out of the collector's reach: a full collection walking it stalled
-    the signal worker's loop for up to 0.9 s (tick→signal p99 at 10x on a quiet machine: 278 ms before, 16–34 ms after)."""
+    the process, so it is frozen out of the collector's reach: full collections walking it stalled
+    the signal worker's loop (bench/live.py 10x on a quiet machine, tick→signal p99: 278 ms in one run
+    before; 16-135 ms in four runs after)."""
     gc.freeze()
     print(f"{READY_KEYWORD}: {name} {detail}".rstrip(), flush=True)
 
